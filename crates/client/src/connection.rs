@@ -1,0 +1,164 @@
+//! The TLS WebSocket to the server, speaking whole frames.
+//!
+//! [`Connection`] owns the socket and is the only place that touches WebSocket
+//! messages: callers send [`ClientFrame`]s and receive [`ServerFrame`]s, with the
+//! protocol's size limit enforced here. It has no idea what the frames mean.
+
+use crate::{
+    address::{AddressError, ServerAddress},
+    error::{ClientError, Result},
+    trust::Trust,
+};
+use conclave_proto::{ClientFrame, ServerFrame, WEBSOCKET_PATH, limits::MAX_FRAME_BYTES};
+use futures_util::{SinkExt, StreamExt};
+use rustls::pki_types::ServerName;
+use std::{sync::Arc, time::Duration};
+use tokio::{net::TcpStream, time::timeout};
+use tokio_rustls::{TlsConnector, client::TlsStream};
+use tokio_tungstenite::{
+    WebSocketStream, client_async_with_config,
+    tungstenite::{self, Message, protocol::WebSocketConfig},
+};
+
+/// Longest wait for each step of connecting: TCP, TLS handshake, WebSocket upgrade.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest wait for the server's answer to our close frame.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// An open, authenticated-server TLS 1.3 WebSocket.
+#[derive(Debug)]
+pub struct Connection {
+    /// The socket. Reading also answers pings (tungstenite queues the pong).
+    ws: WebSocketStream<TlsStream<TcpStream>>,
+    /// Where it goes, for messages.
+    server: ServerAddress,
+}
+
+impl Connection {
+    /// Connects to `wss://SERVER/ws`, authenticating the server by `trust`.
+    ///
+    /// Nothing at all is sent over TLS unless the server's certificate passed the
+    /// check: with [`Trust::FirstUse`] this always fails with
+    /// [`ClientError::UnknownServer`].
+    ///
+    /// # Errors
+    /// [`ClientError::Connect`] or [`ClientError::Timeout`] when the server cannot
+    /// be reached; [`ClientError::UnknownServer`],
+    /// [`ClientError::CertificateChanged`], [`ClientError::Tls`] or
+    /// [`ClientError::CaFile`] when it cannot be authenticated;
+    /// [`ClientError::WebSocket`] when the upgrade is refused.
+    ///
+    /// Cancel-safe: dropping the future drops the half-open connection.
+    pub async fn connect(server: &ServerAddress, trust: &Trust) -> Result<Self> {
+        let (config, observed) = trust.client_config()?;
+        let connector = TlsConnector::from(Arc::new(config));
+        let name = ServerName::try_from(server.host().to_owned()).map_err(|_| AddressError {
+            input: server.to_string(),
+            reason: "not a valid DNS name or IP address",
+        })?;
+
+        let tcp = timeout(CONNECT_TIMEOUT, TcpStream::connect((server.host(), server.port())))
+            .await
+            .map_err(|_| ClientError::Timeout { waiting_for: "the TCP connection" })?
+            .map_err(|source| ClientError::Connect { server: server.to_string(), source })?;
+        tcp.set_nodelay(true)?;
+
+        let tls = timeout(CONNECT_TIMEOUT, connector.connect(name, tcp))
+            .await
+            .map_err(|_| ClientError::Timeout { waiting_for: "the TLS handshake" })?
+            .map_err(|err| trust.handshake_error(err, &observed))?;
+
+        let url = format!("wss://{server}{WEBSOCKET_PATH}");
+        let config = WebSocketConfig::default()
+            .max_frame_size(Some(MAX_FRAME_BYTES))
+            .max_message_size(Some(MAX_FRAME_BYTES));
+        let (ws, _response) = timeout(CONNECT_TIMEOUT, client_async_with_config(url, tls, Some(config)))
+            .await
+            .map_err(|_| ClientError::Timeout { waiting_for: "the WebSocket upgrade" })??;
+        tracing::debug!(%server, "connected");
+        Ok(Self { ws, server: server.clone() })
+    }
+
+    /// The server this connection goes to.
+    #[must_use]
+    pub fn server(&self) -> &ServerAddress {
+        &self.server
+    }
+
+    /// Sends one frame.
+    ///
+    /// # Errors
+    /// [`ClientError::WebSocket`] or [`ClientError::Closed`] when the socket fails.
+    ///
+    /// Not cancel-safe: if the future is dropped, part of the frame may have been
+    /// written and the connection must be dropped too.
+    pub async fn send(&mut self, frame: &ClientFrame) -> Result<()> {
+        self.ws.send(Message::Text(frame.encode().into())).await.map_err(read_error)
+    }
+
+    /// Waits for the next frame from the server. Control messages (ping, pong) are
+    /// handled underneath and never returned.
+    ///
+    /// # Errors
+    /// [`ClientError::Closed`] when the server closed the connection,
+    /// [`ClientError::Protocol`] for a message that is not one valid frame,
+    /// [`ClientError::WebSocket`] for socket failures.
+    ///
+    /// Cancel-safe: a frame is either returned or stays buffered for the next call,
+    /// so this can sit in a `select!`.
+    pub async fn next_frame(&mut self) -> Result<ServerFrame> {
+        loop {
+            let Some(message) = self.ws.next().await else {
+                return Err(ClientError::Closed { reason: None });
+            };
+            match message.map_err(read_error)? {
+                Message::Text(text) => {
+                    return ServerFrame::decode(text.as_str(), MAX_FRAME_BYTES).map_err(|err| {
+                        ClientError::Protocol(format!("the server sent an invalid frame: {err}"))
+                    });
+                }
+                Message::Binary(_) => {
+                    return Err(ClientError::Protocol("the server sent a binary message".into()));
+                }
+                Message::Close(frame) => {
+                    let reason = frame.map(|f| f.reason.to_string()).filter(|r| !r.is_empty());
+                    return Err(ClientError::Closed { reason });
+                }
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+            }
+        }
+    }
+
+    /// Closes the connection cleanly: sends a close frame and waits briefly for the
+    /// server's.
+    ///
+    /// # Errors
+    /// [`ClientError::WebSocket`] when the close frame cannot be sent. A server that
+    /// has already gone away is not an error.
+    pub async fn close(mut self) -> Result<()> {
+        match self.ws.close(None).await {
+            Ok(()) => {}
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => return Ok(()),
+            Err(err) => return Err(err.into()),
+        }
+        let drain = async { while let Some(Ok(_)) = self.ws.next().await {} };
+        // The server's close frame is a courtesy; not waiting for it is harmless.
+        if timeout(CLOSE_TIMEOUT, drain).await.is_err() {
+            tracing::debug!(server = %self.server, "no close frame from the server in time");
+        }
+        Ok(())
+    }
+}
+
+/// Maps socket errors, turning the "it is closed" family into [`ClientError::Closed`].
+fn read_error(err: tungstenite::Error) -> ClientError {
+    match err {
+        tungstenite::Error::ConnectionClosed
+        | tungstenite::Error::AlreadyClosed
+        | tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => {
+            ClientError::Closed { reason: None }
+        }
+        other => other.into(),
+    }
+}

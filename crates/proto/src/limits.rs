@@ -1,0 +1,36 @@
+//! Every protocol bound in one place, so server, client and documentation agree.
+
+/// Largest WebSocket frame or message accepted by either side (256 KiB). The server
+/// can be configured lower or higher (`max_frame_bytes`); this is the default.
+pub const MAX_FRAME_BYTES: usize = 256 * 1024;
+
+/// Shortest allowed username.
+pub const USERNAME_MIN_CHARS: usize = 3;
+/// Longest allowed username.
+pub const USERNAME_MAX_CHARS: usize = 32;
+
+/// Shortest password the default policy accepts (NIST 800-63B, OWASP ASVS 5.0).
+pub const PASSWORD_MIN_CHARS: usize = 8;
+/// Longest password accepted. Passwords are never truncated: a longer one is refused.
+pub const PASSWORD_MAX_CHARS: usize = 1024;
+
+/// Digits in a TOTP code (RFC 6238 as used by Google Authenticator).
+pub const TOTP_DIGITS: usize = 6;
+/// Seconds per TOTP step.
+pub const TOTP_STEP_SECONDS: u64 = 30;
+/// Smallest TOTP secret accepted, in bytes (160 bits, RFC 4226 recommends this).
+pub const TOTP_SECRET_MIN_BYTES: usize = 20;
+/// Largest TOTP secret accepted, in bytes.
+pub const TOTP_SECRET_MAX_BYTES: usize = 64;
+
+/// Number of one-time recovery codes issued at registration.
+pub const RECOVERY_CODE_COUNT: usize = 10;
+/// Length of a recovery code as shown (`xxxx-xxxx-xxxx-xxxx`).
+pub const RECOVERY_CODE_CHARS: usize = 19;
+
+/// Longest session token accepted on the wire (base64url of 32 bytes is 43).
+pub const TOKEN_MAX_CHARS: usize = 64;
+/// Longest client name accepted in `hello`.
+pub const CLIENT_NAME_MAX_CHARS: usize = 64;
+/// Most protocol versions a client may offer in `hello`.
+pub const MAX_OFFERED_VERSIONS: usize = 16;

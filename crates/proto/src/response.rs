@@ -1,0 +1,201 @@
+//! Replies to requests and the stable error codes.
+
+use crate::ids::{SessionId, UserId};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The single response to one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    /// The id of the request this answers; `0` when the request could not be
+    /// parsed far enough to read its id.
+    pub id: u64,
+    /// Success or a typed error.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// `{"ok": …}` or `{"error": …}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The request succeeded.
+    Ok(Reply),
+    /// The request failed; nothing was changed unless the code says otherwise.
+    Error(ErrorBody),
+}
+
+/// What a successful request returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Reply {
+    /// Answer to `hello`: the version both sides will speak.
+    Hello {
+        /// The negotiated protocol version.
+        version: u32,
+        /// Server software name and version.
+        server: String,
+    },
+    /// Answer to `register`: the account exists and, as after `login`, this
+    /// connection is authenticated with a new session. The recovery codes are shown
+    /// to the user once and never again (the server keeps only their hashes).
+    Registered {
+        /// The new account.
+        user: UserInfo,
+        /// One-time recovery codes.
+        recovery_codes: Vec<String>,
+        /// The new session's public id.
+        session_id: SessionId,
+        /// The secret session token; store it privately (mode 0600).
+        token: String,
+    },
+    /// Answer to `login`: the connection is authenticated with a new session.
+    LoggedIn {
+        /// The account.
+        user: UserInfo,
+        /// The new session's public id.
+        session_id: SessionId,
+        /// The secret session token; store it privately (mode 0600).
+        token: String,
+        /// How many unused recovery codes remain (when one was just used, the
+        /// user should be told).
+        recovery_codes_left: u32,
+    },
+    /// Answer to `authenticate` and `whoami`.
+    Authenticated {
+        /// The account.
+        user: UserInfo,
+        /// The session this connection uses.
+        session_id: SessionId,
+    },
+    /// Answer to `list_sessions`.
+    Sessions {
+        /// Live sessions, newest first.
+        sessions: Vec<SessionInfo>,
+    },
+    /// Answer to `ping`.
+    Pong,
+    /// The request was carried out and has nothing to return.
+    Done,
+}
+
+/// Public facts about an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// Permanent id.
+    pub id: UserId,
+    /// Lower-case username.
+    pub username: String,
+}
+
+/// One login session as the owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Public id (use it to revoke).
+    pub id: SessionId,
+    /// When the session was created, Unix seconds.
+    pub created_at: i64,
+    /// Last time the session was used, Unix seconds.
+    pub last_seen_at: i64,
+    /// When the session ends at the latest (absolute timeout), Unix seconds.
+    pub expires_at: i64,
+    /// Client name given in `hello` at login.
+    pub client: String,
+    /// Whether this is the session of the connection asking.
+    pub current: bool,
+}
+
+/// A typed error with a human-readable message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable machine-readable code.
+    pub code: ErrorCode,
+    /// Text for people; never contains internal details.
+    pub message: String,
+}
+
+/// Stable error codes. New codes may be added in later versions; clients treat an
+/// unknown code like `internal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The frame was not valid JSON or not a known request shape.
+    BadRequest,
+    /// The first request on a connection was not `hello`.
+    HelloRequired,
+    /// `hello` was sent twice.
+    AlreadyGreeted,
+    /// No protocol version in common.
+    UnsupportedVersion,
+    /// Login failed. Deliberately one code and one message for unknown user,
+    /// wrong password, wrong code and temporary back-off.
+    AuthFailed,
+    /// Too many attempts from this address; wait and retry.
+    RateLimited,
+    /// The username does not fit the rules.
+    InvalidUsername,
+    /// The password does not fit the policy; the message says why.
+    WeakPassword,
+    /// The username is already registered.
+    UsernameTaken,
+    /// The TOTP secret or confirming code at registration is not valid.
+    InvalidTotp,
+    /// The request needs an authenticated connection.
+    NotAuthenticated,
+    /// The connection is already authenticated.
+    AlreadyAuthenticated,
+    /// The session token is unknown, revoked or expired.
+    SessionInvalid,
+    /// The named thing does not exist (or is not yours).
+    NotFound,
+    /// Storage is unreachable; retry later.
+    Unavailable,
+    /// Something went wrong on the server; details are in its log.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The `snake_case` wire name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::HelloRequired => "hello_required",
+            Self::AlreadyGreeted => "already_greeted",
+            Self::UnsupportedVersion => "unsupported_version",
+            Self::AuthFailed => "auth_failed",
+            Self::RateLimited => "rate_limited",
+            Self::InvalidUsername => "invalid_username",
+            Self::WeakPassword => "weak_password",
+            Self::UsernameTaken => "username_taken",
+            Self::InvalidTotp => "invalid_totp",
+            Self::NotAuthenticated => "not_authenticated",
+            Self::AlreadyAuthenticated => "already_authenticated",
+            Self::SessionInvalid => "session_invalid",
+            Self::NotFound => "not_found",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Response {
+    /// A successful response.
+    #[must_use]
+    pub fn ok(id: u64, reply: Reply) -> Self {
+        Self { id, outcome: Outcome::Ok(reply) }
+    }
+
+    /// An error response.
+    #[must_use]
+    pub fn error(id: u64, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { id, outcome: Outcome::Error(ErrorBody { code, message: message.into() }) }
+    }
+}

@@ -1,0 +1,99 @@
+//! Attempt limits.
+//!
+//! * Per client address: login and registration attempts per minute (governor's
+//!   keyed GCRA limiter; idle keys are purged periodically so the map stays
+//!   bounded).
+//! * Per connection: requests per second, so one socket cannot monopolise a core.
+//! * Per account: after `login_max_failures` consecutive failures, a back-off that
+//!   doubles with each further failure up to a cap, and always ends. The counters
+//!   live in the database, so every server node sees the same back-off.
+
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
+use std::{net::IpAddr, num::NonZeroU32, time::Duration};
+
+/// Login/registration attempts per client address.
+#[derive(Debug)]
+pub struct AddressLimiter {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl AddressLimiter {
+    /// Allows `per_minute` attempts per address per minute, in bursts of up to
+    /// `per_minute`.
+    #[must_use]
+    pub fn new(per_minute: u32) -> Self {
+        let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+        Self { limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(n)) }
+    }
+
+    /// Takes one attempt for `ip`; `false` when over the limit.
+    #[must_use]
+    pub fn allow(&self, ip: IpAddr) -> bool {
+        self.limiter.check_key(&ip).is_ok()
+    }
+
+    /// Forgets addresses whose allowance is full again.
+    pub fn purge(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+}
+
+/// Requests per second on one connection.
+#[derive(Debug)]
+pub struct ConnectionLimiter {
+    limiter: DefaultDirectRateLimiter,
+}
+
+impl ConnectionLimiter {
+    /// Allows `per_second` requests per second, bursts of twice that.
+    #[must_use]
+    pub fn new(per_second: u32) -> Self {
+        let n = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = n.saturating_mul(NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN));
+        Self { limiter: DefaultDirectRateLimiter::direct(Quota::per_second(n).allow_burst(burst)) }
+    }
+
+    /// Takes one request; `false` when over the limit.
+    #[must_use]
+    pub fn allow(&self) -> bool {
+        self.limiter.check().is_ok()
+    }
+}
+
+/// The account back-off after `failures` consecutive failures: none below
+/// `threshold`, then `base`, doubling per further failure, capped at `max`.
+#[must_use]
+pub fn backoff(failures: i64, threshold: u32, base: Duration, max: Duration) -> Option<Duration> {
+    let over = failures.checked_sub(i64::from(threshold))?;
+    if over < 0 {
+        return None;
+    }
+    let factor = 1u32.checked_shl(u32::try_from(over).unwrap_or(u32::MAX).min(31)).unwrap_or(u32::MAX);
+    Some(base.saturating_mul(factor).min(max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_starts_at_threshold_doubles_and_is_capped() {
+        let (base, max) = (Duration::from_secs(30), Duration::from_secs(900));
+        assert_eq!(backoff(4, 5, base, max), None);
+        assert_eq!(backoff(5, 5, base, max), Some(Duration::from_secs(30)));
+        assert_eq!(backoff(6, 5, base, max), Some(Duration::from_secs(60)));
+        assert_eq!(backoff(9, 5, base, max), Some(Duration::from_secs(480)));
+        assert_eq!(backoff(10, 5, base, max), Some(max));
+        assert_eq!(backoff(1_000, 5, base, max), Some(max));
+    }
+
+    #[test]
+    fn address_limiter_limits_per_address() {
+        let limiter = AddressLimiter::new(3);
+        let (a, b): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap());
+        assert!(limiter.allow(a) && limiter.allow(a) && limiter.allow(a));
+        assert!(!limiter.allow(a));
+        assert!(limiter.allow(b));
+    }
+}

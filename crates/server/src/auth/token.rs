@@ -1,0 +1,84 @@
+//! Random credentials: session tokens, session ids and recovery codes. All come
+//! from the operating system's CSPRNG; only their SHA-256 is ever stored.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use conclave_proto::SessionId;
+use rand::{TryRngCore, rngs::OsRng};
+use sha2::{Digest, Sha256};
+use totp_rs::Secret;
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    // Without an OS random source no credential can be made safely: stop.
+    OsRng.try_fill_bytes(&mut bytes).expect("the operating system's random source failed");
+    bytes
+}
+
+/// A new 256-bit session token (base64url) and its hash for storage.
+#[must_use]
+pub fn new_token() -> (String, [u8; 32]) {
+    let token = URL_SAFE_NO_PAD.encode(random::<32>());
+    let hash = hash_token(&token);
+    (token, hash)
+}
+
+/// The stored form of a token.
+#[must_use]
+pub fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// A new public session id (96 random bits, base64url).
+#[must_use]
+pub fn new_session_id() -> SessionId {
+    SessionId(URL_SAFE_NO_PAD.encode(random::<12>()))
+}
+
+/// A new recovery code as shown to the user (`abcd-efgh-ijkl-mnop`, 80 random
+/// bits in base32) and its hash for storage.
+#[must_use]
+pub fn new_recovery_code() -> (String, [u8; 32]) {
+    let raw = Secret::Raw(random::<10>().to_vec()).to_encoded().to_string().to_ascii_lowercase();
+    let hash = hash_recovery_code(&raw);
+    let shown = raw
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("-");
+    (shown, hash)
+}
+
+/// The stored form of a normalised recovery code (see
+/// [`conclave_proto::validate::normalize_recovery_code`]).
+#[must_use]
+pub fn hash_recovery_code(normalized: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"conclave-recovery-v1:");
+    h.update(normalized.as_bytes());
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conclave_proto::validate::{is_token_shape, normalize_recovery_code};
+
+    #[test]
+    fn tokens_are_256_bit_and_distinct() {
+        let (a, ha) = new_token();
+        let (b, _) = new_token();
+        assert_eq!(URL_SAFE_NO_PAD.decode(&a).unwrap().len(), 32);
+        assert!(is_token_shape(&a));
+        assert_ne!(a, b);
+        assert_eq!(hash_token(&a), ha);
+    }
+
+    #[test]
+    fn recovery_codes_round_trip_through_normalisation() {
+        let (shown, hash) = new_recovery_code();
+        assert_eq!(shown.len(), conclave_proto::limits::RECOVERY_CODE_CHARS);
+        let normalized = normalize_recovery_code(&shown.to_uppercase()).unwrap();
+        assert_eq!(hash_recovery_code(&normalized), hash);
+    }
+}

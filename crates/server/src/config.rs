@@ -1,0 +1,309 @@
+//! Server configuration: raw layers in, one validated [`Config`] out.
+//!
+//! Precedence is decided in exactly one place, [`Config::resolve`]:
+//! defaults < TOML file < `CONCLAVE_*` environment < command-line flags. The binary
+//! folds environment and flags into one [`RawConfig`] (clap reads both, flags
+//! winning), reads the optional file into another, and hands both here. After
+//! start-up the server only ever sees the validated [`Config`].
+
+use serde::Deserialize;
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+/// One layer of configuration as written by a person: every field optional.
+/// The same names are used in the TOML file, as `CONCLAVE_<NAME>` environment
+/// variables and as `--<name>` flags (with `-` for `_`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Address to listen on. Default: `127.0.0.1:7443`.
+    pub listen: Option<SocketAddr>,
+    /// Directory for the database, certificate and keys. Default: `./conclave-data`.
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://…` to use PostgreSQL instead of the embedded SQLite database.
+    /// A host that is not loopback must use `sslmode=verify-full`. Default: none.
+    pub database_url: Option<String>,
+    /// PEM certificate chain to serve instead of the self-signed one. Default: none.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`. Default: none.
+    pub tls_key: Option<PathBuf>,
+    /// Key that encrypts TOTP secrets at rest. Nodes sharing one database must share
+    /// it. Default: `<data_dir>/secret.key`, created on first start.
+    pub secret_key_file: Option<PathBuf>,
+    /// Largest WebSocket frame or message, bytes. Default: 262144 (256 KiB).
+    pub max_frame_bytes: Option<usize>,
+    /// Most simultaneous connections; further ones wait to be accepted. Default: 20000.
+    pub max_connections: Option<usize>,
+    /// `default` (length, common-password and username checks, as NIST 800-63B) or
+    /// `composition` (additionally upper, lower, digit and symbol). Default: `default`.
+    pub password_policy: Option<PasswordPolicy>,
+    /// argon2id memory per hash, KiB. Default: 19456 (19 MiB, the OWASP minimum).
+    pub argon2_memory_kib: Option<u32>,
+    /// argon2id iterations. Default: 2.
+    pub argon2_iterations: Option<u32>,
+    /// Password hashes computed at once; bounds memory under a login flood to
+    /// this times `argon2_memory_kib`. Default: the number of CPU cores.
+    pub hash_concurrency: Option<usize>,
+    /// Failed logins for one account before back-off starts. Default: 5.
+    pub login_max_failures: Option<u32>,
+    /// First back-off, seconds; doubles with each further failure. Default: 30.
+    pub login_backoff_secs: Option<u64>,
+    /// Longest back-off, seconds: a back-off always ends. Default: 900 (15 minutes).
+    pub login_backoff_max_secs: Option<u64>,
+    /// Login and registration attempts allowed per client IP address per minute.
+    /// Default: 30.
+    pub auth_attempts_per_minute: Option<u32>,
+    /// Requests allowed per connection per second (bursts of twice that). Default: 50.
+    pub requests_per_second: Option<u32>,
+    /// A session unused for this long ends, seconds. Default: 1209600 (14 days):
+    /// chat devices stay signed in, as with Signal or Element, but a forgotten one
+    /// stops working on its own.
+    pub session_idle_secs: Option<u64>,
+    /// A session ends this long after login whatever its use, seconds. Default:
+    /// 7776000 (90 days), so a stolen token has a bounded life.
+    pub session_absolute_secs: Option<u64>,
+    /// Time allowed for the TLS handshake and WebSocket upgrade, seconds. Default: 10.
+    pub handshake_timeout_secs: Option<u64>,
+}
+
+/// The password composition policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordPolicy {
+    /// NIST 800-63B / OWASP ASVS 5.0: length, not common, not containing the username.
+    #[default]
+    Default,
+    /// The default rules plus upper case, lower case, digit and symbol.
+    Composition,
+}
+
+impl std::str::FromStr for PasswordPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "default" => Ok(Self::Default),
+            "composition" => Ok(Self::Composition),
+            other => Err(format!("unknown password policy {other:?} (expected default or composition)")),
+        }
+    }
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// The embedded SQLite database file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+/// Validated configuration; see [`RawConfig`] for each field's meaning and default.
+#[derive(Debug, Clone)]
+#[allow(missing_docs)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database: Database,
+    pub tls_cert: Option<(PathBuf, PathBuf)>,
+    pub secret_key_file: PathBuf,
+    pub max_frame_bytes: usize,
+    pub max_connections: usize,
+    pub password_policy: PasswordPolicy,
+    pub argon2: Argon2Params,
+    pub hash_concurrency: usize,
+    pub login_max_failures: u32,
+    pub login_backoff: Duration,
+    pub login_backoff_max: Duration,
+    pub auth_attempts_per_minute: u32,
+    pub requests_per_second: u32,
+    pub session_idle: Duration,
+    pub session_absolute: Duration,
+    pub handshake_timeout: Duration,
+}
+
+/// argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    /// Memory per hash, KiB.
+    pub memory_kib: u32,
+    /// Iterations.
+    pub iterations: u32,
+}
+
+/// A configuration that cannot be used, with the reason.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl RawConfig {
+    /// Reads a TOML file.
+    ///
+    /// # Errors
+    /// If the file cannot be read or has unknown or mistyped keys.
+    pub fn from_toml_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    }
+}
+
+impl Config {
+    /// Merges the layers (`flags` over `file` over defaults) and validates once.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first value that is out of range.
+    pub fn resolve(file: RawConfig, flags: RawConfig) -> Result<Self, ConfigError> {
+        macro_rules! pick {
+            ($field:ident, $default:expr) => {
+                flags.$field.clone().or(file.$field.clone()).unwrap_or_else(|| $default)
+            };
+        }
+        let data_dir: PathBuf = pick!(data_dir, PathBuf::from("conclave-data"));
+        let database = match flags.database_url.clone().or(file.database_url.clone()) {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Database::Postgres(url)
+            }
+            Some(url) if url.starts_with("sqlite:") => Database::Sqlite(PathBuf::from(
+                url.trim_start_matches("sqlite://").trim_start_matches("sqlite:"),
+            )),
+            Some(_) => {
+                return Err(ConfigError("database_url must start with postgres:// or sqlite:".into()));
+            }
+            None => Database::Sqlite(data_dir.join("conclave.db")),
+        };
+        let tls_cert = match (
+            flags.tls_cert.clone().or(file.tls_cert.clone()),
+            flags.tls_key.clone().or(file.tls_key.clone()),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => return Err(ConfigError("tls_cert and tls_key must be given together".into())),
+        };
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let config = Self {
+            listen: pick!(listen, SocketAddr::from(([127, 0, 0, 1], 7443))),
+            secret_key_file: pick!(secret_key_file, data_dir.join("secret.key")),
+            data_dir,
+            database,
+            tls_cert,
+            max_frame_bytes: pick!(max_frame_bytes, conclave_proto::limits::MAX_FRAME_BYTES),
+            max_connections: pick!(max_connections, 20_000),
+            password_policy: pick!(password_policy, PasswordPolicy::Default),
+            argon2: Argon2Params {
+                memory_kib: pick!(argon2_memory_kib, 19_456),
+                iterations: pick!(argon2_iterations, 2),
+            },
+            hash_concurrency: pick!(hash_concurrency, cores),
+            login_max_failures: pick!(login_max_failures, 5),
+            login_backoff: Duration::from_secs(pick!(login_backoff_secs, 30)),
+            login_backoff_max: Duration::from_secs(pick!(login_backoff_max_secs, 900)),
+            auth_attempts_per_minute: pick!(auth_attempts_per_minute, 30),
+            requests_per_second: pick!(requests_per_second, 50),
+            session_idle: Duration::from_secs(pick!(session_idle_secs, 14 * 24 * 3600)),
+            session_absolute: Duration::from_secs(pick!(session_absolute_secs, 90 * 24 * 3600)),
+            handshake_timeout: Duration::from_secs(pick!(handshake_timeout_secs, 10)),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |msg: &str| Err(ConfigError(msg.to_owned()));
+        if !(4096..=16 * 1024 * 1024).contains(&self.max_frame_bytes) {
+            return fail("max_frame_bytes must be between 4096 and 16777216");
+        }
+        if self.max_connections == 0 {
+            return fail("max_connections must be at least 1");
+        }
+        if self.argon2.memory_kib < 19_456 || self.argon2.iterations < 2 {
+            return fail("argon2 needs at least 19456 KiB and 2 iterations (OWASP minimum)");
+        }
+        if self.argon2.memory_kib > 4 * 1024 * 1024 || self.argon2.iterations > 100 {
+            return fail("argon2 parameters are unreasonably large");
+        }
+        if self.hash_concurrency == 0 || self.auth_attempts_per_minute == 0 || self.requests_per_second == 0 {
+            return fail(
+                "hash_concurrency, auth_attempts_per_minute and requests_per_second must be at least 1",
+            );
+        }
+        if self.login_max_failures == 0 {
+            return fail("login_max_failures must be at least 1");
+        }
+        if self.login_backoff.is_zero() || self.login_backoff > self.login_backoff_max {
+            return fail("login_backoff_secs must be at least 1 and at most login_backoff_max_secs");
+        }
+        if self.session_idle.is_zero() || self.session_idle > self.session_absolute {
+            return fail("session_idle_secs must be at least 1 and at most session_absolute_secs");
+        }
+        if self.handshake_timeout.is_zero() {
+            return fail("handshake_timeout_secs must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_which_beats_defaults() {
+        let file: RawConfig = toml::from_str("listen = \"127.0.0.1:9000\"\nmax_connections = 7\n").unwrap();
+        let flags = RawConfig { listen: Some("127.0.0.1:9001".parse().unwrap()), ..RawConfig::default() };
+        let config = Config::resolve(file, flags).unwrap();
+        assert_eq!(config.listen.port(), 9001);
+        assert_eq!(config.max_connections, 7);
+        assert_eq!(config.max_frame_bytes, 256 * 1024);
+        assert_eq!(config.database, Database::Sqlite(PathBuf::from("conclave-data/conclave.db")));
+    }
+
+    #[test]
+    fn unknown_keys_and_weak_argon2_are_refused() {
+        assert!(toml::from_str::<RawConfig>("lisen = \"x\"").is_err());
+        let weak = RawConfig { argon2_memory_kib: Some(1024), ..RawConfig::default() };
+        assert!(Config::resolve(RawConfig::default(), weak).is_err());
+    }
+
+    #[test]
+    fn the_example_file_names_every_setting() {
+        let example = include_str!("../../../docs/conclave.example.toml");
+        // Settings are the commented lines of the form `# name = value`.
+        let is_setting = |l: &&str| {
+            l.split_once(" = ").is_some_and(|(k, _)| {
+                k.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            })
+        };
+        let uncommented: String = example
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(is_setting)
+            .collect::<Vec<_>>()
+            .join("\n");
+        let parsed: toml::Table = toml::from_str(&uncommented).unwrap();
+        let raw: RawConfig = toml::from_str(&uncommented).unwrap();
+        Config::resolve(RawConfig::default(), raw).unwrap();
+        for field in [
+            "listen",
+            "data_dir",
+            "database_url",
+            "tls_cert",
+            "tls_key",
+            "secret_key_file",
+            "max_frame_bytes",
+            "max_connections",
+            "password_policy",
+            "argon2_memory_kib",
+            "argon2_iterations",
+            "hash_concurrency",
+            "login_max_failures",
+            "login_backoff_secs",
+            "login_backoff_max_secs",
+            "auth_attempts_per_minute",
+            "requests_per_second",
+            "session_idle_secs",
+            "session_absolute_secs",
+            "handshake_timeout_secs",
+        ] {
+            assert!(parsed.contains_key(field), "example config lacks {field}");
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The Conclave server library.
+//!
+//! [`Server::start`] opens storage (running migrations), loads or creates the TLS
+//! identity and sets up shared state; [`Server::run`] serves a listener until the
+//! shutdown future completes. The `conclave serve` command and the tests call the
+//! same two functions.
+//!
+//! ```text
+//!  listener task ──accept──▶ per-connection task: TLS handshake, HTTP/1.1
+//!    (Semaphore:                 ├─ GET /healthz, /metrics
+//!     max_connections)           └─ GET /ws ─upgrade─▶ session task
+//!                                                      (owns Connection; state
+//!                                                       machine; handlers)
+//!  shared (Arc): Config, Store (sqlx pool), Hasher (blocking pool behind a
+//!  semaphore), SecretBox, Audit, Metrics, LiveSessions, rate limiters
+//! ```
+//!
+//! Messaging (MLS delivery, per-room ordered logs, per-device queues) will sit
+//! beside the account handlers as further `handler` modules and `store` tables;
+//! the session state machine already separates anonymous and authenticated
+//! requests for them.
+//!
+//! # Layout
+//! * [`config`] — raw layers → validated [`Config`].
+//! * `listener` — accept loop, connection limit, TLS handshake timeout.
+//! * `http` — the axum router: `/healthz`, `/metrics`, `/ws`.
+//! * `connection` — one WebSocket, frames in and out, size limits.
+//! * `session` — the per-connection protocol state machine.
+//! * `handler` — one module per request family.
+//! * `auth` — passwords, TOTP, tokens, secrets at rest, rate limits.
+//! * [`store`] — SQLite | PostgreSQL through one interface.
+//! * [`audit`] — the hash-chained audit log.
+//! * `metrics`, `shutdown`, `live`, [`tls`], [`error`].
+
+pub mod audit;
+mod auth;
+pub mod clock;
+pub mod config;
+mod connection;
+pub mod error;
+mod handler;
+mod http;
+mod listener;
+mod live;
+mod metrics;
+mod session;
+mod shutdown;
+pub mod store;
+pub mod tls;
+
+pub use config::{Config, Database, PasswordPolicy, RawConfig};
+pub use error::ServerError;
+
+use auth::{password::Hasher, ratelimit::AddressLimiter, secretbox::SecretBox};
+use std::{future::Future, os::unix::fs::DirBuilderExt, sync::Arc, time::Duration};
+use tokio::net::TcpListener;
+
+/// State shared by every connection. Fields are either immutable or internally
+/// synchronised without locks held across `.await`.
+pub(crate) struct Shared {
+    config: Config,
+    store: store::Store,
+    audit: audit::Audit,
+    hasher: Hasher,
+    secrets: SecretBox,
+    metrics: Arc<metrics::Metrics>,
+    live: live::LiveSessions,
+    address_limiter: AddressLimiter,
+}
+
+/// A server ready to serve: storage open, TLS identity loaded.
+pub struct Server {
+    shared: Arc<Shared>,
+    tls: tls::Identity,
+}
+
+impl Server {
+    /// Prepares everything that can fail before accepting connections: creates the
+    /// data directory (mode 0700), opens and migrates the database, loads or
+    /// creates the certificate and the at-rest key, and computes the dummy
+    /// password hash.
+    ///
+    /// # Errors
+    /// Any of those steps failing; the message names the file or setting.
+    pub async fn start(config: Config) -> Result<Self, ServerError> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&config.data_dir)
+            .map_err(|source| ServerError::Io { path: config.data_dir.clone(), source })?;
+        let store = store::Store::open(&config.database).await?;
+        let tls = tls::Identity::load_or_create(&config.data_dir, config.tls_cert.as_ref())?;
+        let secrets = SecretBox::load_or_create(&config.secret_key_file)
+            .map_err(|source| ServerError::Io { path: config.secret_key_file.clone(), source })?;
+        let hasher = Hasher::new(config.argon2, config.hash_concurrency)?;
+        let shared = Shared {
+            audit: audit::Audit::new(store.clone()),
+            address_limiter: AddressLimiter::new(config.auth_attempts_per_minute),
+            store,
+            hasher,
+            secrets,
+            metrics: Arc::new(metrics::Metrics::new()),
+            live: live::LiveSessions::default(),
+            config,
+        };
+        Ok(Self { shared: Arc::new(shared), tls })
+    }
+
+    /// SHA-256 fingerprint of the served certificate (lower-case hex).
+    #[must_use]
+    pub fn fingerprint(&self) -> &str {
+        &self.tls.fingerprint
+    }
+
+    /// Serves `listener` until `shutdown` completes, then stops accepting, tells
+    /// every session to close and waits (up to 10 s) for them to finish.
+    ///
+    /// # Errors
+    /// A TLS configuration error. Per-connection failures are logged, not returned.
+    pub async fn run(self, listener: TcpListener, shutdown: impl Future) -> Result<(), ServerError> {
+        let tls = self.tls.server_config()?;
+        let result =
+            listener::serve(listener, tls, self.shared.clone(), shutdown, Duration::from_secs(10)).await;
+        self.shared.store.close().await;
+        result
+    }
+}

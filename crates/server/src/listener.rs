@@ -1,0 +1,154 @@
+//! The accept loop: bounds connections with a semaphore, backs off on accept
+//! errors (e.g. out of file descriptors), gives each connection a TLS handshake
+//! deadline, and on shutdown stops accepting and drains (mini-redis `Listener`).
+
+use crate::{
+    ServerError, Shared, http,
+    shutdown::{self, Shutdown},
+};
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore, mpsc},
+};
+use tokio_rustls::TlsAcceptor;
+use tower_service::Service;
+
+/// Per-connection context handed to the HTTP layer (and on to a WebSocket
+/// session) through request extensions.
+#[derive(Clone)]
+pub(crate) struct ConnContext {
+    /// The peer's address (for per-address rate limits and the audit log).
+    pub peer: SocketAddr,
+    /// Tells the connection to stop.
+    pub shutdown: Shutdown,
+    /// Held while the connection lives; the listener waits for all clones to
+    /// drop when draining.
+    pub _done: mpsc::Sender<()>,
+    /// The connection's slot under `max_connections`, released when the last
+    /// holder (HTTP connection or WebSocket session) finishes.
+    pub _permit: Arc<OwnedSemaphorePermit>,
+}
+
+pub(crate) async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    shared: Arc<Shared>,
+    shutdown_signal: impl Future,
+    drain: Duration,
+) -> Result<(), ServerError> {
+    let (trigger, shutdown) = shutdown::channel();
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let limit = Arc::new(Semaphore::new(shared.config.max_connections));
+    let acceptor = TlsAcceptor::from(tls);
+    let router = http::router(shared.clone());
+    tokio::spawn(purge_limiters(shared.clone(), shutdown.clone()));
+
+    tokio::pin!(shutdown_signal);
+    loop {
+        let permit = tokio::select! {
+            permit = limit.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = async { (&mut shutdown_signal).await; } => break,
+        };
+        let (socket, peer) = tokio::select! {
+            accepted = accept(&listener) => accepted,
+            () = async { (&mut shutdown_signal).await; } => break,
+        };
+        let context = ConnContext {
+            peer,
+            shutdown: shutdown.clone(),
+            _done: done_tx.clone(),
+            _permit: Arc::new(permit),
+        };
+        let handshake_timeout = shared.config.handshake_timeout;
+        tokio::spawn(connection(socket, context, acceptor.clone(), router.clone(), handshake_timeout));
+    }
+
+    tracing::info!("shutting down: closing connections");
+    trigger.fire();
+    drop(done_tx);
+    drop(listener);
+    if tokio::time::timeout(drain, done_rx.recv()).await.is_err() {
+        tracing::warn!(?drain, "some connections did not close in time");
+    }
+    Ok(())
+}
+
+/// Accepts one connection, retrying with back-off on errors (which are usually
+/// temporary: out of file descriptors, a connection reset before accept).
+async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(err) => {
+                tracing::warn!(error = %err, ?backoff, "accept failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// One TCP connection: TLS handshake within the deadline, then HTTP/1.1 (with
+/// upgrades) until the peer leaves, the connection upgrades, or shutdown.
+async fn connection(
+    socket: TcpStream,
+    context: ConnContext,
+    acceptor: TlsAcceptor,
+    router: axum::Router,
+    handshake_timeout: Duration,
+) {
+    let peer = context.peer;
+    let mut shutdown = context.shutdown.clone();
+    // Small frames matter more than throughput here.
+    socket.set_nodelay(true).ok();
+    let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(socket)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(err)) => {
+            tracing::debug!(%peer, error = %err, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(context.clone());
+        router.clone().call(request)
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(handshake_timeout)
+        .max_buf_size(64 * 1024)
+        .serve_connection(TokioIo::new(tls), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(err) = result {
+                tracing::debug!(%peer, error = %err, "HTTP connection ended with an error");
+            }
+        }
+        () = shutdown.recv() => {
+            conn.as_mut().graceful_shutdown();
+            tokio::time::timeout(Duration::from_secs(1), conn).await.ok();
+        }
+    }
+}
+
+/// Periodically forgets idle entries of the per-address limiter, so its memory
+/// stays bounded however many addresses have tried.
+async fn purge_limiters(shared: Arc<Shared>, mut shutdown: Shutdown) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => shared.address_limiter.purge(),
+            () = shutdown.recv() => return,
+        }
+    }
+}

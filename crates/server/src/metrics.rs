@@ -1,0 +1,79 @@
+//! Prometheus metrics, served at `/metrics` in the text exposition format.
+
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
+
+type Labels = Vec<(&'static str, &'static str)>;
+
+/// The server's metrics. Counters are atomics: updating one takes no lock.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Open WebSocket connections.
+    pub connections: Gauge,
+    /// Connections accepted since start.
+    pub connections_total: Counter,
+    /// Logins by `result` (`ok`, `failed`, `rate_limited`).
+    logins: Family<Labels, Counter>,
+    /// Accounts registered.
+    pub registrations: Counter,
+    /// Protocol frames received.
+    pub frames_in: Counter,
+    /// Protocol frames sent.
+    pub frames_out: Counter,
+    /// Frames refused as malformed or oversized.
+    pub frame_errors: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every metric registered.
+    #[must_use]
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("conclave");
+        let metrics = Self {
+            connections: Gauge::default(),
+            connections_total: Counter::default(),
+            logins: Family::default(),
+            registrations: Counter::default(),
+            frames_in: Counter::default(),
+            frames_out: Counter::default(),
+            frame_errors: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register("connections", "Open WebSocket connections", metrics.connections.clone());
+        registry.register("connections_accepted", "Connections accepted", metrics.connections_total.clone());
+        registry.register("logins", "Login attempts by result", metrics.logins.clone());
+        registry.register("registrations", "Accounts registered", metrics.registrations.clone());
+        registry.register("frames_in", "Protocol frames received", metrics.frames_in.clone());
+        registry.register("frames_out", "Protocol frames sent", metrics.frames_out.clone());
+        registry.register(
+            "frame_errors",
+            "Frames refused as malformed or oversized",
+            metrics.frame_errors.clone(),
+        );
+        Self { registry, ..metrics }
+    }
+
+    /// Counts one login attempt.
+    pub fn login(&self, result: &'static str) {
+        self.logins.get_or_create(&vec![("result", result)]).inc();
+    }
+
+    /// The text exposition.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        encode(&mut out, &self.registry).ok();
+        out
+    }
+}

@@ -1,0 +1,280 @@
+//! One WebSocket session: the protocol state machine.
+//!
+//! ```text
+//! ExpectHello ──hello──▶ Anonymous ──register | login | authenticate──▶ Authenticated
+//!                                                                         │
+//!                          logout, revoke of own session, expiry, ────────┘
+//!                          shutdown ──▶ connection closed
+//! ```
+//!
+//! Each phase accepts only the requests that make sense in it; anything else
+//! gets a typed error and the connection stays usable. Requests on one
+//! connection are handled one at a time, in order.
+
+use crate::{
+    Shared,
+    auth::ratelimit::ConnectionLimiter,
+    connection::{Connection, Inbound},
+    error::RequestError,
+    handler::{self, Ctx, Grant},
+    listener::ConnContext,
+    live::Registration,
+};
+use axum::extract::ws::{WebSocket, close_code};
+use conclave_proto::{
+    ClientFrame, ErrorCode, Event, FrameError, PROTOCOL_VERSION, Reply, Request, Response, ServerFrame,
+    event::SessionEndReason, validate,
+};
+use std::{sync::Arc, time::Duration};
+use tokio::{sync::mpsc, time::Instant};
+
+/// Where the session is in the protocol.
+enum Phase {
+    /// Nothing but `hello` is accepted.
+    ExpectHello,
+    /// Greeted; may register, log in or authenticate.
+    Anonymous {
+        /// Client name from `hello`.
+        client: String,
+    },
+    /// Logged in.
+    Authenticated(Box<Authenticated>),
+}
+
+struct Authenticated {
+    client: String,
+    grant: Grant,
+    /// When the session's absolute lifetime ends.
+    deadline: Instant,
+    /// Last time `last_seen_at` was written (written at most once a minute).
+    last_touch: Instant,
+    /// Hears logout/revocation of this session from other connections.
+    ended: mpsc::Receiver<SessionEndReason>,
+    /// Keeps this connection findable by session until it ends.
+    _registration: Registration,
+}
+
+/// What woke the session loop.
+enum Wake {
+    Inbound(Inbound),
+    Ended(SessionEndReason),
+    Shutdown,
+}
+
+/// After handling a request: keep going or close.
+enum Flow {
+    Continue,
+    Close(SessionEndReason),
+}
+
+/// Serves one upgraded WebSocket until it closes.
+pub(crate) async fn run(socket: WebSocket, context: ConnContext, shared: Arc<Shared>) {
+    shared.metrics.connections.inc();
+    shared.metrics.connections_total.inc();
+    let session = Session {
+        conn: Connection::new(socket, shared.config.max_frame_bytes, shared.metrics.clone()),
+        limiter: ConnectionLimiter::new(shared.config.requests_per_second),
+        phase: Phase::ExpectHello,
+        shared: shared.clone(),
+        context,
+    };
+    session.serve().await;
+    shared.metrics.connections.dec();
+}
+
+struct Session {
+    conn: Connection,
+    shared: Arc<Shared>,
+    context: ConnContext,
+    limiter: ConnectionLimiter,
+    phase: Phase,
+}
+
+impl Session {
+    async fn serve(mut self) {
+        let mut shutdown = self.context.shutdown.clone();
+        loop {
+            let wake = {
+                let (ended, deadline) = match &mut self.phase {
+                    Phase::Authenticated(auth) => (Some(&mut auth.ended), Some(auth.deadline)),
+                    _ => (None, None),
+                };
+                tokio::select! {
+                    inbound = self.conn.read_frame() => Wake::Inbound(inbound),
+                    Some(reason) = async { match ended { Some(rx) => rx.recv().await, None => std::future::pending().await } } => Wake::Ended(reason),
+                    () = async { match deadline { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => Wake::Ended(SessionEndReason::Expired),
+                    () = shutdown.recv() => Wake::Shutdown,
+                }
+            };
+            match wake {
+                Wake::Inbound(Inbound::Frame(frame)) => match self.on_frame(frame).await {
+                    Flow::Continue => {}
+                    Flow::Close(reason) => return self.end(reason).await,
+                },
+                Wake::Inbound(Inbound::Invalid(err)) => {
+                    let (id, reason) = match err {
+                        FrameError::Malformed { id, reason } => (id.unwrap_or(0), reason),
+                        too_large @ FrameError::TooLarge { .. } => (0, too_large.to_string()),
+                    };
+                    let response = Response::error(id, ErrorCode::BadRequest, reason);
+                    if self.send(ServerFrame::Response(response)).await.is_err() {
+                        return;
+                    }
+                }
+                Wake::Inbound(Inbound::Closed) => return,
+                Wake::Ended(reason) => return self.end(reason).await,
+                Wake::Shutdown => {
+                    self.send(ServerFrame::Event { event: Event::ServerShutdown }).await.ok();
+                    return self.conn.close(close_code::AWAY, "server shutting down").await;
+                }
+            }
+        }
+    }
+
+    /// Tells the peer its session ended, then closes.
+    async fn end(mut self, reason: SessionEndReason) {
+        self.send(ServerFrame::Event { event: Event::SessionEnded { reason } }).await.ok();
+        self.conn.close(close_code::NORMAL, "session ended").await;
+    }
+
+    async fn send(&mut self, frame: ServerFrame) -> Result<(), axum::Error> {
+        self.conn.write_frame(&frame).await
+    }
+
+    async fn on_frame(&mut self, frame: ClientFrame) -> Flow {
+        let ClientFrame { id, request } = frame;
+        let (result, flow) = if self.limiter.allow() {
+            self.dispatch(request).await
+        } else {
+            (
+                Err(RequestError::Protocol(
+                    ErrorCode::RateLimited,
+                    "too many requests on this connection: slow down",
+                )),
+                Flow::Continue,
+            )
+        };
+        let response = match result {
+            Ok(reply) => Response::ok(id, reply),
+            Err(err) => {
+                let (code, message) = err.to_wire();
+                Response::error(id, code, message)
+            }
+        };
+        if self.send(ServerFrame::Response(response)).await.is_err() {
+            return Flow::Close(SessionEndReason::LoggedOut);
+        }
+        flow
+    }
+
+    async fn dispatch(&mut self, request: Request) -> (Result<Reply, RequestError>, Flow) {
+        use RequestError::Protocol;
+        let peer = self.context.peer.ip();
+        match (&mut self.phase, request) {
+            (Phase::ExpectHello, Request::Hello { versions, client }) => {
+                (self.hello(&versions, client), Flow::Continue)
+            }
+            (Phase::ExpectHello, _) => {
+                (Err(Protocol(ErrorCode::HelloRequired, "the first request must be hello")), Flow::Continue)
+            }
+            (_, Request::Hello { .. }) => {
+                (Err(Protocol(ErrorCode::AlreadyGreeted, "hello was already sent")), Flow::Continue)
+            }
+            (_, Request::Ping {}) => (Ok(Reply::Pong), Flow::Continue),
+            (Phase::Anonymous { client }, request) => {
+                let ctx = Ctx { shared: &self.shared, peer, client };
+                let result = match request {
+                    Request::Register { username, password, totp_secret, totp_code } => {
+                        handler::account::register(&ctx, &username, &password, &totp_secret, &totp_code).await
+                    }
+                    Request::Login { username, password, second_factor } => {
+                        handler::auth::login(&ctx, &username, &password, &second_factor).await
+                    }
+                    Request::Authenticate { token } => handler::auth::authenticate(&ctx, &token).await,
+                    _ => Err(Protocol(ErrorCode::NotAuthenticated, "log in first")),
+                };
+                match result {
+                    Ok((reply, grant)) => {
+                        let client = std::mem::take(client);
+                        self.phase = Phase::Authenticated(Box::new(self.authenticated(client, grant)));
+                        (Ok(reply), Flow::Continue)
+                    }
+                    Err(err) => (Err(err), Flow::Continue),
+                }
+            }
+            (Phase::Authenticated(auth), request) => {
+                let ctx = Ctx { shared: &self.shared, peer, client: &auth.client };
+                if auth.last_touch.elapsed() > Duration::from_secs(60) {
+                    auth.last_touch = Instant::now();
+                    if let Err(err) =
+                        ctx.shared.store.touch_session(&auth.grant.session_id, crate::clock::now_secs()).await
+                    {
+                        tracing::warn!(error = %err, "could not record session use");
+                    }
+                }
+                match request {
+                    Request::Whoami {} => (Ok(handler::sessions::whoami(&auth.grant)), Flow::Continue),
+                    Request::ListSessions {} => {
+                        (handler::sessions::list(&ctx, &auth.grant).await, Flow::Continue)
+                    }
+                    Request::RevokeSession { session_id } => {
+                        match handler::sessions::revoke(&ctx, &auth.grant, &session_id).await {
+                            Ok(own) => (
+                                Ok(Reply::Done),
+                                if own { Flow::Close(SessionEndReason::Revoked) } else { Flow::Continue },
+                            ),
+                            Err(err) => (Err(err), Flow::Continue),
+                        }
+                    }
+                    Request::Logout {} => match handler::sessions::logout(&ctx, &auth.grant).await {
+                        Ok(()) => (Ok(Reply::Done), Flow::Close(SessionEndReason::LoggedOut)),
+                        Err(err) => (Err(err), Flow::Continue),
+                    },
+                    Request::Register { .. } | Request::Login { .. } | Request::Authenticate { .. } => (
+                        Err(Protocol(
+                            ErrorCode::AlreadyAuthenticated,
+                            "this connection is already logged in",
+                        )),
+                        Flow::Continue,
+                    ),
+                    Request::Hello { .. } | Request::Ping {} => unreachable!("handled above"),
+                }
+            }
+        }
+    }
+
+    fn hello(&mut self, versions: &[u32], client: String) -> Result<Reply, RequestError> {
+        use RequestError::Protocol;
+        if versions.len() > conclave_proto::limits::MAX_OFFERED_VERSIONS || !validate::is_client_name(&client)
+        {
+            return Err(Protocol(
+                ErrorCode::BadRequest,
+                "hello: too many versions or an invalid client name",
+            ));
+        }
+        if !versions.contains(&PROTOCOL_VERSION) {
+            return Err(Protocol(
+                ErrorCode::UnsupportedVersion,
+                "no protocol version in common: this server speaks version 1",
+            ));
+        }
+        self.phase = Phase::Anonymous { client };
+        Ok(Reply::Hello {
+            version: PROTOCOL_VERSION,
+            server: format!("conclave/{}", env!("CARGO_PKG_VERSION")),
+        })
+    }
+
+    fn authenticated(&self, client: String, grant: Grant) -> Authenticated {
+        let (registration, ended) = self.shared.live.register(grant.session_id.clone());
+        let remaining = u64::try_from(grant.expires_at.saturating_sub(crate::clock::now_secs())).unwrap_or(0);
+        Authenticated {
+            client,
+            deadline: Instant::now() + Duration::from_secs(remaining),
+            last_touch: Instant::now(),
+            grant,
+            ended,
+            _registration: registration,
+        }
+    }
+}

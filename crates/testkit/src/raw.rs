@@ -1,0 +1,235 @@
+//! Direct protocol and HTTPS access to a server, for tests of what the CLI never
+//! sends: malformed frames, oversized messages, wrong protocol versions, TLS 1.2.
+
+use conclave_proto::{
+    ClientFrame, PROTOCOL_VERSION, Request, Response, ServerFrame, limits::MAX_FRAME_BYTES,
+};
+use futures_util::{SinkExt, StreamExt};
+use rustls::{
+    DigitallySignedStruct, SignatureScheme,
+    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+    crypto::{CryptoProvider, WebPkiSupportedAlgorithms},
+    pki_types::{CertificateDer, ServerName, UnixTime},
+};
+use sha2::{Digest, Sha256};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+use tokio_rustls::{TlsConnector, client::TlsStream};
+use tokio_tungstenite::{
+    WebSocketStream,
+    tungstenite::{Message, protocol::WebSocketConfig},
+};
+
+/// Accepts exactly the certificate with the given SHA-256 fingerprint.
+#[derive(Debug)]
+struct Pinned {
+    fingerprint: String,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if hex::encode(Sha256::digest(end_entity.as_ref())) == self.fingerprint {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("certificate fingerprint mismatch".into()))
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+fn connector(
+    fingerprint: &str,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    alpn: &[u8],
+) -> TlsConnector {
+    let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Pinned {
+        fingerprint: fingerprint.to_owned(),
+        algorithms: provider.signature_verification_algorithms,
+    };
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .expect("protocol versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    TlsConnector::from(Arc::new(config))
+}
+
+async fn tls(addr: SocketAddr, fingerprint: &str) -> TlsStream<TcpStream> {
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    connector(fingerprint, &[&rustls::version::TLS13], b"http/1.1")
+        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .await
+        .expect("TLS 1.3 handshake")
+}
+
+/// Tries a TLS 1.2-only handshake; returns the error (a TLS 1.3-only server must
+/// refuse it).
+///
+/// # Errors
+/// The handshake error, which is the expected outcome.
+pub async fn tls12_handshake(addr: SocketAddr, fingerprint: &str) -> Result<(), String> {
+    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    connector(fingerprint, &[&rustls::version::TLS12], b"http/1.1")
+        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// `GET path` over HTTPS (TLS 1.3, pinned); returns status and body.
+///
+/// # Panics
+/// On connection failure or a response that is not HTTP.
+pub async fn https_get(addr: SocketAddr, fingerprint: &str, path: &str) -> (u16, String) {
+    let mut stream = tls(addr, fingerprint).await;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write request");
+    let mut raw = Vec::new();
+    // A close_notify-less shutdown is fine here: the body is already read.
+    stream.read_to_end(&mut raw).await.ok();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("HTTP status line");
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// A protocol client that sends whatever a test asks, valid or not.
+pub struct RawClient {
+    ws: WebSocketStream<TlsStream<TcpStream>>,
+    next_id: u64,
+}
+
+impl RawClient {
+    /// Connects (TLS 1.3, pinned) and upgrades to the WebSocket. Allows frames up
+    /// to four times the protocol limit so tests can send oversized ones.
+    ///
+    /// # Panics
+    /// If connecting fails.
+    pub async fn connect(addr: SocketAddr, fingerprint: &str) -> Self {
+        let stream = tls(addr, fingerprint).await;
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_FRAME_BYTES * 4))
+            .max_frame_size(Some(MAX_FRAME_BYTES * 4));
+        let url = format!("wss://localhost:{}{}", addr.port(), conclave_proto::WEBSOCKET_PATH);
+        let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
+            .await
+            .expect("WebSocket upgrade");
+        Self { ws, next_id: 1 }
+    }
+
+    /// Connects and sends `hello`, asserting it succeeds.
+    ///
+    /// # Panics
+    /// If connecting or `hello` fails.
+    pub async fn greeted(addr: SocketAddr, fingerprint: &str) -> Self {
+        let mut client = Self::connect(addr, fingerprint).await;
+        let response = client
+            .request(Request::Hello { versions: vec![PROTOCOL_VERSION], client: "conclave-testkit".into() })
+            .await;
+        assert!(matches!(response.outcome, conclave_proto::Outcome::Ok(_)), "hello failed: {response:?}");
+        client
+    }
+
+    /// Sends one text message as is.
+    ///
+    /// # Panics
+    /// If the socket is closed.
+    pub async fn send_text(&mut self, text: String) {
+        self.ws.send(Message::Text(text.into())).await.expect("send");
+    }
+
+    /// Sends one binary message.
+    ///
+    /// # Panics
+    /// If the socket is closed.
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.ws.send(Message::Binary(bytes.into())).await.expect("send");
+    }
+
+    /// Sends a request and returns its response (events before it are skipped).
+    ///
+    /// # Panics
+    /// If no response arrives within 30 s.
+    pub async fn request(&mut self, request: Request) -> Response {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send_text(ClientFrame { id, request }.encode()).await;
+        loop {
+            match self.next_frame().await {
+                Some(ServerFrame::Response(response)) if response.id == id => return response,
+                Some(_) => {}
+                None => panic!("connection closed before the response to request {id}"),
+            }
+        }
+    }
+
+    /// The next server frame, or `None` when the connection closed. Waits up to
+    /// 30 s.
+    ///
+    /// # Panics
+    /// On timeout or a frame that does not parse.
+    pub async fn next_frame(&mut self) -> Option<ServerFrame> {
+        loop {
+            let message =
+                tokio::time::timeout(Duration::from_secs(30), self.ws.next()).await.expect("frame in time");
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    return Some(
+                        ServerFrame::decode(text.as_str(), usize::MAX).expect("server frame parses"),
+                    );
+                }
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Waits for the server to close the connection and returns the close code it
+    /// sent, if any.
+    ///
+    /// # Panics
+    /// If the connection stays open for 30 s.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            let message =
+                tokio::time::timeout(Duration::from_secs(30), self.ws.next()).await.expect("close in time");
+            match message {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! [`ServerProcess`]: the real `conclave serve` on 127.0.0.1 with a fresh data
+//! directory and database.
+
+use crate::db::{Backend, TestDb};
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// A running `conclave serve`. Killed on drop.
+#[derive(Debug)]
+pub struct ServerProcess {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// SHA-256 certificate fingerprint it printed.
+    pub fingerprint: String,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    /// Its log file (stderr).
+    pub log: PathBuf,
+    /// The database it uses.
+    pub db: std::sync::Arc<TestDb>,
+    bin: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+    _dir: std::sync::Arc<tempfile::TempDir>,
+}
+
+impl ServerProcess {
+    /// Starts `bin serve` for `backend` with `extra` flags and waits until it
+    /// prints its address and fingerprint.
+    ///
+    /// # Panics
+    /// If the server does not start within 30 s.
+    pub async fn start(bin: &Path, backend: Backend, extra: &[&str]) -> Self {
+        let db = TestDb::create(backend).await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().join("data");
+        let mut args = vec!["serve".to_owned(), "--data-dir".to_owned(), data_dir.display().to_string()];
+        if let Some(url) = &db.url {
+            args.extend(["--database-url".to_owned(), url.clone()]);
+        }
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let log = dir.path().join("server.log");
+        let mut server = Self {
+            addr: "127.0.0.1:0".parse().expect("address"),
+            fingerprint: String::new(),
+            data_dir,
+            log,
+            db: std::sync::Arc::new(db),
+            bin: bin.to_owned(),
+            args,
+            child: None,
+            _dir: std::sync::Arc::new(dir),
+        };
+        server.spawn("127.0.0.1:0");
+        server
+    }
+
+    /// Starts the binary with the stored arguments on `listen`, reading the
+    /// address and fingerprint it prints.
+    fn spawn(&mut self, listen: &str) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
+        let mut child = Command::new(&self.bin)
+            .args(&self.args)
+            .args(["--listen", listen])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn conclave serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (mut addr, mut fingerprint) = (None, None);
+        while addr.is_none() || fingerprint.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                panic!("server did not start; log:\n{log}")
+            });
+            if let Some(rest) = line.split("listening on https://").nth(1) {
+                addr = rest.split_whitespace().next().and_then(|a| a.parse().ok());
+            }
+            if let Some(fp) = line.strip_prefix("certificate fingerprint (SHA-256): ") {
+                fingerprint = Some(fp.trim().to_owned());
+            }
+        }
+        self.addr = addr.expect("address");
+        self.fingerprint = fingerprint.expect("fingerprint");
+        self.child = Some(child);
+    }
+
+    /// `HOST:PORT` as the CLI takes it.
+    #[must_use]
+    pub fn address(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns whether it exited with
+    /// status 0 within 15 s.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else { return true };
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().ok();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                child.kill().ok();
+                child.wait().ok();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+
+    /// Starts the server again on the same address, data directory and database.
+    pub fn restart(&mut self) {
+        let listen = self.addr.to_string();
+        self.spawn(&listen);
+    }
+
+    /// A second server with its own data directory (so its own certificate) on
+    /// this one's address — the situation of a server whose certificate changed.
+    /// This server must be stopped first.
+    pub async fn impostor(&self, backend: Backend) -> Self {
+        let mut other = Self::start(&self.bin, backend, &[]).await;
+        other.stop();
+        other.spawn(&self.addr.to_string());
+        other
+    }
+
+    /// Everything the server logged so far.
+    #[must_use]
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

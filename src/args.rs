@@ -1,0 +1,297 @@
+//! What the user typed: the clap types of every subcommand.
+//!
+//! Values are parsed into their real types here (server addresses, fingerprints,
+//! usernames, codes), so a malformed value is a usage error before anything runs.
+//! `serve` and `admin` define their flags beside their code in `cmd/`.
+
+use crate::cmd;
+use clap::{Args, Parser, Subcommand};
+use conclave_client::{Fingerprint, ServerAddress};
+use conclave_proto::validate;
+use std::path::PathBuf;
+
+const LONG_ABOUT: &str = "\
+Conclave is a self-hosted, end-to-end encrypted group chat. This one binary runs the \
+server (`conclave serve`) and the clients.
+
+Start a server, then register an account on it:
+
+    conclave serve
+    conclave register --server chat.example.org:8443 --user alice
+
+The first time a client meets a server it shows the server's certificate fingerprint \
+and asks whether to trust it, like ssh; compare it with the fingerprint `conclave \
+serve` printed. Accepted fingerprints are kept in the client home's `known_hosts`.
+
+Settings can also come from the environment (CONCLAVE_*), and a `.env` file in the \
+current directory is read first.
+
+Exit status:
+    0  success
+    1  the command failed (the reason is printed on stderr as `error: ...`)
+    2  the command line is invalid (usage error)";
+
+/// The `conclave` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "conclave",
+    version,
+    about = "Self-hosted, end-to-end encrypted group chat: server and clients in one binary",
+    long_about = LONG_ABOUT,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Log filter: a level (error, warn, info, debug, trace) or tracing directives
+    /// such as `conclave_server=debug,info`. Without it RUST_LOG is used, else
+    /// `info` for `serve` and `warn` for the other commands. Logs go to stderr.
+    #[arg(long, global = true, env = "CONCLAVE_LOG_LEVEL", value_name = "FILTER", help_heading = "Logging")]
+    pub log_level: Option<String>,
+
+    /// Write logs as JSON lines instead of text. The variable takes true/false,
+    /// yes/no, on/off or 1/0.
+    #[arg(
+        long,
+        global = true,
+        env = "CONCLAVE_LOG_JSON",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        help_heading = "Logging"
+    )]
+    pub log_json: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(cmd::serve::ServeArgs),
+    /// Operator commands that work on the server's storage directly.
+    Admin(cmd::admin::AdminArgs),
+    /// Create an account (password + authenticator app) and log in.
+    #[command(long_about = REGISTER_ABOUT)]
+    Register(RegisterArgs),
+    /// Log in with password and authenticator code (or a recovery code).
+    #[command(long_about = LOGIN_ABOUT)]
+    Login(LoginArgs),
+    /// End the saved session on the server and forget it locally.
+    #[command(long_about = LOGOUT_ABOUT)]
+    Logout(LogoutArgs),
+    /// Show who the saved session is logged in as.
+    #[command(long_about = WHOAMI_ABOUT)]
+    Whoami(WhoamiArgs),
+    /// List your sessions, or revoke one.
+    #[command(long_about = SESSIONS_ABOUT)]
+    Sessions(SessionsArgs),
+}
+
+/// Options every client command shares.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Client options")]
+pub struct ClientOpts {
+    /// Client home directory: saved session and known_hosts. Created with mode 0700.
+    /// Default: $CONCLAVE_HOME, else `conclave` in the user's data directory
+    /// (~/.local/share/conclave on Linux).
+    #[arg(long, env = "CONCLAVE_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Print the result as JSON on stdout (prompts and notes still go to stderr).
+    #[arg(long)]
+    pub json: bool,
+
+    /// On first contact, trust the server if its certificate has this SHA-256
+    /// fingerprint (hex, `:` separators allowed) instead of asking. Compare it with
+    /// what `conclave serve` printed. A different certificate is refused.
+    #[arg(long, value_name = "HEX", conflicts_with = "ca_file")]
+    pub accept_fingerprint: Option<Fingerprint>,
+
+    /// Verify the server's certificate against the CA certificates in this PEM
+    /// file (normal chain and host-name checks) instead of pinning it.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+}
+
+const REGISTER_ABOUT: &str = "\
+Create an account and log in.
+
+The password is read from CONCLAVE_PASSWORD if set, otherwise asked for twice. \
+Two-factor authentication is mandatory: unless --totp-secret is given, a new secret is \
+generated and shown as a QR code (and as an otpauth:// URI and base32 text) for your \
+authenticator app, and you are asked for the 6-digit code it shows. On success the \
+session is saved in the client home and the one-time recovery codes are printed: \
+they are shown only once.
+
+Examples:
+    conclave register --server chat.example.org:8443 --user alice
+    CONCLAVE_PASSWORD=... conclave register --server 127.0.0.1:8443 --user bot1 \\
+        --totp-secret JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP --totp-code 123456 --json";
+
+const LOGIN_ABOUT: &str = "\
+Log in and save the session in the client home.
+
+The password is read from CONCLAVE_PASSWORD if set, otherwise asked for. Without \
+--totp-code or --recovery-code you are asked for the code from your authenticator app \
+(a recovery code such as abcd-efgh-ijkl-mnop is accepted there too).
+
+Examples:
+    conclave login --server chat.example.org:8443 --user alice
+    conclave login --server chat.example.org:8443 --user alice --recovery-code abcd-efgh-ijkl-mnop";
+
+const LOGOUT_ABOUT: &str = "\
+End the saved session on the server and delete it from the client home. If the server \
+says the session was already invalid, the local copy is deleted all the same.
+
+Example:
+    conclave logout";
+
+const WHOAMI_ABOUT: &str = "\
+Show the user, server and session id of the saved session, after checking with the \
+server that it is still valid. Fails (exit status 1) when not logged in or when the \
+session has ended.
+
+Examples:
+    conclave whoami
+    conclave whoami --json";
+
+const SESSIONS_ABOUT: &str = "\
+List your live sessions (the current one is marked with *), or revoke one by its id. \
+Times are UTC.
+
+Examples:
+    conclave sessions
+    conclave sessions --revoke 3f2a9c0d";
+
+/// `conclave register`.
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// The server, as HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub server: ServerAddress,
+
+    /// Username: 3 to 32 of a-z, 0-9, `_`, `.`, `-` (case-insensitive).
+    #[arg(long, value_name = "NAME", value_parser = parse_username)]
+    pub user: String,
+
+    /// Use this base32 TOTP secret instead of generating one (for scripts and
+    /// tests; note that command-line arguments are visible to other local users).
+    #[arg(long, value_name = "BASE32")]
+    pub totp_secret: Option<String>,
+
+    /// The current 6-digit code for --totp-secret, instead of asking for it.
+    #[arg(long, value_name = "CODE", requires = "totp_secret", value_parser = parse_totp_code)]
+    pub totp_code: Option<String>,
+
+    #[command(flatten)]
+    pub client: ClientOpts,
+}
+
+/// `conclave login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The server, as HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub server: ServerAddress,
+
+    /// Username (case-insensitive).
+    #[arg(long, value_name = "NAME", value_parser = parse_username)]
+    pub user: String,
+
+    /// The current 6-digit code from your authenticator app, instead of asking.
+    #[arg(long, value_name = "CODE", value_parser = parse_totp_code, conflicts_with = "recovery_code")]
+    pub totp_code: Option<String>,
+
+    /// Use one of your one-time recovery codes instead of a TOTP code.
+    #[arg(long, value_name = "CODE", value_parser = parse_recovery_code)]
+    pub recovery_code: Option<String>,
+
+    #[command(flatten)]
+    pub client: ClientOpts,
+}
+
+/// `conclave logout`.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Talk to this server instead of the one the session was saved for.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub server: Option<ServerAddress>,
+
+    #[command(flatten)]
+    pub client: ClientOpts,
+}
+
+/// `conclave whoami`.
+#[derive(Debug, Args)]
+pub struct WhoamiArgs {
+    /// Talk to this server instead of the one the session was saved for.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub server: Option<ServerAddress>,
+
+    #[command(flatten)]
+    pub client: ClientOpts,
+}
+
+/// `conclave sessions`.
+#[derive(Debug, Args)]
+pub struct SessionsArgs {
+    /// Revoke the session with this id (from the listing) instead of listing.
+    #[arg(long, value_name = "ID", value_parser = parse_session_id)]
+    pub revoke: Option<String>,
+
+    /// Talk to this server instead of the one the session was saved for.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub server: Option<ServerAddress>,
+
+    #[command(flatten)]
+    pub client: ClientOpts,
+}
+
+fn parse_username(raw: &str) -> Result<String, String> {
+    validate::normalize_username(raw).map_err(|err| err.to_string())
+}
+
+/// Accepts `123456` and `123 456` (as some apps display it).
+fn parse_totp_code(raw: &str) -> Result<String, String> {
+    let code: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    if validate::is_totp_code(&code) { Ok(code) } else { Err("a TOTP code is 6 digits".into()) }
+}
+
+fn parse_recovery_code(raw: &str) -> Result<String, String> {
+    let code = raw.trim();
+    match validate::normalize_recovery_code(code) {
+        Some(_) => Ok(code.to_owned()),
+        None => Err("a recovery code looks like abcd-efgh-ijkl-mnop (16 letters and digits 2-7)".into()),
+    }
+}
+
+fn parse_session_id(raw: &str) -> Result<String, String> {
+    let id = raw.trim();
+    if id.is_empty() || id.chars().any(char::is_control) {
+        Err("not a session id".into())
+    } else {
+        Ok(id.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn codes_are_checked_at_parse_time() {
+        assert_eq!(parse_totp_code("123 456").unwrap(), "123456");
+        assert!(parse_totp_code("12345").is_err());
+        assert!(parse_recovery_code("abcd-efgh-2345-67ab").is_ok());
+        assert!(parse_recovery_code("abcd").is_err());
+        assert_eq!(parse_username("Alice").unwrap(), "alice");
+        assert!(parse_username("a").is_err());
+    }
+}

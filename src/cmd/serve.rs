@@ -1,0 +1,156 @@
+//! `conclave serve`: runs the server until SIGINT or SIGTERM.
+
+use anyhow::Context;
+use conclave_server::{Config, PasswordPolicy, RawConfig, Server};
+use std::{io::Write, net::SocketAddr, path::PathBuf};
+
+/// Flags of `conclave serve`. Each also reads `CONCLAVE_<NAME>` from the
+/// environment (flags win) and the same name from the `--config` TOML file.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Every setting, its default and its unit: docs/conclave.example.toml")]
+pub struct ServeArgs {
+    /// TOML configuration file (settings as in docs/conclave.example.toml).
+    #[arg(long, env = "CONCLAVE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:7443].
+    #[arg(long, env = "CONCLAVE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the database, certificate and keys [default: ./conclave-data].
+    #[arg(long, env = "CONCLAVE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Use PostgreSQL (postgres://…) instead of the embedded SQLite database. A
+    /// host that is not loopback needs sslmode=verify-full.
+    #[arg(long, env = "CONCLAVE_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// PEM certificate chain to serve instead of the self-signed certificate.
+    #[arg(long, env = "CONCLAVE_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "CONCLAVE_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Key file encrypting TOTP secrets at rest [default: DATA_DIR/secret.key].
+    #[arg(long, env = "CONCLAVE_SECRET_KEY_FILE", value_name = "FILE")]
+    pub secret_key_file: Option<PathBuf>,
+    /// Largest WebSocket frame or message in bytes [default: 262144].
+    #[arg(long, env = "CONCLAVE_MAX_FRAME_BYTES", value_name = "BYTES")]
+    pub max_frame_bytes: Option<usize>,
+    /// Most simultaneous connections [default: 20000].
+    #[arg(long, env = "CONCLAVE_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Password policy: default (NIST 800-63B) or composition (also upper, lower,
+    /// digit, symbol) [default: default].
+    #[arg(long, env = "CONCLAVE_PASSWORD_POLICY", value_name = "POLICY")]
+    pub password_policy: Option<PasswordPolicy>,
+    /// argon2id memory per hash in KiB [default: 19456].
+    #[arg(long, env = "CONCLAVE_ARGON2_MEMORY_KIB", value_name = "KIB")]
+    pub argon2_memory_kib: Option<u32>,
+    /// argon2id iterations [default: 2].
+    #[arg(long, env = "CONCLAVE_ARGON2_ITERATIONS", value_name = "N")]
+    pub argon2_iterations: Option<u32>,
+    /// Password hashes computed at once [default: CPU cores].
+    #[arg(long, env = "CONCLAVE_HASH_CONCURRENCY", value_name = "N")]
+    pub hash_concurrency: Option<usize>,
+    /// Failed logins for an account before back-off starts [default: 5].
+    #[arg(long, env = "CONCLAVE_LOGIN_MAX_FAILURES", value_name = "N")]
+    pub login_max_failures: Option<u32>,
+    /// First back-off in seconds, doubling per further failure [default: 30].
+    #[arg(long, env = "CONCLAVE_LOGIN_BACKOFF_SECS", value_name = "SECS")]
+    pub login_backoff_secs: Option<u64>,
+    /// Longest back-off in seconds [default: 900].
+    #[arg(long, env = "CONCLAVE_LOGIN_BACKOFF_MAX_SECS", value_name = "SECS")]
+    pub login_backoff_max_secs: Option<u64>,
+    /// Login/registration attempts per client address per minute [default: 30].
+    #[arg(long, env = "CONCLAVE_AUTH_ATTEMPTS_PER_MINUTE", value_name = "N")]
+    pub auth_attempts_per_minute: Option<u32>,
+    /// Requests per connection per second [default: 50].
+    #[arg(long, env = "CONCLAVE_REQUESTS_PER_SECOND", value_name = "N")]
+    pub requests_per_second: Option<u32>,
+    /// Session idle timeout in seconds [default: 1209600, 14 days].
+    #[arg(long, env = "CONCLAVE_SESSION_IDLE_SECS", value_name = "SECS")]
+    pub session_idle_secs: Option<u64>,
+    /// Session absolute lifetime in seconds [default: 7776000, 90 days].
+    #[arg(long, env = "CONCLAVE_SESSION_ABSOLUTE_SECS", value_name = "SECS")]
+    pub session_absolute_secs: Option<u64>,
+    /// TLS handshake and upgrade deadline in seconds [default: 10].
+    #[arg(long, env = "CONCLAVE_HANDSHAKE_TIMEOUT_SECS", value_name = "SECS")]
+    pub handshake_timeout_secs: Option<u64>,
+}
+
+impl ServeArgs {
+    /// The flag/environment layer of the configuration.
+    fn raw(&self) -> RawConfig {
+        RawConfig {
+            listen: self.listen,
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            secret_key_file: self.secret_key_file.clone(),
+            max_frame_bytes: self.max_frame_bytes,
+            max_connections: self.max_connections,
+            password_policy: self.password_policy,
+            argon2_memory_kib: self.argon2_memory_kib,
+            argon2_iterations: self.argon2_iterations,
+            hash_concurrency: self.hash_concurrency,
+            login_max_failures: self.login_max_failures,
+            login_backoff_secs: self.login_backoff_secs,
+            login_backoff_max_secs: self.login_backoff_max_secs,
+            auth_attempts_per_minute: self.auth_attempts_per_minute,
+            requests_per_second: self.requests_per_second,
+            session_idle_secs: self.session_idle_secs,
+            session_absolute_secs: self.session_absolute_secs,
+            handshake_timeout_secs: self.handshake_timeout_secs,
+        }
+    }
+
+    /// Resolves flags, environment, file and defaults into one validated config.
+    pub fn resolve(&self) -> anyhow::Result<Config> {
+        let file = match &self.config {
+            Some(path) => RawConfig::from_toml_file(path)?,
+            None => RawConfig::default(),
+        };
+        Ok(Config::resolve(file, self.raw())?)
+    }
+}
+
+/// Runs the server until SIGINT/SIGTERM.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.resolve()?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let data_dir = config.data_dir.clone();
+    let server = Server::start(config).await.context("cannot start the server")?;
+    // Printed on stdout for people and scripts (tests read the address from here).
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "conclave {} listening on https://{addr} (WebSocket wss://{addr}/ws)",
+        env!("CARGO_PKG_VERSION")
+    )?;
+    writeln!(out, "data directory: {}", data_dir.display())?;
+    writeln!(out, "certificate fingerprint (SHA-256): {}", server.fingerprint())?;
+    out.flush()?;
+    drop(out);
+    tracing::info!(%addr, fingerprint = server.fingerprint(), "serving");
+    server.run(listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = async {
+            match term.as_mut() {
+                Some(term) => { term.recv().await; }
+                None => std::future::pending().await,
+            }
+        } => {}
+    }
+    tracing::info!("shutdown requested");
+}

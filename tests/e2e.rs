@@ -1,0 +1,37 @@
+//! End-to-end tests: the real `conclave` binary as server and as client, over
+//! real TLS on 127.0.0.1, against SQLite and PostgreSQL (each test runs once per
+//! backend, with a fresh data directory and database).
+//!
+//! Where things go:
+//! * `auth` — registration, login, second factors, back-off, sessions, logout.
+//! * `protocol` — the wire protocol under malformed and hostile input.
+//! * `ops` — what an operator sees: TLS, health, metrics, restarts, certificates.
+//! * `audit` — the hash-chained audit log and `conclave admin audit`.
+//! * `leak` — no secret in the server's storage or logs.
+
+#[path = "e2e/audit.rs"]
+mod audit;
+#[path = "e2e/auth.rs"]
+mod auth;
+#[path = "e2e/leak.rs"]
+mod leak;
+#[path = "e2e/ops.rs"]
+mod ops;
+#[path = "e2e/protocol.rs"]
+mod protocol;
+
+use conclave_testkit::{Backend, ServerProcess};
+use std::path::Path;
+
+/// A password the default policy accepts.
+pub const PASSWORD: &str = "violet staple orbit 42";
+
+/// The `conclave` binary built for these tests.
+pub fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_conclave"))
+}
+
+/// A fresh server for `backend` with extra `serve` flags.
+pub async fn server(backend: Backend, extra: &[&str]) -> ServerProcess {
+    ServerProcess::start(bin(), backend, extra).await
+}

@@ -1,0 +1,94 @@
+//! What an operator sees: TLS 1.3 only, health and metrics, clean shutdown,
+//! restarts that keep everything, and a changed certificate refused by clients.
+
+use crate::{PASSWORD, bin, server};
+use conclave_proto::{Event, Request, ServerFrame};
+use conclave_testkit::{Backend, Home, RawClient, backend_tests, code_now, https_get, tls12_handshake};
+
+backend_tests!(
+    only_tls13_is_spoken,
+    health_and_metrics_are_served,
+    shutdown_is_clean_and_restart_keeps_accounts_sessions_and_certificate,
+    a_changed_certificate_is_a_hard_error,
+    first_contact_needs_an_accepted_fingerprint,
+);
+
+/// A TLS 1.2-only client cannot connect; TLS 1.3 works.
+async fn only_tls13_is_spoken(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let err = tls12_handshake(server.addr, &server.fingerprint).await.expect_err("TLS 1.2 must be refused");
+    assert!(err.to_lowercase().contains("version") || err.contains("alert"), "{err}");
+    assert_eq!(https_get(server.addr, &server.fingerprint, "/healthz").await, (200, "ok\n".to_owned()));
+}
+
+/// `/healthz` answers 200 and `/metrics` counts connections, logins and frames
+/// in the Prometheus text format.
+async fn health_and_metrics_are_served(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let reg = Home::new(bin()).register(&server, "judy", PASSWORD);
+    Home::new(bin()).login(&server, "judy", "wrong password here", &code_now(&reg.secret)).fails();
+    let (status, body) = https_get(server.addr, &server.fingerprint, "/metrics").await;
+    assert_eq!(status, 200);
+    for line in [
+        "conclave_registrations_total 1",
+        "conclave_logins_total{result=\"failed\"} 1",
+        "conclave_connections 0",
+        "conclave_connections_accepted_total 2",
+    ] {
+        assert!(body.contains(line), "missing {line:?} in\n{body}");
+    }
+    assert!(body.contains("conclave_frames_in_total"), "{body}");
+    assert!(body.trim_end().ends_with("# EOF"), "{body}");
+}
+
+/// SIGTERM tells connected clients the server is going away and exits 0; after a
+/// restart on the same data, the certificate is the same and sessions still work.
+async fn shutdown_is_clean_and_restart_keeps_accounts_sessions_and_certificate(backend: Backend) {
+    let mut server = server(backend, &[]).await;
+    let home = Home::new(bin());
+    home.register(&server, "mallory", PASSWORD);
+    let mut connected = RawClient::greeted(server.addr, &server.fingerprint).await;
+    let before = server.fingerprint.clone();
+    assert!(server.stop(), "server exits cleanly on SIGTERM");
+    assert_eq!(connected.next_frame().await, Some(ServerFrame::Event { event: Event::ServerShutdown }));
+    server.restart();
+    assert_eq!(server.fingerprint, before, "the certificate is kept");
+    let who = home.run(&["whoami", "--json"], None).ok().json();
+    assert_eq!(who["user"]["username"], "mallory");
+    let mut client = RawClient::greeted(server.addr, &server.fingerprint).await;
+    assert_eq!(
+        client.request(Request::Ping {}).await.outcome,
+        conclave_proto::Outcome::Ok(conclave_proto::Reply::Pong)
+    );
+}
+
+/// When the server at a known address presents another certificate, the client
+/// refuses to talk to it and names both fingerprints.
+async fn a_changed_certificate_is_a_hard_error(backend: Backend) {
+    let mut server = server(backend, &[]).await;
+    let home = Home::new(bin());
+    home.register(&server, "niaj", PASSWORD);
+    server.stop();
+    let impostor = server.impostor(backend).await;
+    assert_ne!(impostor.fingerprint, server.fingerprint);
+    let out = home.run(&["whoami"], None).fails();
+    assert!(out.stderr.contains(&server.fingerprint), "{}", out.stderr);
+    assert!(out.stderr.contains(&impostor.fingerprint), "{}", out.stderr);
+    let again = home.login(&impostor, "niaj", PASSWORD, "123456").fails();
+    assert!(again.stderr.contains(&impostor.fingerprint), "{}", again.stderr);
+}
+
+/// Without a terminal to ask and without `--accept-fingerprint`, a client does
+/// not talk to an unknown server; it says how to proceed and shows the
+/// fingerprint.
+async fn first_contact_needs_an_accepted_fingerprint(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let out = Home::new(bin())
+        .run(
+            &["login", "--server", &server.address(), "--user", "olivia", "--totp-code", "123456"],
+            Some(PASSWORD),
+        )
+        .fails();
+    assert!(out.stderr.contains("--accept-fingerprint"), "{}", out.stderr);
+    assert!(out.stderr.contains(&server.fingerprint), "{}", out.stderr);
+}

@@ -1,0 +1,177 @@
+//! The wire protocol under malformed, hostile and concurrent input, spoken
+//! directly to the real server.
+
+use crate::{PASSWORD, bin, server};
+use conclave_proto::{
+    ErrorCode, Event, Outcome, PROTOCOL_VERSION, Reply, Request, Response, SecondFactor, ServerFrame,
+    event::SessionEndReason,
+};
+use conclave_testkit::{Backend, Home, RawClient, backend_tests, code_now, https_get};
+
+backend_tests!(
+    hello_comes_first_and_negotiates_the_version,
+    malformed_frames_get_typed_errors_and_the_connection_survives,
+    oversized_messages_close_the_connection_and_the_server_survives,
+    requests_need_authentication,
+    one_code_wins_one_concurrent_login,
+    logout_closes_every_connection_of_the_session,
+    requests_per_connection_are_rate_limited,
+);
+
+fn error_code(response: &Response) -> Option<ErrorCode> {
+    match &response.outcome {
+        Outcome::Error(body) => Some(body.code),
+        Outcome::Ok(_) => None,
+    }
+}
+
+fn hello(versions: Vec<u32>) -> Request {
+    Request::Hello { versions, client: "e2e".into() }
+}
+
+/// Nothing but `hello` is accepted first; a client with no common version is
+/// told so; `hello` cannot be repeated.
+async fn hello_comes_first_and_negotiates_the_version(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let mut client = RawClient::connect(server.addr, &server.fingerprint).await;
+    assert_eq!(error_code(&client.request(Request::Whoami {}).await), Some(ErrorCode::HelloRequired));
+    assert_eq!(error_code(&client.request(hello(vec![99, 100])).await), Some(ErrorCode::UnsupportedVersion));
+    let ok = client.request(hello(vec![99, PROTOCOL_VERSION])).await;
+    assert!(matches!(ok.outcome, Outcome::Ok(Reply::Hello { version: PROTOCOL_VERSION, .. })), "{ok:?}");
+    assert_eq!(
+        error_code(&client.request(hello(vec![PROTOCOL_VERSION])).await),
+        Some(ErrorCode::AlreadyGreeted)
+    );
+}
+
+/// Invalid JSON, unknown request types, unknown fields and binary messages each
+/// get a `bad_request` (with the request id when it could be read), and the same
+/// connection keeps working.
+async fn malformed_frames_get_typed_errors_and_the_connection_survives(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let mut client = RawClient::greeted(server.addr, &server.fingerprint).await;
+    let cases = [
+        ("not json at all".to_owned(), 0),
+        (r#"{"id":5,"request":{"type":"launch_missiles"}}"#.to_owned(), 5),
+        (r#"{"id":6,"request":{"type":"ping","extra":true}}"#.to_owned(), 6),
+        (r#"{"id":7,"request":{"type":"ping"}} trailing"#.to_owned(), 0),
+        (r#"{"id":8}"#.to_owned(), 8),
+    ];
+    for (text, id) in cases {
+        client.send_text(text.clone()).await;
+        match client.next_frame().await {
+            Some(ServerFrame::Response(response)) => {
+                assert_eq!(response.id, id, "{text}");
+                assert_eq!(error_code(&response), Some(ErrorCode::BadRequest), "{text}");
+            }
+            other => panic!("{text}: unexpected {other:?}"),
+        }
+    }
+    client.send_binary(vec![0, 1, 2, 3]).await;
+    let Some(ServerFrame::Response(response)) = client.next_frame().await else {
+        panic!("no response to binary")
+    };
+    assert_eq!(error_code(&response), Some(ErrorCode::BadRequest));
+    let pong = client.request(Request::Ping {}).await;
+    assert_eq!(pong.outcome, Outcome::Ok(Reply::Pong));
+}
+
+/// A message over the 256 KiB limit closes that connection with code 1009
+/// (message too big); the server keeps serving everyone else.
+async fn oversized_messages_close_the_connection_and_the_server_survives(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let mut bystander = RawClient::greeted(server.addr, &server.fingerprint).await;
+    let mut client = RawClient::greeted(server.addr, &server.fingerprint).await;
+    let huge = format!(
+        r#"{{"id":1,"request":{{"type":"hello","versions":[1],"client":"{}"}}}}"#,
+        "x".repeat(300 * 1024)
+    );
+    client.send_text(huge).await;
+    assert_eq!(client.close_code().await, Some(1009));
+    assert_eq!(bystander.request(Request::Ping {}).await.outcome, Outcome::Ok(Reply::Pong));
+    let mut fresh = RawClient::greeted(server.addr, &server.fingerprint).await;
+    assert_eq!(fresh.request(Request::Ping {}).await.outcome, Outcome::Ok(Reply::Pong));
+    assert_eq!(https_get(server.addr, &server.fingerprint, "/healthz").await.0, 200);
+}
+
+/// Account requests need a login; a junk or unknown token is refused.
+async fn requests_need_authentication(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let mut client = RawClient::greeted(server.addr, &server.fingerprint).await;
+    assert_eq!(error_code(&client.request(Request::Whoami {}).await), Some(ErrorCode::NotAuthenticated));
+    assert_eq!(
+        error_code(&client.request(Request::ListSessions {}).await),
+        Some(ErrorCode::NotAuthenticated)
+    );
+    for token in ["", "not a token!", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
+        let response = client.request(Request::Authenticate { token: token.into() }).await;
+        assert_eq!(error_code(&response), Some(ErrorCode::SessionInvalid), "{token:?}");
+    }
+}
+
+/// Two logins racing with the same TOTP code: exactly one succeeds.
+async fn one_code_wins_one_concurrent_login(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let reg = Home::new(bin()).register(&server, "heidi", PASSWORD);
+    let mut a = RawClient::greeted(server.addr, &server.fingerprint).await;
+    let mut b = RawClient::greeted(server.addr, &server.fingerprint).await;
+    let code = code_now(&reg.secret);
+    let login = || Request::Login {
+        username: "heidi".into(),
+        password: PASSWORD.into(),
+        second_factor: SecondFactor::Totp(code.clone()),
+    };
+    let (ra, rb) = tokio::join!(a.request(login()), b.request(login()));
+    let wins = [&ra, &rb].iter().filter(|r| matches!(r.outcome, Outcome::Ok(Reply::LoggedIn { .. }))).count();
+    assert_eq!(wins, 1, "{ra:?} / {rb:?}");
+    let loser = if error_code(&ra).is_some() { ra } else { rb };
+    assert_eq!(error_code(&loser), Some(ErrorCode::AuthFailed));
+}
+
+/// `logout` on one connection ends the session on every connection using its
+/// token: they receive `session_ended` and are closed.
+async fn logout_closes_every_connection_of_the_session(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let reg = Home::new(bin()).register(&server, "ivan", PASSWORD);
+    let mut first = RawClient::greeted(server.addr, &server.fingerprint).await;
+    let response = first
+        .request(Request::Login {
+            username: "ivan".into(),
+            password: PASSWORD.into(),
+            second_factor: SecondFactor::Totp(code_now(&reg.secret)),
+        })
+        .await;
+    let Outcome::Ok(Reply::LoggedIn { token, .. }) = response.outcome else {
+        panic!("login failed: {response:?}")
+    };
+    let mut second = RawClient::greeted(server.addr, &server.fingerprint).await;
+    let auth = second.request(Request::Authenticate { token: token.clone() }).await;
+    assert!(matches!(auth.outcome, Outcome::Ok(Reply::Authenticated { .. })), "{auth:?}");
+
+    assert_eq!(first.request(Request::Logout {}).await.outcome, Outcome::Ok(Reply::Done));
+    assert_eq!(
+        second.next_frame().await,
+        Some(ServerFrame::Event { event: Event::SessionEnded { reason: SessionEndReason::LoggedOut } })
+    );
+    assert_eq!(second.close_code().await, Some(1000));
+    let mut third = RawClient::greeted(server.addr, &server.fingerprint).await;
+    assert_eq!(
+        error_code(&third.request(Request::Authenticate { token }).await),
+        Some(ErrorCode::SessionInvalid)
+    );
+}
+
+/// A connection that floods requests is told to slow down; it is not dropped.
+async fn requests_per_connection_are_rate_limited(backend: Backend) {
+    let server = server(backend, &["--requests-per-second", "5"]).await;
+    let mut client = RawClient::greeted(server.addr, &server.fingerprint).await;
+    let mut limited = 0;
+    for _ in 0..40 {
+        if error_code(&client.request(Request::Ping {}).await) == Some(ErrorCode::RateLimited) {
+            limited += 1;
+        }
+    }
+    assert!(limited > 0, "40 requests at once on a 5/s connection must hit the limit");
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    assert_eq!(client.request(Request::Ping {}).await.outcome, Outcome::Ok(Reply::Pong));
+}
