@@ -224,6 +224,8 @@ impl Client {
         match event {
             Event::SessionEnded { reason } => self.ended = Some(reason),
             Event::ServerShutdown => self.shutting_down = true,
+            // From a newer server: nothing this client can act on.
+            Event::Unknown => return,
         }
         if self.events.len() >= MAX_PENDING_EVENTS {
             self.events.pop_front();

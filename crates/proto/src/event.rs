@@ -14,6 +14,10 @@ pub enum Event {
     },
     /// The server is shutting down; reconnect later.
     ServerShutdown,
+    /// An event this client does not know (sent by a newer server); ignore it.
+    /// Never sent by this version.
+    #[serde(other)]
+    Unknown,
 }
 
 /// Why a session ended.

@@ -153,6 +153,10 @@ pub enum ErrorCode {
     Unavailable,
     /// Something went wrong on the server; details are in its log.
     Internal,
+    /// A code this client does not know (sent by a newer server); treat it like
+    /// `internal`. Never sent by this version.
+    #[serde(other)]
+    Unknown,
 }
 
 impl ErrorCode {
@@ -176,6 +180,7 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::Unknown => "unknown",
         }
     }
 }

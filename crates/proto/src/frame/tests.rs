@@ -66,3 +66,16 @@ fn malformed_frames_keep_their_id_when_readable() {
         Err(FrameError::Malformed { id: None, .. })
     ));
 }
+
+#[test]
+fn unknown_codes_and_events_from_newer_servers_still_decode() {
+    let error = r#"{"kind":"response","id":2,"error":{"code":"quota_exceeded","message":"m","hint":1}}"#;
+    match ServerFrame::decode(error, DEFAULT_MAX).unwrap() {
+        ServerFrame::Response(Response { outcome: crate::Outcome::Error(body), .. }) => {
+            assert_eq!(body.code, ErrorCode::Unknown);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let event = r#"{"kind":"event","event":{"type":"room_renamed","room":"x"}}"#;
+    assert_eq!(ServerFrame::decode(event, DEFAULT_MAX).unwrap(), ServerFrame::Event { event: Event::Unknown });
+}
