@@ -77,5 +77,8 @@ fn unknown_codes_and_events_from_newer_servers_still_decode() {
         other => panic!("unexpected {other:?}"),
     }
     let event = r#"{"kind":"event","event":{"type":"room_renamed","room":"x"}}"#;
-    assert_eq!(ServerFrame::decode(event, DEFAULT_MAX).unwrap(), ServerFrame::Event { event: Event::Unknown });
+    assert_eq!(
+        ServerFrame::decode(event, DEFAULT_MAX).unwrap(),
+        ServerFrame::Event { event: Event::Unknown }
+    );
 }

@@ -199,7 +199,9 @@ pub(crate) async fn authenticate(ctx: &Ctx<'_>, token_text: &str) -> Result<(Rep
         .session_by_token(&token::hash_token(token_text), now, ctx.idle_secs())
         .await?
         .ok_or(RequestError::SessionInvalid)?;
-    store.touch_session(&session.id, now).await?;
+    if !store.refresh_session(&session.id, now).await? {
+        return Err(RequestError::SessionInvalid);
+    }
     let grant = Grant {
         user: user_info(session.user, &session.username),
         session_id: session.id,

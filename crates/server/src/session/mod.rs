@@ -46,7 +46,8 @@ struct Authenticated {
     grant: Grant,
     /// When the session's absolute lifetime ends.
     deadline: Instant,
-    /// Last time `last_seen_at` was written (written at most once a minute).
+    /// Last time `last_seen_at` was written (on a request at most once a
+    /// minute, and every five minutes while idle).
     last_touch: Instant,
     /// Hears logout/revocation of this session from other connections.
     ended: mpsc::Receiver<SessionEndReason>,
@@ -58,6 +59,8 @@ struct Authenticated {
 enum Wake {
     Inbound(Inbound),
     Ended(SessionEndReason),
+    /// Time to record use of the session and check it was not ended elsewhere.
+    Refresh,
     Shutdown,
 }
 
@@ -65,6 +68,30 @@ enum Wake {
 enum Flow {
     Continue,
     Close(SessionEndReason),
+}
+
+/// A request after this long records session use (and re-checks the session).
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+/// An idle connection records session use this often, so a connected device
+/// never reaches the idle timeout, and notices within this time that its session
+/// was ended through another server node.
+const REFRESH_EVERY: Duration = Duration::from_secs(300);
+
+/// Records use of the session and checks it is still live. A storage error is
+/// logged and tolerated (the session stays up); a session found ended closes.
+async fn refresh(shared: &Shared, auth: &mut Authenticated) -> Result<(), SessionEndReason> {
+    auth.last_touch = Instant::now();
+    let now = crate::clock::now_secs();
+    match shared.store.refresh_session(&auth.grant.session_id, now).await {
+        Ok(true) => Ok(()),
+        Ok(false) if now >= auth.grant.expires_at => Err(SessionEndReason::Expired),
+        Ok(false) => Err(SessionEndReason::Revoked),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not refresh a session");
+            Ok(())
+        }
+    }
 }
 
 /// Serves one upgraded WebSocket until it closes.
@@ -95,14 +122,17 @@ impl Session {
         let mut shutdown = self.context.shutdown.clone();
         loop {
             let wake = {
-                let (ended, deadline) = match &mut self.phase {
-                    Phase::Authenticated(auth) => (Some(&mut auth.ended), Some(auth.deadline)),
-                    _ => (None, None),
+                let (ended, deadline, refresh_at) = match &mut self.phase {
+                    Phase::Authenticated(auth) => {
+                        (Some(&mut auth.ended), Some(auth.deadline), Some(auth.last_touch + REFRESH_EVERY))
+                    }
+                    _ => (None, None, None),
                 };
                 tokio::select! {
                     inbound = self.conn.read_frame() => Wake::Inbound(inbound),
                     Some(reason) = async { match ended { Some(rx) => rx.recv().await, None => std::future::pending().await } } => Wake::Ended(reason),
                     () = async { match deadline { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => Wake::Ended(SessionEndReason::Expired),
+                    () = async { match refresh_at { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => Wake::Refresh,
                     () = shutdown.recv() => Wake::Shutdown,
                 }
             };
@@ -123,6 +153,13 @@ impl Session {
                 }
                 Wake::Inbound(Inbound::Closed) => return,
                 Wake::Ended(reason) => return self.end(reason).await,
+                Wake::Refresh => {
+                    if let Phase::Authenticated(auth) = &mut self.phase
+                        && let Err(reason) = refresh(&self.shared, auth).await
+                    {
+                        return self.end(reason).await;
+                    }
+                }
                 Wake::Shutdown => {
                     self.send(ServerFrame::Event { event: Event::ServerShutdown }).await.ok();
                     return self.conn.close(close_code::AWAY, "server shutting down").await;
@@ -143,7 +180,15 @@ impl Session {
 
     async fn on_frame(&mut self, frame: ClientFrame) -> Flow {
         let ClientFrame { id, request } = frame;
-        let (result, flow) = if self.limiter.allow() {
+        let stale = match &mut self.phase {
+            Phase::Authenticated(auth) if auth.last_touch.elapsed() > TOUCH_EVERY => {
+                refresh(&self.shared, auth).await.err()
+            }
+            _ => None,
+        };
+        let (result, flow) = if let Some(reason) = stale {
+            (Err(RequestError::SessionInvalid), Flow::Close(reason))
+        } else if self.limiter.allow() {
             self.dispatch(request).await
         } else {
             (
@@ -204,14 +249,6 @@ impl Session {
             }
             (Phase::Authenticated(auth), request) => {
                 let ctx = Ctx { shared: &self.shared, peer, client: &auth.client };
-                if auth.last_touch.elapsed() > Duration::from_secs(60) {
-                    auth.last_touch = Instant::now();
-                    if let Err(err) =
-                        ctx.shared.store.touch_session(&auth.grant.session_id, crate::clock::now_secs()).await
-                    {
-                        tracing::warn!(error = %err, "could not record session use");
-                    }
-                }
                 match request {
                     Request::Whoami {} => (Ok(handler::sessions::whoami(&auth.grant)), Flow::Continue),
                     Request::ListSessions {} => {

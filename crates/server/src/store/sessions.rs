@@ -96,15 +96,19 @@ impl Store {
         Ok(row.map(record))
     }
 
-    /// Records use of a session (for the idle timeout).
-    pub async fn touch_session(&self, id: &SessionId, now: i64) -> Result<()> {
-        with_pool!(self, pool => sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $2")
-            .bind(&id.0)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(drop)?);
-        Ok(())
+    /// Records use of a session (for the idle timeout) and reports whether it is
+    /// still live: `false` once it was ended (here or on another node) or its
+    /// absolute lifetime passed.
+    pub async fn refresh_session(&self, id: &SessionId, now: i64) -> Result<bool> {
+        let live = with_pool!(self, pool => sqlx::query(
+            "UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND ended_at IS NULL AND expires_at > $2",
+        )
+        .bind(&id.0)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(live == 1)
     }
 
     /// Ends a session of `user`. Returns `false` if there was no such live session.
