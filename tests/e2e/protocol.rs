@@ -86,8 +86,14 @@ async fn oversized_messages_close_the_connection_and_the_server_survives(backend
         r#"{{"id":1,"request":{{"type":"hello","versions":[1],"client":"{}"}}}}"#,
         "x".repeat(300 * 1024)
     );
-    client.send_text(huge).await;
-    assert_eq!(client.close_code().await, Some(1009));
+    // The server stops reading at the frame header and closes with 1009; when it
+    // does so before the client has written everything, the client sees a reset
+    // instead, which may swallow the close frame.
+    match client.try_send_text(huge).await {
+        Ok(()) => assert!(matches!(client.close_code().await, Some(1009) | None)),
+        Err(err) => assert!(err.contains("Broken pipe") || err.contains("reset"), "{err}"),
+    }
+    assert!(client.next_frame().await.is_none(), "the oversized connection is closed");
     assert_eq!(bystander.request(Request::Ping {}).await.outcome, Outcome::Ok(Reply::Pong));
     let mut fresh = RawClient::greeted(server.addr, &server.fingerprint).await;
     assert_eq!(fresh.request(Request::Ping {}).await.outcome, Outcome::Ok(Reply::Pong));

@@ -141,13 +141,20 @@ async fn connection(
     }
 }
 
-/// Periodically forgets idle entries of the per-address limiter, so its memory
-/// stays bounded however many addresses have tried.
+/// Periodically forgets idle entries of the per-address limiter and day-old
+/// login-failure records, so both stay bounded however many addresses and
+/// usernames have been tried.
 async fn purge_limiters(shared: Arc<Shared>, mut shutdown: Shutdown) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
-            _ = tick.tick() => shared.address_limiter.purge(),
+            _ = tick.tick() => {
+                shared.address_limiter.purge();
+                let day_ago = crate::clock::now_secs().saturating_sub(86_400);
+                if let Err(err) = shared.store.prune_login_failures(day_ago).await {
+                    tracing::warn!(error = %err, "could not prune login failures");
+                }
+            }
             () = shutdown.recv() => return,
         }
     }

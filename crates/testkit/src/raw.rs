@@ -170,6 +170,15 @@ impl RawClient {
         self.ws.send(Message::Text(text.into())).await.expect("send");
     }
 
+    /// Sends one text message, reporting failure instead of panicking (the server
+    /// may close the connection while a large message is still being written).
+    ///
+    /// # Errors
+    /// The WebSocket error, as text.
+    pub async fn try_send_text(&mut self, text: String) -> Result<(), String> {
+        self.ws.send(Message::Text(text.into())).await.map_err(|e| e.to_string())
+    }
+
     /// Sends one binary message.
     ///
     /// # Panics

@@ -7,10 +7,19 @@ CREATE TABLE users (
     password_hash   TEXT    NOT NULL,             -- argon2id PHC string (salt inside)
     totp_secret     BYTEA   NOT NULL,             -- encrypted at rest (nonce || ciphertext)
     totp_last_step  BIGINT  NOT NULL,             -- last accepted TOTP step; older or equal is replay
-    failed_logins   BIGINT  NOT NULL DEFAULT 0,   -- consecutive failures, reset on success
-    locked_until    BIGINT  NOT NULL DEFAULT 0,   -- back-off end; 0 when none
     disabled        BOOLEAN NOT NULL DEFAULT FALSE,
     created_at      BIGINT  NOT NULL
+);
+
+-- Consecutive failed logins per attempted username, known or not: unknown
+-- usernames go through the same reads and writes as real ones, so neither the
+-- response time nor the back-off tells whether an account exists. A row is
+-- deleted on success and pruned a day after its last failure.
+CREATE TABLE login_failures (
+    username         TEXT   PRIMARY KEY,
+    failures         BIGINT NOT NULL,
+    locked_until     BIGINT NOT NULL DEFAULT 0,   -- back-off end; 0 when none
+    last_failure_at  BIGINT NOT NULL
 );
 
 CREATE TABLE recovery_codes (

@@ -56,18 +56,19 @@ pub(crate) async fn login(
         return Err(RequestError::RateLimited);
     }
     let username = validate::normalize_username(username).ok();
-    let user = match &username {
-        Some(name) => shared.store.user_by_name(name).await?,
-        None => None,
+    // The same reads for every valid name, existing or not.
+    let (user, locked_until) = match &username {
+        Some(name) => (shared.store.user_by_name(name).await?, shared.store.login_locked_until(name).await?),
+        None => (None, 0),
     };
     let password_ok = shared.hasher.verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
-    let Some(user) = user else {
-        return Err(fail(ctx, None, username.as_deref(), Failure::UnknownUser).await);
-    };
     let now = clock::now_secs();
+    let Some(user) = user else {
+        return Err(fail(ctx, username.as_deref(), Failure::UnknownUser).await);
+    };
     let failure = if user.disabled {
         Some(Failure::Disabled)
-    } else if user.locked_until > now {
+    } else if locked_until > now {
         Some(Failure::BackedOff)
     } else if !password_ok {
         Some(Failure::Password)
@@ -75,10 +76,10 @@ pub(crate) async fn login(
         check_second_factor(ctx, &user, second_factor, now).await?
     };
     if let Some(failure) = failure {
-        return Err(fail(ctx, Some(&user), Some(&user.username), failure).await);
+        return Err(fail(ctx, Some(&user.username), failure).await);
     }
 
-    shared.store.reset_login_failures(user.id).await?;
+    shared.store.reset_login_failures(&user.username).await?;
     let (token, grant) = ctx.open_session(user_info(user.id, &user.username)).await?;
     let recovery = matches!(second_factor, SecondFactor::Recovery(_));
     let recovery_codes_left = shared.store.recovery_codes_left(user.id).await?;
@@ -139,18 +140,13 @@ async fn check_second_factor(
 }
 
 /// Records a failed login (count, back-off, audit, metrics) and returns the one
-/// generic error. Storage errors while recording are logged; the client still
-/// gets the generic error.
-async fn fail(
-    ctx: &Ctx<'_>,
-    user: Option<&UserRecord>,
-    attempted: Option<&str>,
-    failure: Failure,
-) -> RequestError {
-    let shared = ctx.shared;
-    shared.metrics.login("failed");
+/// generic error. Unknown usernames are counted and backed off exactly like real
+/// ones. Storage errors while recording are logged; the client still gets the
+/// generic error.
+async fn fail(ctx: &Ctx<'_>, attempted: Option<&str>, failure: Failure) -> RequestError {
+    ctx.shared.metrics.login("failed");
     tracing::info!(user = attempted.unwrap_or("<invalid>"), reason = failure.as_str(), "login failed");
-    if let Err(err) = record_failure(ctx, user, attempted, failure).await {
+    if let Err(err) = record_failure(ctx, attempted, failure).await {
         tracing::error!(error = %err, "could not record a failed login");
     }
     RequestError::AuthFailed
@@ -158,14 +154,14 @@ async fn fail(
 
 async fn record_failure(
     ctx: &Ctx<'_>,
-    user: Option<&UserRecord>,
     attempted: Option<&str>,
     failure: Failure,
 ) -> Result<(), RequestError> {
     let shared = ctx.shared;
     ctx.audit(attempted, AuditAction::LoginFailed, json!({ "reason": failure.as_str() })).await?;
-    let Some(user) = user else { return Ok(()) };
-    let failures = shared.store.record_login_failure(user.id).await?;
+    let Some(username) = attempted else { return Ok(()) };
+    let now = clock::now_secs();
+    let failures = shared.store.record_login_failure(username, now).await?;
     let config = &shared.config;
     if let Some(backoff) = ratelimit::backoff(
         failures,
@@ -173,14 +169,10 @@ async fn record_failure(
         config.login_backoff,
         config.login_backoff_max,
     ) {
-        let until = clock::now_secs().saturating_add(i64::try_from(backoff.as_secs()).unwrap_or(i64::MAX));
-        shared.store.lock_until(user.id, until).await?;
-        ctx.audit(
-            Some(&user.username),
-            AuditAction::Lockout,
-            json!({ "failures": failures, "until": until }),
-        )
-        .await?;
+        let until = now.saturating_add(i64::try_from(backoff.as_secs()).unwrap_or(i64::MAX));
+        shared.store.lock_until(username, until).await?;
+        ctx.audit(Some(username), AuditAction::Lockout, json!({ "failures": failures, "until": until }))
+            .await?;
     }
     Ok(())
 }

@@ -14,10 +14,6 @@ pub struct UserRecord {
     pub password_hash: String,
     /// Encrypted TOTP secret.
     pub totp_secret: Vec<u8>,
-    /// Consecutive failed logins.
-    pub failed_logins: i64,
-    /// End of the current back-off, Unix seconds (0: none).
-    pub locked_until: i64,
     /// Disabled by an operator.
     pub disabled: bool,
 }
@@ -39,7 +35,7 @@ pub struct NewUser<'a> {
     pub now: i64,
 }
 
-type UserRow = (i64, String, String, Vec<u8>, i64, i64, bool);
+type UserRow = (i64, String, String, Vec<u8>, bool);
 
 impl Store {
     /// Creates a user with its recovery codes.
@@ -75,22 +71,17 @@ impl Store {
     /// Looks a user up by lower-case username.
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>> {
         let row: Option<UserRow> = with_pool!(self, pool => sqlx::query_as(
-            "SELECT id, username, password_hash, totp_secret, failed_logins, locked_until, disabled \
-             FROM users WHERE username = $1",
+            "SELECT id, username, password_hash, totp_secret, disabled FROM users WHERE username = $1",
         )
         .bind(username)
         .fetch_optional(pool)
         .await?);
-        Ok(row.map(|(id, username, password_hash, totp_secret, failed_logins, locked_until, disabled)| {
-            UserRecord {
-                id: UserId(id),
-                username,
-                password_hash,
-                totp_secret,
-                failed_logins,
-                locked_until,
-                disabled,
-            }
+        Ok(row.map(|(id, username, password_hash, totp_secret, disabled)| UserRecord {
+            id: UserId(id),
+            username,
+            password_hash,
+            totp_secret,
+            disabled,
         }))
     }
 
@@ -134,36 +125,63 @@ impl Store {
         Ok(u32::try_from(left).unwrap_or(u32::MAX))
     }
 
-    /// Counts one more failed login and returns the new count.
-    pub async fn record_login_failure(&self, user: UserId) -> Result<i64> {
-        Ok(with_pool!(self, pool => sqlx::query_scalar(
-            "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins",
+    /// End of the back-off for `username` (Unix seconds; 0 when none).
+    pub async fn login_locked_until(&self, username: &str) -> Result<i64> {
+        let until: Option<i64> = with_pool!(self, pool => sqlx::query_scalar(
+            "SELECT locked_until FROM login_failures WHERE username = $1",
         )
-        .bind(user.0)
+        .bind(username)
+        .fetch_optional(pool)
+        .await?);
+        Ok(until.unwrap_or(0))
+    }
+
+    /// Counts one more failed login for `username` (whether or not it exists) and
+    /// returns the new count.
+    pub async fn record_login_failure(&self, username: &str, now: i64) -> Result<i64> {
+        Ok(with_pool!(self, pool => sqlx::query_scalar(
+            "INSERT INTO login_failures (username, failures, last_failure_at) VALUES ($1, 1, $2) \
+             ON CONFLICT (username) DO UPDATE SET failures = login_failures.failures + 1, last_failure_at = $2 \
+             RETURNING failures",
+        )
+        .bind(username)
+        .bind(now)
         .fetch_one(pool)
         .await?))
     }
 
-    /// Extends the back-off to `until` (never shortens it).
-    pub async fn lock_until(&self, user: UserId, until: i64) -> Result<()> {
-        with_pool!(self, pool => sqlx::query("UPDATE users SET locked_until = $2 WHERE id = $1 AND locked_until < $2")
-            .bind(user.0)
-            .bind(until)
+    /// Extends the back-off of `username` to `until` (never shortens it).
+    pub async fn lock_until(&self, username: &str, until: i64) -> Result<()> {
+        with_pool!(self, pool => sqlx::query(
+            "UPDATE login_failures SET locked_until = $2 WHERE username = $1 AND locked_until < $2",
+        )
+        .bind(username)
+        .bind(until)
+        .execute(pool)
+        .await
+        .map(drop)?);
+        Ok(())
+    }
+
+    /// Forgets the failures of `username` after a successful login.
+    pub async fn reset_login_failures(&self, username: &str) -> Result<()> {
+        with_pool!(self, pool => sqlx::query("DELETE FROM login_failures WHERE username = $1")
+            .bind(username)
             .execute(pool)
             .await
             .map(drop)?);
         Ok(())
     }
 
-    /// Clears the failure count and back-off after a successful login.
-    pub async fn reset_login_failures(&self, user: UserId) -> Result<()> {
-        with_pool!(self, pool => sqlx::query(
-            "UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = $1 AND (failed_logins <> 0 OR locked_until <> 0)",
+    /// Deletes failure records whose last failure is older than `before` and
+    /// whose back-off has ended, so the table stays bounded.
+    pub async fn prune_login_failures(&self, before: i64) -> Result<u64> {
+        Ok(with_pool!(self, pool => sqlx::query(
+            "DELETE FROM login_failures WHERE last_failure_at < $1 AND locked_until < $1",
         )
-        .bind(user.0)
+        .bind(before)
         .execute(pool)
-        .await
-        .map(drop)?);
-        Ok(())
+        .await?
+        .rows_affected()))
     }
 }
