@@ -86,6 +86,147 @@ pub enum Command {
     /// List your sessions, or revoke one.
     #[command(long_about = SESSIONS_ABOUT)]
     Sessions(SessionsArgs),
+    /// Send an end-to-end encrypted message to #room or @user.
+    #[command(long_about = SEND_ABOUT)]
+    Send(SendArgs),
+    /// Catch up, then show a conversation's history from the local store.
+    History(HistoryArgs),
+    /// Delete a message for everyone (your own; room owners: any).
+    Delete(DeleteArgs),
+    /// Stay connected and print events as they arrive (reconnects by itself).
+    Listen(ListenArgs),
+    /// List users and who is online.
+    Users(UsersArgs),
+    /// List your conversations and the public rooms.
+    Rooms(MessagingOpts),
+    /// Create, join, invite to, remove from, leave or list a room.
+    #[command(subcommand)]
+    Room(RoomCommand),
+}
+
+/// Options of every messaging command.
+#[derive(Debug, Clone, Args)]
+pub struct MessagingOpts {
+    /// Talk to this server instead of the one the session was saved for.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub server: Option<ServerAddress>,
+
+    #[command(flatten)]
+    pub client: ClientOpts,
+}
+
+const SEND_ABOUT: &str = "\
+Send a message. TARGET is #room (or room), or @user for a direct conversation, which \
+is created on first use. The message is encrypted on this device with MLS; the command \
+returns once the server has durably stored the ciphertext, and prints the message id.
+
+Examples:
+    conclave send '#lobby' 'hello, everyone'
+    conclave send @bob 'lunch?' --json";
+
+/// `conclave send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// `#room` or `@user`.
+    pub target: String,
+    /// The text.
+    pub text: String,
+    #[command(flatten)]
+    pub opts: MessagingOpts,
+}
+
+/// `conclave history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// `#room` or `@user`.
+    pub target: String,
+    /// Show at most this many of the newest messages.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[command(flatten)]
+    pub opts: MessagingOpts,
+}
+
+/// `conclave delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// `#room` or `@user`.
+    pub target: String,
+    /// The message id (from `send` or `history`).
+    pub message: i64,
+    #[command(flatten)]
+    pub opts: MessagingOpts,
+}
+
+/// `conclave listen`.
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    #[command(flatten)]
+    pub opts: MessagingOpts,
+}
+
+/// `conclave users`.
+#[derive(Debug, Args)]
+pub struct UsersArgs {
+    /// Only users online now.
+    #[arg(long)]
+    pub online: bool,
+    #[command(flatten)]
+    pub opts: MessagingOpts,
+}
+
+/// `conclave room …`.
+#[derive(Debug, Subcommand)]
+pub enum RoomCommand {
+    /// Create a room you own (private unless --public).
+    Create {
+        /// Name: 1-32 of a-z, 0-9, `_`, `-`.
+        name: String,
+        /// Anyone may join.
+        #[arg(long)]
+        public: bool,
+        #[command(flatten)]
+        opts: MessagingOpts,
+    },
+    /// Join a public room (a no-op for rooms you are in).
+    Join {
+        /// The room.
+        name: String,
+        #[command(flatten)]
+        opts: MessagingOpts,
+    },
+    /// Add a user (all their devices) to a room you own.
+    Invite {
+        /// The room.
+        name: String,
+        /// The user.
+        user: String,
+        #[command(flatten)]
+        opts: MessagingOpts,
+    },
+    /// Remove a user from a room you own: they can read nothing sent afterwards.
+    Remove {
+        /// The room.
+        name: String,
+        /// The user.
+        user: String,
+        #[command(flatten)]
+        opts: MessagingOpts,
+    },
+    /// Leave a room.
+    Leave {
+        /// The room.
+        name: String,
+        #[command(flatten)]
+        opts: MessagingOpts,
+    },
+    /// List a room's members and their devices.
+    Members {
+        /// The room.
+        name: String,
+        #[command(flatten)]
+        opts: MessagingOpts,
+    },
 }
 
 /// Options every client command shares.

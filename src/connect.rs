@@ -190,3 +190,21 @@ pub async fn close(client: Client) {
         tracing::debug!(%err, "closing the connection failed");
     }
 }
+
+/// The saved session's device, connected and caught up: authenticates, binds the
+/// device (registering it on first use), tops up KeyPackages and joins the lobby.
+pub async fn messenger(
+    opts: &crate::args::MessagingOpts,
+) -> anyhow::Result<(conclave_client::Messenger, Home)> {
+    let home = open_home(&opts.client)?;
+    let session = saved_session(&home)?;
+    let server = session_server(&session, opts.server.as_ref())?;
+    let mut client = connect(&home, &server, &opts.client).await?;
+    match client.authenticate(&session.token).await {
+        Ok(_) => {}
+        Err(err) if err.is_session_gone() => return Err(session_gone(&session, &server)),
+        Err(err) => return Err(err.into()),
+    }
+    let messenger = conclave_client::Messenger::start(client, &home, &session.username).await?;
+    Ok((messenger, home))
+}

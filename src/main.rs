@@ -53,6 +53,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Logout(args) => cmd::logout::run(args).await,
         Command::Whoami(args) => cmd::whoami::run(args).await,
         Command::Sessions(args) => cmd::sessions::run(args).await,
+        Command::Send(args) => cmd::send::run(args).await,
+        Command::History(args) => cmd::history::run(args).await,
+        Command::Delete(args) => cmd::delete::run(args).await,
+        Command::Listen(args) => cmd::listen::run(args).await,
+        Command::Users(args) => cmd::users::run(args).await,
+        Command::Rooms(args) => cmd::rooms::run(args).await,
+        Command::Room(command) => cmd::room::run(command).await,
     }
 }
 

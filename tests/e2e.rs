@@ -8,6 +8,9 @@
 //! * `ops` — what an operator sees: TLS, health, metrics, restarts, certificates.
 //! * `audit` — the hash-chained audit log and `conclave admin audit`.
 //! * `leak` — no secret in the server's storage or logs.
+//! * `messages` — end-to-end encrypted conversations through the CLI.
+//! * `messaging` — devices, KeyPackages, rooms and their policy, MLS commits,
+//!   ordered delivery, catch-up, deletion, presence, crash durability.
 
 #[path = "e2e/audit.rs"]
 mod audit;
@@ -15,6 +18,10 @@ mod audit;
 mod auth;
 #[path = "e2e/leak.rs"]
 mod leak;
+#[path = "e2e/messages.rs"]
+mod messages;
+#[path = "e2e/messaging.rs"]
+mod messaging;
 #[path = "e2e/ops.rs"]
 mod ops;
 #[path = "e2e/protocol.rs"]

@@ -2,10 +2,11 @@
 
 use crate::{
     args::LoginArgs,
-    connect::{self, close},
+    connect,
     output::{Output, untrusted},
     prompt,
 };
+use conclave_client::Messenger;
 use conclave_proto::{SecondFactor, validate};
 use serde_json::json;
 
@@ -36,9 +37,12 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     // No context added: the server's message says "login failed" already, and it
     // must read the same whatever went wrong (unknown user, password, code).
     let logged_in = client.login(&args.user, &password, second_factor).await?;
-    close(client).await;
     let session = &logged_in.session;
     home.save_session(&session.to_saved(server))?;
+    // Bind this home's device (registering it and its keys on first login) and
+    // join the lobby, as every user does at first login.
+    let messenger = Messenger::start(client, &home, &session.user.username).await?;
+    messenger.close().await.ok();
 
     let value = json!({
         "user": session.user,

@@ -2,9 +2,16 @@
 //! whole job, returning an error for `main` to print.
 
 pub mod admin;
+pub mod delete;
+pub mod history;
+pub mod listen;
 pub mod login;
 pub mod logout;
 pub mod register;
+pub mod room;
+pub mod rooms;
+pub mod send;
 pub mod serve;
 pub mod sessions;
+pub mod users;
 pub mod whoami;

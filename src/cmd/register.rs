@@ -3,11 +3,12 @@
 
 use crate::{
     args::RegisterArgs,
-    connect::{self, close},
+    connect,
     output::{Output, untrusted},
     prompt,
 };
 use anyhow::Context;
+use conclave_client::Messenger;
 use conclave_client::{TotpSecret, totp};
 use conclave_proto::validate;
 use serde_json::json;
@@ -44,9 +45,11 @@ pub async fn run(args: RegisterArgs) -> anyhow::Result<()> {
     let mut client = trusted.connect().await?;
     let registered =
         client.register(&args.user, &password, &secret, &code).await.context("registration failed")?;
-    close(client).await;
     let session = &registered.session;
     home.save_session(&session.to_saved(server))?;
+    // Register this home as the account's first device and join the lobby.
+    let messenger = Messenger::start(client, &home, &session.user.username).await?;
+    messenger.close().await.ok();
 
     let mut value = json!({
         "user": session.user,

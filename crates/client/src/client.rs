@@ -226,6 +226,7 @@ impl Client {
             Event::ServerShutdown => self.shutting_down = true,
             // From a newer server: nothing this client can act on.
             Event::Unknown => return,
+            _ => {}
         }
         if self.events.len() >= MAX_PENDING_EVENTS {
             self.events.pop_front();
@@ -235,6 +236,42 @@ impl Client {
             );
         }
         self.events.push_back(event);
+    }
+
+    /// The next server event: one kept while waiting for a response, else the next
+    /// one to arrive. Waits as long as it takes.
+    ///
+    /// Cancel-safe: a frame is either fully read and returned or not read at all.
+    ///
+    /// # Errors
+    /// Socket errors; [`ClientError::SessionEnded`] / [`ClientError::ServerShutdown`]
+    /// when the server closed for those reasons; a response nobody waits for is a
+    /// protocol error.
+    pub async fn next_event(&mut self) -> Result<Event> {
+        if let Some(event) = self.events.pop_front() {
+            return Ok(event);
+        }
+        loop {
+            let frame = self.conn.next_frame().await.map_err(|err| self.explain(err))?;
+            match frame {
+                ServerFrame::Event { event } => {
+                    match event {
+                        Event::SessionEnded { reason } => self.ended = Some(reason),
+                        Event::ServerShutdown => self.shutting_down = true,
+                        _ => {}
+                    }
+                    return Ok(event);
+                }
+                ServerFrame::Response(Response { id, .. }) if id < self.next_id => {
+                    tracing::debug!(id, "discarding the late response to an abandoned request");
+                }
+                ServerFrame::Response(Response { id, .. }) => {
+                    return Err(ClientError::Protocol(format!(
+                        "the server answered request {id}, which was never sent"
+                    )));
+                }
+            }
+        }
     }
 
     /// Takes the events received so far, oldest first.
@@ -382,7 +419,7 @@ impl Client {
 
 /// A reply of the wrong kind. Only the kind is named: replies can carry tokens,
 /// so they are never formatted whole.
-fn unexpected(request: &str, reply: &Reply) -> ClientError {
+pub(crate) fn unexpected(request: &str, reply: &Reply) -> ClientError {
     let kind = match reply {
         Reply::Hello { .. } => "hello",
         Reply::Registered { .. } => "registered",
@@ -391,6 +428,7 @@ fn unexpected(request: &str, reply: &Reply) -> ClientError {
         Reply::Sessions { .. } => "sessions",
         Reply::Pong => "pong",
         Reply::Done => "done",
+        _ => "messaging",
     };
     ClientError::Protocol(format!("unexpected `{kind}` reply to `{request}`"))
 }

@@ -138,6 +138,10 @@ pub enum ClientError {
     #[error("no home directory for Conclave: pass --home DIR or set CONCLAVE_HOME")]
     NoHome,
 
+    /// An MLS operation failed (a broken or hostile message, a lost group state).
+    #[error("end-to-end encryption: {0}")]
+    Mls(#[from] crate::mls::MlsError),
+
     /// A file in the client home could not be read or written.
     #[error("cannot access {}", path.display())]
     File {

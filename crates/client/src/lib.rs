@@ -28,6 +28,12 @@
 //! * [`known_hosts`] — [`KnownHosts`]: the file of pinned servers.
 //! * [`home`] — [`Home`]: the private client directory and `session.json`.
 //! * [`totp`] — [`TotpSecret`]: two-factor enrolment, codes, otpauth URI, QR code.
+//! * [`messenger`] — [`Messenger`]: a logged-in device in its conversations
+//!   (joins, commits with retry, sends, catches up exactly once, in order).
+//! * [`mls`] — the MLS state of this device (the only module using OpenMLS).
+//! * [`store`] — the local history and device record in the client home.
+//! * [`content`] — the versioned content inside each encrypted message.
+//! * [`reconnect`] — back-off between reconnection attempts.
 //! * [`text`] — [`text::sanitize`]: strips terminal escape sequences.
 //! * [`error`] — [`ClientError`]: the one error type.
 
@@ -36,10 +42,15 @@
 pub mod address;
 pub mod client;
 pub mod connection;
+pub mod content;
 pub mod error;
 pub mod fingerprint;
 pub mod home;
 pub mod known_hosts;
+pub mod messenger;
+pub mod mls;
+pub mod reconnect;
+pub mod store;
 pub mod text;
 pub mod totp;
 pub mod trust;
@@ -51,5 +62,6 @@ pub use error::{ClientError, Result};
 pub use fingerprint::Fingerprint;
 pub use home::{Home, SavedSession, SessionToken};
 pub use known_hosts::KnownHosts;
+pub use messenger::{Messenger, Update};
 pub use totp::TotpSecret;
 pub use trust::Trust;

@@ -1,5 +1,9 @@
 //! What the server pushes without being asked.
 
+use crate::{
+    ids::RoomId,
+    room::{LogEntry, WelcomeInfo},
+};
 use serde::{Deserialize, Serialize};
 
 /// A server-pushed event.
@@ -14,6 +18,29 @@ pub enum Event {
     },
     /// The server is shutting down; reconnect later.
     ServerShutdown,
+    /// A new entry in a room this device is in. Entries of one room arrive in
+    /// sequence order; a gap means the client must `fetch` what it missed.
+    Entry {
+        /// The room.
+        room: RoomId,
+        /// The entry.
+        entry: LogEntry,
+    },
+    /// This device was added to a room.
+    Welcome {
+        /// The Welcome.
+        welcome: WelcomeInfo,
+    },
+    /// A user came online or went offline.
+    Presence {
+        /// Who.
+        username: String,
+        /// Online now.
+        online: bool,
+    },
+    /// The server could not keep up with this connection and dropped events:
+    /// `fetch` every room from the last processed sequence number.
+    Resync,
     /// An event this client does not know (sent by a newer server); ignore it.
     /// Never sent by this version.
     #[serde(other)]

@@ -21,23 +21,31 @@
 //! * [`request`] — everything a client can ask.
 //! * [`response`] — replies and the stable error codes.
 //! * [`event`] — what the server pushes unasked.
+//! * [`room`] — rooms, their ordered logs, members, Welcomes.
+//! * [`bytes`] — binary payloads (MLS messages) as base64.
 //! * [`ids`] — newtypes for identifiers that cross the wire.
 //! * [`limits`] — every protocol bound in one place.
 //! * [`validate`] — the input rules both sides apply (usernames, codes).
 
+pub mod bytes;
 pub mod event;
 pub mod frame;
 pub mod ids;
 pub mod limits;
 pub mod request;
 pub mod response;
+pub mod room;
 pub mod validate;
 
+pub use bytes::Bytes;
 pub use event::Event;
 pub use frame::{ClientFrame, FrameError, ServerFrame};
-pub use ids::{SessionId, UserId};
-pub use request::{Request, SecondFactor};
+pub use ids::{DeviceId, MessageId, RoomId, Seq, SessionId, UserId};
+pub use request::{Change, Request, SecondFactor};
 pub use response::{ErrorBody, ErrorCode, Outcome, Reply, Response, SessionInfo, UserInfo};
+pub use room::{
+    ClaimedKeyPackage, EntryBody, LogEntry, MemberInfo, RoomInfo, RoomKind, UserPresence, WelcomeInfo,
+};
 
 /// The protocol version this build speaks. A client offers the versions it
 /// supports in [`Request::Hello`]; the server picks the highest it shares.

@@ -34,3 +34,16 @@ pub const TOKEN_MAX_CHARS: usize = 64;
 pub const CLIENT_NAME_MAX_CHARS: usize = 64;
 /// Most protocol versions a client may offer in `hello`.
 pub const MAX_OFFERED_VERSIONS: usize = 16;
+
+/// Longest room name.
+pub const ROOM_NAME_MAX_CHARS: usize = 32;
+/// Largest MLS application message (ciphertext) accepted by `send`.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Most one-time KeyPackages a device may hold on the server.
+pub const MAX_KEY_PACKAGES_PER_DEVICE: usize = 200;
+/// Most KeyPackages in one upload.
+pub const MAX_KEY_PACKAGES_PER_UPLOAD: usize = 100;
+/// Most entries one `fetch` returns.
+pub const MAX_FETCH: u32 = 500;
+/// Most users one commit may add or remove.
+pub const MAX_CHANGE_USERS: usize = 100;

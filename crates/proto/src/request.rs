@@ -1,6 +1,9 @@
 //! Everything a client can ask of the server: one variant per command.
 
-use crate::ids::SessionId;
+use crate::{
+    bytes::Bytes,
+    ids::{DeviceId, MessageId, RoomId, Seq, SessionId},
+};
 use serde::{Deserialize, Serialize};
 
 /// A client request. On the wire it is a JSON object whose `type` field names the
@@ -57,6 +60,150 @@ pub enum Request {
     },
     /// Liveness check; answered with `pong`.
     Ping {},
+
+    // ---- Messaging (needs an authenticated connection) ----
+    /// Binds this connection to a device of the user: registers a new device
+    /// (`device_id` absent) with its MLS signature public key, or resumes an
+    /// existing one (the key must match what was registered). Messaging requests
+    /// need a bound device. Answered with `device`.
+    Device {
+        /// The device to resume; absent to register a new one.
+        device_id: Option<DeviceId>,
+        /// The device's Ed25519 MLS signature public key.
+        signature_key: Bytes,
+    },
+    /// Stores one-time KeyPackages for this device (and optionally replaces its
+    /// last-resort KeyPackage, used only when no one-time package is left).
+    UploadKeyPackages {
+        /// TLS-serialized KeyPackages, each used at most once.
+        key_packages: Vec<Bytes>,
+        /// A KeyPackage to hand out when the one-time ones are used up.
+        last_resort: Option<Bytes>,
+    },
+    /// Claims one KeyPackage for each device of `username` (consumed atomically),
+    /// to add that user to a group. Rate-limited.
+    ClaimKeyPackages {
+        /// Whose devices.
+        username: String,
+    },
+    /// Creates a room owned by the caller. The caller then creates the MLS group
+    /// and sends it with a `commit` whose change is `create`.
+    CreateRoom {
+        /// Room name: 1–32 characters `a-z 0-9 _ -`.
+        name: String,
+        /// Whether anyone may join (`true`) or only invited users.
+        public: bool,
+    },
+    /// Finds or creates the direct conversation with `username`.
+    OpenDirect {
+        /// The other participant.
+        username: String,
+    },
+    /// Looks a room up by name (`lobby`, a group name, or `@user` for a direct
+    /// conversation).
+    FindRoom {
+        /// The name.
+        name: String,
+    },
+    /// The rooms this user is in, and the public rooms.
+    ListRooms {},
+    /// The room's current MLS GroupInfo and ratchet tree, for an external join.
+    /// Allowed for anyone in a public room, and for members (any device) of a
+    /// private room.
+    GroupInfo {
+        /// The room.
+        room: RoomId,
+    },
+    /// A handshake for the room's MLS group, accepted only if `epoch` is the
+    /// room's current epoch (compare-and-set: of two commits for one epoch, one
+    /// wins and the other gets `stale_epoch`) and the change is allowed by room
+    /// policy. Welcomes are released to the added devices once accepted.
+    Commit {
+        /// The room.
+        room: RoomId,
+        /// The epoch the commit was made in (0 and no commit for `create`).
+        epoch: u64,
+        /// What the commit does, as the server enforces policy on it.
+        change: Change,
+        /// The MLS commit (PublicMessage); empty for `create`.
+        commit: Bytes,
+        /// GroupInfo after the commit, served to external joiners.
+        group_info: Bytes,
+        /// Ratchet tree after the commit, served with Welcomes and GroupInfo.
+        ratchet_tree: Bytes,
+        /// Welcome for the added devices, if any.
+        welcome: Option<Bytes>,
+    },
+    /// An application message (MLS PrivateMessage) to the room. Answered with
+    /// `sent` only once durably stored.
+    Send {
+        /// The room.
+        room: RoomId,
+        /// The MLS ciphertext.
+        ciphertext: Bytes,
+        /// Chosen by the client, unique per device: a retried send with the same
+        /// nonce returns the first send's id and sequence number instead of storing
+        /// the message twice.
+        nonce: u64,
+    },
+    /// Room log entries after `after`, oldest first, at most `limit` (≤ 500).
+    Fetch {
+        /// The room.
+        room: RoomId,
+        /// Return entries with a greater sequence number.
+        after: Seq,
+        /// Most entries to return.
+        limit: u32,
+    },
+    /// Deletes a message for everyone: the server erases its ciphertext and
+    /// appends a deletion entry. Allowed for the sender and the room owner.
+    Delete {
+        /// The room.
+        room: RoomId,
+        /// The message.
+        message: MessageId,
+    },
+    /// The room's members and their devices.
+    Members {
+        /// The room.
+        room: RoomId,
+    },
+    /// Leaves a room (not the lobby). Members remove the leaver's devices from
+    /// the MLS group with their next commit.
+    Leave {
+        /// The room.
+        room: RoomId,
+    },
+    /// Welcomes waiting for this device.
+    Welcomes {},
+    /// All users and whether they are online now.
+    Users {},
+}
+
+/// The membership change a commit makes, as declared to the server (which
+/// enforces room policy on it) and verified by every member's client against the
+/// commit's MLS content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Change {
+    /// The room's first epoch: the creator's new group.
+    Create {},
+    /// This device joins by external commit.
+    Join {},
+    /// Adds every device of these users (KeyPackages from `claim_key_packages`).
+    Add {
+        /// Usernames.
+        users: Vec<String>,
+        /// The devices added.
+        devices: Vec<DeviceId>,
+    },
+    /// Removes every device of these users.
+    Remove {
+        /// Usernames.
+        users: Vec<String>,
+    },
+    /// Key update or commit of pending proposals; no membership change.
+    Update {},
 }
 
 /// The second factor of a login.
@@ -83,6 +230,22 @@ impl Request {
             Self::ListSessions {} => "list_sessions",
             Self::RevokeSession { .. } => "revoke_session",
             Self::Ping {} => "ping",
+            Self::Device { .. } => "device",
+            Self::UploadKeyPackages { .. } => "upload_key_packages",
+            Self::ClaimKeyPackages { .. } => "claim_key_packages",
+            Self::CreateRoom { .. } => "create_room",
+            Self::OpenDirect { .. } => "open_direct",
+            Self::FindRoom { .. } => "find_room",
+            Self::ListRooms {} => "list_rooms",
+            Self::GroupInfo { .. } => "group_info",
+            Self::Commit { .. } => "commit",
+            Self::Send { .. } => "send",
+            Self::Fetch { .. } => "fetch",
+            Self::Delete { .. } => "delete",
+            Self::Members { .. } => "members",
+            Self::Leave { .. } => "leave",
+            Self::Welcomes {} => "welcomes",
+            Self::Users {} => "users",
         }
     }
 }

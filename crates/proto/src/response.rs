@@ -1,6 +1,10 @@
 //! Replies to requests and the stable error codes.
 
-use crate::ids::{SessionId, UserId};
+use crate::{
+    bytes::Bytes,
+    ids::{DeviceId, MessageId, RoomId, Seq, SessionId, UserId},
+    room::{ClaimedKeyPackage, LogEntry, MemberInfo, RoomInfo, UserPresence, WelcomeInfo},
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -75,6 +79,78 @@ pub enum Reply {
     },
     /// Answer to `ping`.
     Pong,
+    /// Answer to `device`: the connection is bound to this device.
+    Device {
+        /// The device id (new or resumed).
+        device_id: DeviceId,
+        /// One-time KeyPackages the server still holds for it (upload more when low).
+        key_packages_left: u32,
+    },
+    /// Answer to `claim_key_packages`: one KeyPackage per device of the user.
+    KeyPackages {
+        /// The packages.
+        packages: Vec<ClaimedKeyPackage>,
+    },
+    /// Answer to `create_room`, `open_direct` and `find_room`.
+    Room {
+        /// The room.
+        room: RoomInfo,
+    },
+    /// Answer to `list_rooms`.
+    Rooms {
+        /// Rooms the user is in, then public rooms they are not in.
+        rooms: Vec<RoomInfo>,
+    },
+    /// Answer to `group_info`.
+    GroupInfo {
+        /// The room.
+        room: RoomId,
+        /// Current epoch; absent if the group was not created yet (then the
+        /// caller creates it with a `create` commit).
+        epoch: Option<u64>,
+        /// GroupInfo (TLS-serialized), when the group exists.
+        group_info: Option<Bytes>,
+        /// Ratchet tree (TLS-serialized), when the group exists.
+        ratchet_tree: Option<Bytes>,
+    },
+    /// Answer to `commit`: accepted and stored.
+    Committed {
+        /// The commit's position in the room log.
+        seq: Seq,
+        /// The group's new epoch.
+        epoch: u64,
+    },
+    /// Answer to `send` and `delete`: durably stored.
+    Sent {
+        /// The message id (for `delete`: the deleted message).
+        id: MessageId,
+        /// Position in the room log.
+        seq: Seq,
+    },
+    /// Answer to `fetch`.
+    Log {
+        /// The room.
+        room: RoomId,
+        /// Entries, oldest first.
+        entries: Vec<LogEntry>,
+        /// The newest sequence number in the room.
+        last_seq: Seq,
+    },
+    /// Answer to `members`.
+    Members {
+        /// The members.
+        members: Vec<MemberInfo>,
+    },
+    /// Answer to `welcomes`.
+    Welcomes {
+        /// Pending Welcomes, oldest first.
+        welcomes: Vec<WelcomeInfo>,
+    },
+    /// Answer to `users`.
+    Users {
+        /// Every user, by name.
+        users: Vec<UserPresence>,
+    },
     /// The request was carried out and has nothing to return.
     Done,
 }
@@ -151,6 +227,23 @@ pub enum ErrorCode {
     NotFound,
     /// Storage is unreachable; retry later.
     Unavailable,
+    /// Messaging needs a device bound with `device` first.
+    DeviceRequired,
+    /// The device id or signature key does not match a device of this user.
+    DeviceMismatch,
+    /// The user may not do this in this room (room policy).
+    Forbidden,
+    /// The commit was made for an epoch that is no longer current: process the
+    /// newer log entries, then retry.
+    StaleEpoch,
+    /// The user has no device with a KeyPackage to claim.
+    NoKeyPackages,
+    /// A room name does not fit the rules.
+    InvalidName,
+    /// A room with that name exists.
+    NameTaken,
+    /// A message is larger than allowed.
+    TooLarge,
     /// Something went wrong on the server; details are in its log.
     Internal,
     /// A code this client does not know (sent by a newer server); treat it like
@@ -179,6 +272,14 @@ impl ErrorCode {
             Self::SessionInvalid => "session_invalid",
             Self::NotFound => "not_found",
             Self::Unavailable => "unavailable",
+            Self::DeviceRequired => "device_required",
+            Self::DeviceMismatch => "device_mismatch",
+            Self::Forbidden => "forbidden",
+            Self::StaleEpoch => "stale_epoch",
+            Self::NoKeyPackages => "no_key_packages",
+            Self::InvalidName => "invalid_name",
+            Self::NameTaken => "name_taken",
+            Self::TooLarge => "too_large",
             Self::Internal => "internal",
             Self::Unknown => "unknown",
         }

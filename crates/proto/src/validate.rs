@@ -33,6 +33,13 @@ pub fn normalize_username(raw: &str) -> Result<String, UsernameError> {
     Ok(name)
 }
 
+/// Whether `name` is an acceptable room name: 1–32 characters `a-z 0-9 _ -`.
+#[must_use]
+pub fn is_room_name(name: &str) -> bool {
+    (1..=crate::limits::ROOM_NAME_MAX_CHARS).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
 /// Whether `code` has the shape of a TOTP code (exactly six ASCII digits).
 #[must_use]
 pub fn is_totp_code(code: &str) -> bool {

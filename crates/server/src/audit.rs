@@ -28,6 +28,22 @@ pub enum AuditAction {
     Logout,
     /// A session was revoked.
     SessionRevoked,
+    /// A device (MLS signature key) was bound to the account.
+    DeviceAdded,
+    /// A room was created (or a direct conversation opened for the first time).
+    RoomCreated,
+    /// A user joined a room (or created its group).
+    RoomJoined,
+    /// A user left a room.
+    RoomLeft,
+    /// A commit added users to a room.
+    MemberAdded,
+    /// A commit removed users from a room.
+    MemberRemoved,
+    /// A message was stored (room, id and size only; never content).
+    MessageSent,
+    /// A message was deleted for everyone.
+    MessageDeleted,
 }
 
 impl AuditAction {
@@ -42,6 +58,14 @@ impl AuditAction {
             Self::Lockout => "lockout",
             Self::Logout => "logout",
             Self::SessionRevoked => "session_revoked",
+            Self::DeviceAdded => "device_added",
+            Self::RoomCreated => "room_created",
+            Self::RoomJoined => "room_joined",
+            Self::RoomLeft => "room_left",
+            Self::MemberAdded => "member_added",
+            Self::MemberRemoved => "member_removed",
+            Self::MessageSent => "message_sent",
+            Self::MessageDeleted => "message_deleted",
         }
     }
 }

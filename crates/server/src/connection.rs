@@ -3,7 +3,7 @@
 //! session above never sees bytes.
 
 use crate::metrics::Metrics;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use conclave_proto::{ClientFrame, FrameError, ServerFrame};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
@@ -78,6 +78,17 @@ impl Connection {
     /// If the socket is closed or broken.
     pub async fn write_frame(&mut self, frame: &ServerFrame) -> Result<(), axum::Error> {
         self.socket.send(Message::Text(frame.encode().into())).await?;
+        self.metrics.frames_out.inc();
+        Ok(())
+    }
+
+    /// Sends one frame that is already encoded (a fan-out frame shared by many
+    /// connections).
+    ///
+    /// # Errors
+    /// If the socket is closed or broken.
+    pub async fn write_encoded(&mut self, frame: Utf8Bytes) -> Result<(), axum::Error> {
+        self.socket.send(Message::Text(frame)).await?;
         self.metrics.frames_out.inc();
         Ok(())
     }

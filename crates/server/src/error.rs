@@ -4,7 +4,8 @@
 
 use crate::{
     auth::{password::HashError, policy::PolicyViolation, totp::SecretError},
-    store::StoreError,
+    policy::Refusal,
+    store::{AppendError, StoreError},
 };
 use conclave_proto::{ErrorCode, validate::UsernameError};
 use std::path::PathBuf;
@@ -62,9 +63,39 @@ pub enum RequestError {
     /// Token unknown, ended or expired.
     #[error("session invalid")]
     SessionInvalid,
-    /// No such thing for this user.
-    #[error("not found")]
-    NotFound,
+    /// No such thing for this user; says what was looked for.
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    /// The request is well-formed but its content is not acceptable.
+    #[error("invalid request: {0}")]
+    Invalid(&'static str),
+    /// Too many requests of one kind from this user.
+    #[error("too many requests: {0}")]
+    TooFast(&'static str),
+    /// Messaging before a device was bound with `device`.
+    #[error("no device bound")]
+    DeviceRequired,
+    /// The device id or signature key is not this user's.
+    #[error("device mismatch")]
+    DeviceMismatch,
+    /// Room policy refuses it; says which rule.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// A commit for an epoch that is no longer current.
+    #[error("stale epoch")]
+    StaleEpoch,
+    /// The user has no device with a KeyPackage.
+    #[error("no key packages")]
+    NoKeyPackages,
+    /// A room name that does not fit the rules.
+    #[error("invalid room name")]
+    InvalidName,
+    /// A room name in use.
+    #[error("room name taken")]
+    NameTaken,
+    /// A payload over its limit; says which.
+    #[error("too large: {0}")]
+    TooLarge(&'static str),
     /// Hashing slots busy.
     #[error(transparent)]
     Hash(#[from] HashError),
@@ -78,6 +109,28 @@ pub enum RequestError {
     /// A stored secret did not decrypt (wrong key file).
     #[error(transparent)]
     Secret(#[from] crate::auth::secretbox::OpenError),
+}
+
+impl From<Refusal> for RequestError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Forbidden(rule) => Self::Forbidden(rule),
+            Refusal::StaleEpoch => Self::StaleEpoch,
+        }
+    }
+}
+
+impl From<AppendError> for RequestError {
+    fn from(err: AppendError) -> Self {
+        match err {
+            AppendError::NotFound => Self::NotFound("no such room or message"),
+            AppendError::Refused(refusal) => refusal.into(),
+            AppendError::NonceReused => {
+                Self::Invalid("that nonce was already used for a message in another room")
+            }
+            AppendError::Store(err) => Self::Store(err),
+        }
+    }
 }
 
 /// The one message for every failed login, whatever the cause.
@@ -108,7 +161,36 @@ impl RequestError {
             Self::SessionInvalid => {
                 (ErrorCode::SessionInvalid, "the session has ended or expired: log in again".into())
             }
-            Self::NotFound => (ErrorCode::NotFound, "no such session".into()),
+            Self::NotFound(what) => (ErrorCode::NotFound, format!("not found: {what}")),
+            Self::Invalid(why) => (ErrorCode::BadRequest, (*why).to_owned()),
+            Self::TooFast(what) => {
+                (ErrorCode::RateLimited, format!("too many requests: {what}; wait a minute"))
+            }
+            Self::DeviceRequired => {
+                (ErrorCode::DeviceRequired, "bind this connection to a device first (`device`)".into())
+            }
+            Self::DeviceMismatch => (
+                ErrorCode::DeviceMismatch,
+                "that device id or signature key does not belong to a device of yours".into(),
+            ),
+            Self::Forbidden(rule) => (ErrorCode::Forbidden, format!("not allowed: {rule}")),
+            Self::StaleEpoch => (
+                ErrorCode::StaleEpoch,
+                "another commit was accepted for that epoch: process the newer log entries, then retry"
+                    .into(),
+            ),
+            Self::NoKeyPackages => {
+                (ErrorCode::NoKeyPackages, "that user has no device with a KeyPackage to claim".into())
+            }
+            Self::InvalidName => (
+                ErrorCode::InvalidName,
+                format!(
+                    "a room name has 1 to {} characters: a-z, 0-9, '_' and '-'",
+                    conclave_proto::limits::ROOM_NAME_MAX_CHARS
+                ),
+            ),
+            Self::NameTaken => (ErrorCode::NameTaken, "a room with that name exists".into()),
+            Self::TooLarge(what) => (ErrorCode::TooLarge, format!("too large: {what}")),
             Self::Hash(HashError::Busy) | Self::Store(StoreError::Unavailable(_)) => {
                 tracing::warn!(error = %self, "request failed: temporarily unavailable");
                 (ErrorCode::Unavailable, "the server is temporarily unavailable: try again shortly".into())

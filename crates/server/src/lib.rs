@@ -11,14 +11,19 @@
 //!     max_connections)           └─ GET /ws ─upgrade─▶ session task
 //!                                                      (owns Connection; state
 //!                                                       machine; handlers)
+//!                                                        ▲
+//!  handlers ──store append, then publish──▶ Fanout ──frames──┘ (bounded queue
+//!                                                               per connection)
 //!  shared (Arc): Config, Store (sqlx pool), Hasher (blocking pool behind a
-//!  semaphore), SecretBox, Audit, Metrics, LiveSessions, rate limiters
+//!  semaphore), SecretBox, Audit, Metrics, LiveSessions, Fanout, rate limiters
 //! ```
 //!
-//! Messaging (MLS delivery, per-room ordered logs, per-device queues) will sit
-//! beside the account handlers as further `handler` modules and `store` tables;
-//! the session state machine already separates anonymous and authenticated
-//! requests for them.
+//! Messaging: the server is the MLS Delivery Service. It never decrypts; it
+//! stores KeyPackages, keeps one totally ordered log per room (a commit is
+//! accepted only for the room's current epoch), enforces room policy on each
+//! commit's declared change ([`policy`]), keeps the latest GroupInfo for external
+//! joins, holds Welcomes until the device has joined, and pushes each stored
+//! entry to the member devices' connections ([`fanout`]).
 //!
 //! # Layout
 //! * [`config`] — raw layers → validated [`Config`].
@@ -28,6 +33,8 @@
 //! * `session` — the per-connection protocol state machine.
 //! * `handler` — one module per request family.
 //! * `auth` — passwords, TOTP, tokens, secrets at rest, rate limits.
+//! * `policy` — room policy: who may do what in which kind of room (pure).
+//! * `fanout` — pushing entries, Welcomes and presence to connections.
 //! * [`store`] — SQLite | PostgreSQL through one interface.
 //! * [`audit`] — the hash-chained audit log.
 //! * `metrics`, `shutdown`, `live`, [`tls`], [`error`].
@@ -38,11 +45,13 @@ pub mod clock;
 pub mod config;
 mod connection;
 pub mod error;
+mod fanout;
 mod handler;
 mod http;
 mod listener;
 mod live;
 mod metrics;
+mod policy;
 mod session;
 mod shutdown;
 pub mod store;
@@ -51,7 +60,12 @@ pub mod tls;
 pub use config::{Config, Database, PasswordPolicy, RawConfig};
 pub use error::ServerError;
 
-use auth::{password::Hasher, ratelimit::AddressLimiter, secretbox::SecretBox};
+use auth::{
+    password::Hasher,
+    ratelimit::{AddressLimiter, KeyedLimiter},
+    secretbox::SecretBox,
+};
+use conclave_proto::UserId;
 use std::{future::Future, os::unix::fs::DirBuilderExt, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
@@ -66,7 +80,15 @@ pub(crate) struct Shared {
     metrics: Arc<metrics::Metrics>,
     live: live::LiveSessions,
     address_limiter: AddressLimiter,
+    /// Pushes stored entries, Welcomes and presence to bound connections.
+    fanout: fanout::Fanout,
+    /// KeyPackage claims per claiming user ([`CLAIMS_PER_MINUTE`]).
+    claim_limiter: KeyedLimiter<UserId>,
 }
+
+/// KeyPackage claims one user may make per minute: each claim uses up another
+/// user's one-time packages, so it is bounded like a login.
+const CLAIMS_PER_MINUTE: u32 = 60;
 
 /// A server ready to serve: storage open, TLS identity loaded.
 pub struct Server {
@@ -93,13 +115,16 @@ impl Server {
         let secrets = SecretBox::load_or_create(&config.secret_key_file)
             .map_err(|source| ServerError::Io { path: config.secret_key_file.clone(), source })?;
         let hasher = Hasher::new(config.argon2, config.hash_concurrency)?;
+        let metrics = Arc::new(metrics::Metrics::new());
         let shared = Shared {
             audit: audit::Audit::new(store.clone()),
             address_limiter: AddressLimiter::new(config.auth_attempts_per_minute),
             store,
             hasher,
             secrets,
-            metrics: Arc::new(metrics::Metrics::new()),
+            fanout: fanout::Fanout::new(metrics.clone()),
+            claim_limiter: KeyedLimiter::new(CLAIMS_PER_MINUTE),
+            metrics,
             live: live::LiveSessions::default(),
             config,
         };

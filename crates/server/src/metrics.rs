@@ -26,6 +26,14 @@ pub struct Metrics {
     pub frames_out: Counter,
     /// Frames refused as malformed or oversized.
     pub frame_errors: Counter,
+    /// Application messages stored.
+    pub messages: Counter,
+    /// Commits accepted.
+    pub commits: Counter,
+    /// Frames pushed to a connection's queue by the fan-out.
+    pub deliveries: Counter,
+    /// Frames the fan-out dropped for a lagging connection (which then gets `resync`).
+    pub deliveries_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -47,6 +55,10 @@ impl Metrics {
             frames_in: Counter::default(),
             frames_out: Counter::default(),
             frame_errors: Counter::default(),
+            messages: Counter::default(),
+            commits: Counter::default(),
+            deliveries: Counter::default(),
+            deliveries_dropped: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("connections", "Open WebSocket connections", metrics.connections.clone());
@@ -59,6 +71,18 @@ impl Metrics {
             "frame_errors",
             "Frames refused as malformed or oversized",
             metrics.frame_errors.clone(),
+        );
+        registry.register("messages", "Application messages stored", metrics.messages.clone());
+        registry.register("commits", "MLS commits accepted", metrics.commits.clone());
+        registry.register(
+            "deliveries",
+            "Frames queued for connections by the fan-out",
+            metrics.deliveries.clone(),
+        );
+        registry.register(
+            "deliveries_dropped",
+            "Frames dropped for lagging connections (each later gets one resync)",
+            metrics.deliveries_dropped.clone(),
         );
         Self { registry, ..metrics }
     }

@@ -12,15 +12,36 @@ use std::path::Path;
 /// # Panics
 /// Naming where the secret was found.
 pub async fn assert_absent(server: &ServerProcess, secret: &[u8]) {
-    assert!(secret.len() >= 6, "search for something specific");
-    let hex = hex::encode(secret);
+    let found = places(server, secret).await;
+    assert!(found.is_empty(), "secret found in {}", found.join(", "));
+}
+
+/// Asserts that `bytes` are stored somewhere [`assert_absent`] looks, so that a
+/// test can show its search would have found what it then proves is gone.
+///
+/// # Panics
+/// If they are found nowhere.
+pub async fn assert_stored(server: &ServerProcess, bytes: &[u8]) {
+    assert!(!places(server, bytes).await.is_empty(), "bytes not found in the server's storage");
+}
+
+/// Everywhere `needle` (raw or as hex) appears.
+async fn places(server: &ServerProcess, needle: &[u8]) -> Vec<String> {
+    assert!(needle.len() >= 6, "search for something specific");
+    let hex = hex::encode(needle);
+    let mut found = Vec::new();
     for entry in walk(&server.data_dir) {
         let bytes = std::fs::read(&entry).unwrap_or_default();
-        assert!(!contains(&bytes, secret), "secret found in {}", entry.display());
-        assert!(!contains(&bytes, hex.as_bytes()), "hex of secret found in {}", entry.display());
+        if contains(&bytes, needle) {
+            found.push(entry.display().to_string());
+        }
+        if contains(&bytes, hex.as_bytes()) {
+            found.push(format!("{} (hex)", entry.display()));
+        }
     }
-    let log = server.log_text();
-    assert!(!contains(log.as_bytes(), secret), "secret found in the server log");
+    if contains(server.log_text().as_bytes(), needle) {
+        found.push("the server log".to_owned());
+    }
     if let Some(url) = &server.db.url {
         let mut conn = PgConnection::connect(url).await.expect("connect to test database");
         let tables: Vec<String> = sqlx::query_scalar(
@@ -37,11 +58,17 @@ pub async fn assert_absent(server: &ServerProcess, secret: &[u8]) {
                 .expect("read table");
             for row in rows {
                 let text: String = row.get(0);
-                assert!(!contains(text.as_bytes(), secret), "secret found in table {table}");
-                assert!(!text.contains(&hex), "hex of secret found in table {table}");
+                if contains(text.as_bytes(), needle) {
+                    found.push(format!("table {table}"));
+                }
+                if text.contains(&hex) {
+                    found.push(format!("table {table} (hex)"));
+                }
             }
         }
+        conn.close().await.ok();
     }
+    found
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

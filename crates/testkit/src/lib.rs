@@ -13,9 +13,12 @@
 //! * `server` — [`ServerProcess`].
 //! * `bin` — [`Home`], the CLI runner.
 //! * `raw` — [`RawClient`] and plain HTTPS requests.
+//! * `account` — [`Account`]: registration, more connections, devices, over
+//!   [`RawClient`].
 //! * `totp` — codes for a given time, as an authenticator app computes them.
 //! * [`leak`] — plaintext searches over server storage and logs.
 
+mod account;
 mod bin;
 mod db;
 pub mod leak;
@@ -23,6 +26,7 @@ mod raw;
 mod server;
 mod totp;
 
+pub use account::Account;
 pub use bin::{Home, Output, Registered};
 pub use db::{Backend, TestDb};
 pub use raw::{RawClient, https_get, tls12_handshake};

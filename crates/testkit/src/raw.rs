@@ -2,7 +2,8 @@
 //! sends: malformed frames, oversized messages, wrong protocol versions, TLS 1.2.
 
 use conclave_proto::{
-    ClientFrame, PROTOCOL_VERSION, Request, Response, ServerFrame, limits::MAX_FRAME_BYTES,
+    ClientFrame, ErrorCode, Event, Outcome, PROTOCOL_VERSION, Reply, Request, Response, ServerFrame,
+    limits::MAX_FRAME_BYTES,
 };
 use futures_util::{SinkExt, StreamExt};
 use rustls::{
@@ -12,7 +13,7 @@ use rustls::{
     pki_types::{CertificateDer, ServerName, UnixTime},
 };
 use sha2::{Digest, Sha256};
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{collections::VecDeque, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -125,10 +126,14 @@ pub async fn https_get(addr: SocketAddr, fingerprint: &str, path: &str) -> (u16,
     (status, body)
 }
 
-/// A protocol client that sends whatever a test asks, valid or not.
+/// A protocol client that sends whatever a test asks, valid or not. Events that
+/// arrive while it waits for a response are kept, in order, for
+/// [`next_frame`](Self::next_frame) and [`next_event`](Self::next_event).
 pub struct RawClient {
     ws: WebSocketStream<TlsStream<TcpStream>>,
     next_id: u64,
+    /// Frames read while waiting for a response, not yet handed out.
+    held: VecDeque<ServerFrame>,
 }
 
 impl RawClient {
@@ -146,7 +151,7 @@ impl RawClient {
         let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
             .await
             .expect("WebSocket upgrade");
-        Self { ws, next_id: 1 }
+        Self { ws, next_id: 1, held: VecDeque::new() }
     }
 
     /// Connects and sends `hello`, asserting it succeeds.
@@ -187,33 +192,111 @@ impl RawClient {
         self.ws.send(Message::Binary(bytes.into())).await.expect("send");
     }
 
-    /// Sends a request and returns its response (events before it are skipped).
+    /// Sends a request and returns its response. Events that arrive first are
+    /// kept for [`next_event`](Self::next_event).
+    ///
+    /// # Panics
+    /// If the connection closes or no response arrives within 30 s.
+    pub async fn request(&mut self, request: Request) -> Response {
+        let id = self.next_id;
+        self.try_request(request)
+            .await
+            .unwrap_or_else(|| panic!("connection closed before the response to request {id}"))
+    }
+
+    /// As [`request`](Self::request), but `None` when the connection is (or
+    /// gets) closed before the response, as when the server is killed.
     ///
     /// # Panics
     /// If no response arrives within 30 s.
-    pub async fn request(&mut self, request: Request) -> Response {
+    pub async fn try_request(&mut self, request: Request) -> Option<Response> {
         let id = self.next_id;
         self.next_id += 1;
-        self.send_text(ClientFrame { id, request }.encode()).await;
+        self.try_send_text(ClientFrame { id, request }.encode()).await.ok()?;
         loop {
-            match self.next_frame().await {
-                Some(ServerFrame::Response(response)) if response.id == id => return response,
-                Some(_) => {}
-                None => panic!("connection closed before the response to request {id}"),
+            let frame = tokio::time::timeout(Duration::from_secs(30), self.read_frame())
+                .await
+                .unwrap_or_else(|_| panic!("no response to request {id} within 30 s"))?;
+            match frame {
+                ServerFrame::Response(response) if response.id == id => return Some(response),
+                other @ ServerFrame::Event { .. } => self.held.push_back(other),
+                ServerFrame::Response(_) => {}
             }
         }
     }
 
-    /// The next server frame, or `None` when the connection closed. Waits up to
-    /// 30 s.
+    /// Sends a request that must succeed and returns its reply.
+    ///
+    /// # Panics
+    /// If it fails, naming the request and the error.
+    #[track_caller]
+    pub fn ok(&mut self, request: Request) -> impl Future<Output = Reply> + '_ {
+        let caller = std::panic::Location::caller();
+        async move {
+            let name = request.name();
+            match self.request(request).await.outcome {
+                Outcome::Ok(reply) => reply,
+                Outcome::Error(err) => panic!("{name} failed at {caller}: {err:?}"),
+            }
+        }
+    }
+
+    /// Sends a request that must fail and returns its error code.
+    ///
+    /// # Panics
+    /// If it succeeds.
+    #[track_caller]
+    pub fn fails(&mut self, request: Request) -> impl Future<Output = ErrorCode> + '_ {
+        let caller = std::panic::Location::caller();
+        async move {
+            let name = request.name();
+            match self.request(request).await.outcome {
+                Outcome::Ok(reply) => panic!("{name} unexpectedly succeeded at {caller}: {reply:?}"),
+                Outcome::Error(err) => err.code,
+            }
+        }
+    }
+
+    /// The next event (held or new). Waits up to 30 s.
+    ///
+    /// # Panics
+    /// On timeout, or if the connection closes or a response arrives instead.
+    pub async fn next_event(&mut self) -> Event {
+        match self.next_frame().await {
+            Some(ServerFrame::Event { event }) => event,
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+
+    /// The next event if one arrives within `wait`; `None` otherwise (or when
+    /// the connection closes).
+    ///
+    /// # Panics
+    /// If a response arrives instead.
+    pub async fn event_within(&mut self, wait: Duration) -> Option<Event> {
+        if let Some(frame) = self.held.pop_front() {
+            return Some(event_of(frame));
+        }
+        let frame = tokio::time::timeout(wait, self.read_frame()).await.ok()??;
+        Some(event_of(frame))
+    }
+
+    /// The next server frame (held or new), or `None` when the connection
+    /// closed. Waits up to 30 s.
     ///
     /// # Panics
     /// On timeout or a frame that does not parse.
     pub async fn next_frame(&mut self) -> Option<ServerFrame> {
+        if let Some(frame) = self.held.pop_front() {
+            return Some(frame);
+        }
+        tokio::time::timeout(Duration::from_secs(30), self.read_frame()).await.expect("frame in time")
+    }
+
+    /// Reads one frame from the socket, however long it takes.
+    async fn read_frame(&mut self) -> Option<ServerFrame> {
         loop {
-            let message =
-                tokio::time::timeout(Duration::from_secs(30), self.ws.next()).await.expect("frame in time");
-            match message {
+            match self.ws.next().await {
                 Some(Ok(Message::Text(text))) => {
                     return Some(
                         ServerFrame::decode(text.as_str(), usize::MAX).expect("server frame parses"),
@@ -223,6 +306,11 @@ impl RawClient {
                 Some(Ok(_)) => {}
             }
         }
+    }
+
+    /// Closes the connection, as a client that goes away does.
+    pub async fn close(mut self) {
+        self.ws.close(None).await.ok();
     }
 
     /// Waits for the server to close the connection and returns the close code it
@@ -240,5 +328,12 @@ impl RawClient {
                 Some(Err(_)) | None => return None,
             }
         }
+    }
+}
+
+fn event_of(frame: ServerFrame) -> Event {
+    match frame {
+        ServerFrame::Event { event } => event,
+        ServerFrame::Response(response) => panic!("expected an event, got the response {response:?}"),
     }
 }

@@ -2,23 +2,26 @@
 //!
 //! * Per client address: login and registration attempts per minute (governor's
 //!   keyed GCRA limiter; idle keys are purged periodically so the map stays
-//!   bounded).
+//!   bounded). The same limiter, keyed by user, bounds KeyPackage claims.
 //! * Per connection: requests per second, so one socket cannot monopolise a core.
 //! * Per account: after `login_max_failures` consecutive failures, a back-off that
 //!   doubles with each further failure up to a cap, and always ends. The counters
 //!   live in the database, so every server node sees the same back-off.
 
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
-use std::{net::IpAddr, num::NonZeroU32, time::Duration};
+use std::{hash::Hash, net::IpAddr, num::NonZeroU32, time::Duration};
 
 /// Login/registration attempts per client address.
+pub type AddressLimiter = KeyedLimiter<IpAddr>;
+
+/// Attempts per key (a client address, a user) per minute.
 #[derive(Debug)]
-pub struct AddressLimiter {
-    limiter: DefaultKeyedRateLimiter<IpAddr>,
+pub struct KeyedLimiter<K: Hash + Eq + Clone> {
+    limiter: DefaultKeyedRateLimiter<K>,
 }
 
-impl AddressLimiter {
-    /// Allows `per_minute` attempts per address per minute, in bursts of up to
+impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
+    /// Allows `per_minute` attempts per key per minute, in bursts of up to
     /// `per_minute`.
     #[must_use]
     pub fn new(per_minute: u32) -> Self {
@@ -26,13 +29,13 @@ impl AddressLimiter {
         Self { limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(n)) }
     }
 
-    /// Takes one attempt for `ip`; `false` when over the limit.
+    /// Takes one attempt for `key`; `false` when over the limit.
     #[must_use]
-    pub fn allow(&self, ip: IpAddr) -> bool {
-        self.limiter.check_key(&ip).is_ok()
+    pub fn allow(&self, key: &K) -> bool {
+        self.limiter.check_key(key).is_ok()
     }
 
-    /// Forgets addresses whose allowance is full again.
+    /// Forgets keys whose allowance is full again.
     pub fn purge(&self) {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
@@ -92,8 +95,8 @@ mod tests {
     fn address_limiter_limits_per_address() {
         let limiter = AddressLimiter::new(3);
         let (a, b): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap());
-        assert!(limiter.allow(a) && limiter.allow(a) && limiter.allow(a));
-        assert!(!limiter.allow(a));
-        assert!(limiter.allow(b));
+        assert!(limiter.allow(&a) && limiter.allow(&a) && limiter.allow(&a));
+        assert!(!limiter.allow(&a));
+        assert!(limiter.allow(&b));
     }
 }

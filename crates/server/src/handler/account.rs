@@ -25,7 +25,7 @@ pub(crate) async fn register(
     totp_code: &str,
 ) -> Result<(Reply, Grant), RequestError> {
     let shared = ctx.shared;
-    if !shared.address_limiter.allow(ctx.peer) {
+    if !shared.address_limiter.allow(&ctx.peer) {
         return Err(RequestError::RateLimited);
     }
     let username = validate::normalize_username(username)?;

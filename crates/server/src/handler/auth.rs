@@ -51,7 +51,7 @@ pub(crate) async fn login(
     second_factor: &SecondFactor,
 ) -> Result<(Reply, Grant), RequestError> {
     let shared = ctx.shared;
-    if !shared.address_limiter.allow(ctx.peer) {
+    if !shared.address_limiter.allow(&ctx.peer) {
         shared.metrics.login("rate_limited");
         return Err(RequestError::RateLimited);
     }

@@ -6,10 +6,14 @@
 
 pub(crate) mod account;
 pub(crate) mod auth;
+pub(crate) mod device;
+pub(crate) mod message;
+pub(crate) mod presence;
+pub(crate) mod room;
 pub(crate) mod sessions;
 
 use crate::{Shared, audit::AuditAction, auth::token, clock, error::RequestError, store::NewSession};
-use conclave_proto::{SessionId, UserId, UserInfo};
+use conclave_proto::{DeviceId, ErrorCode, Reply, Request, SessionId, UserId, UserInfo};
 use std::net::IpAddr;
 
 /// What a handler needs to know about the request's origin.
@@ -19,6 +23,56 @@ pub(crate) struct Ctx<'a> {
     pub peer: IpAddr,
     /// Client name from `hello`.
     pub client: &'a str,
+}
+
+/// Who a messaging request comes from: an authenticated user on a bound device.
+pub(crate) struct Caller<'a> {
+    pub user: &'a UserInfo,
+    pub device: DeviceId,
+}
+
+/// Routes a messaging request (every request that needs a bound device) to
+/// its handler.
+pub(crate) async fn messaging(
+    ctx: &Ctx<'_>,
+    me: &Caller<'_>,
+    request: Request,
+) -> Result<Reply, RequestError> {
+    match request {
+        Request::UploadKeyPackages { key_packages, last_resort } => {
+            device::upload_key_packages(ctx, me, key_packages, last_resort).await
+        }
+        Request::ClaimKeyPackages { username } => device::claim_key_packages(ctx, me, &username).await,
+        Request::Welcomes {} => device::welcomes(ctx, me).await,
+        Request::CreateRoom { name, public } => room::create_room(ctx, me, &name, public).await,
+        Request::OpenDirect { username } => room::open_direct(ctx, me, &username).await,
+        Request::FindRoom { name } => room::find_room(ctx, me, &name).await,
+        Request::ListRooms {} => room::list_rooms(ctx, me).await,
+        Request::GroupInfo { room } => room::group_info(ctx, me, room).await,
+        Request::Members { room } => room::members(ctx, me, room).await,
+        Request::Leave { room } => room::leave(ctx, me, room).await,
+        Request::Commit { room, epoch, change, commit, group_info, ratchet_tree, welcome } => {
+            let request =
+                room::CommitRequest { room, epoch, change, commit, group_info, ratchet_tree, welcome };
+            room::commit(ctx, me, request).await
+        }
+        Request::Send { room, ciphertext, nonce } => message::send(ctx, me, room, ciphertext, nonce).await,
+        Request::Fetch { room, after, limit } => message::fetch(ctx, me, room, after, limit).await,
+        Request::Delete { room, message } => message::delete(ctx, me, room, message).await,
+        Request::Users {} => presence::users(ctx).await,
+        Request::Hello { .. }
+        | Request::Register { .. }
+        | Request::Login { .. }
+        | Request::Authenticate { .. }
+        | Request::Logout {}
+        | Request::Whoami {}
+        | Request::ListSessions {}
+        | Request::RevokeSession { .. }
+        | Request::Ping {}
+        | Request::Device { .. } => {
+            Err(RequestError::Protocol(ErrorCode::BadRequest, "not a messaging request"))
+        }
+    }
 }
 
 /// A session granted to a connection by register, login or authenticate.

@@ -34,7 +34,7 @@ pub(crate) async fn list(ctx: &Ctx<'_>, grant: &Grant) -> Result<Reply, RequestE
 /// too).
 pub(crate) async fn revoke(ctx: &Ctx<'_>, grant: &Grant, id: &SessionId) -> Result<bool, RequestError> {
     if !ctx.shared.store.end_session(grant.user.id, id, clock::now_secs()).await? {
-        return Err(RequestError::NotFound);
+        return Err(RequestError::NotFound("no such session of yours"));
     }
     ctx.audit(Some(&grant.user.username), AuditAction::SessionRevoked, json!({ "session": id.0 })).await?;
     let own = *id == grant.session_id;

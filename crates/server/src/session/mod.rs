@@ -2,28 +2,33 @@
 //!
 //! ```text
 //! ExpectHello ──hello──▶ Anonymous ──register | login | authenticate──▶ Authenticated
-//!                                                                         │
-//!                          logout, revoke of own session, expiry, ────────┘
-//!                          shutdown ──▶ connection closed
+//!                                                                       (no device)
+//!                                                                         │ device
+//!                                                                         ▼
+//!                          logout, revoke of own session, expiry,   Authenticated
+//!                          shutdown ──▶ connection closed ◀──────── (device bound)
 //! ```
 //!
 //! Each phase accepts only the requests that make sense in it; anything else
-//! gets a typed error and the connection stays usable. Requests on one
-//! connection are handled one at a time, in order.
+//! gets a typed error and the connection stays usable. Messaging requests need
+//! a bound device (`device_required` otherwise). Requests on one connection are
+//! handled one at a time, in order; while bound, the loop also writes the
+//! frames the fan-out queued for the connection (entries, Welcomes, presence).
 
 use crate::{
     Shared,
     auth::ratelimit::ConnectionLimiter,
     connection::{Connection, Inbound},
     error::RequestError,
-    handler::{self, Ctx, Grant},
+    fanout::{self, Outbox},
+    handler::{self, Caller, Ctx, Grant},
     listener::ConnContext,
     live::Registration,
 };
-use axum::extract::ws::{WebSocket, close_code};
+use axum::extract::ws::{Utf8Bytes, WebSocket, close_code};
 use conclave_proto::{
-    ClientFrame, ErrorCode, Event, FrameError, PROTOCOL_VERSION, Reply, Request, Response, ServerFrame,
-    event::SessionEndReason, validate,
+    ClientFrame, DeviceId, ErrorCode, Event, FrameError, PROTOCOL_VERSION, Reply, Request, Response,
+    ServerFrame, event::SessionEndReason, validate,
 };
 use std::{sync::Arc, time::Duration};
 use tokio::{sync::mpsc, time::Instant};
@@ -53,11 +58,24 @@ struct Authenticated {
     ended: mpsc::Receiver<SessionEndReason>,
     /// Keeps this connection findable by session until it ends.
     _registration: Registration,
+    /// The device this connection speaks for, once bound with `device`.
+    device: Option<Bound>,
+}
+
+/// A connection bound to a device: registered with the fan-out.
+struct Bound {
+    id: DeviceId,
+    /// Frames the fan-out queued for this connection.
+    outbox: Outbox,
+    /// Keeps the connection registered (and its user online) until it closes.
+    _fanout: fanout::Registration,
 }
 
 /// What woke the session loop.
 enum Wake {
     Inbound(Inbound),
+    /// The fan-out queued a frame for this connection.
+    Push(Utf8Bytes),
     Ended(SessionEndReason),
     /// Time to record use of the session and check it was not ended elsewhere.
     Refresh,
@@ -122,14 +140,17 @@ impl Session {
         let mut shutdown = self.context.shutdown.clone();
         loop {
             let wake = {
-                let (ended, deadline, refresh_at) = match &mut self.phase {
+                let (ended, deadline, refresh_at, outbox) = match &mut self.phase {
                     Phase::Authenticated(auth) => {
-                        (Some(&mut auth.ended), Some(auth.deadline), Some(auth.last_touch + REFRESH_EVERY))
+                        let Authenticated { ended, deadline, last_touch, device, .. } = &mut **auth;
+                        let outbox = device.as_mut().map(|bound| &mut bound.outbox);
+                        (Some(ended), Some(*deadline), Some(*last_touch + REFRESH_EVERY), outbox)
                     }
-                    _ => (None, None, None),
+                    _ => (None, None, None, None),
                 };
                 tokio::select! {
                     inbound = self.conn.read_frame() => Wake::Inbound(inbound),
+                    frame = async { match outbox { Some(outbox) => outbox.recv().await, None => std::future::pending().await } } => Wake::Push(frame),
                     Some(reason) = async { match ended { Some(rx) => rx.recv().await, None => std::future::pending().await } } => Wake::Ended(reason),
                     () = async { match deadline { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => Wake::Ended(SessionEndReason::Expired),
                     () = async { match refresh_at { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => Wake::Refresh,
@@ -152,6 +173,11 @@ impl Session {
                     }
                 }
                 Wake::Inbound(Inbound::Closed) => return,
+                Wake::Push(frame) => {
+                    if self.conn.write_encoded(frame).await.is_err() {
+                        return;
+                    }
+                }
                 Wake::Ended(reason) => return self.end(reason).await,
                 Wake::Refresh => {
                     if let Phase::Authenticated(auth) = &mut self.phase
@@ -275,6 +301,23 @@ impl Session {
                         Flow::Continue,
                     ),
                     Request::Hello { .. } | Request::Ping {} => unreachable!("handled above"),
+                    Request::Device { device_id, signature_key } => {
+                        let user = &auth.grant.user;
+                        (
+                            bind_device(&ctx, user, &mut auth.device, device_id, &signature_key.0).await,
+                            Flow::Continue,
+                        )
+                    }
+                    request => {
+                        let result = match &auth.device {
+                            Some(bound) => {
+                                let me = Caller { user: &auth.grant.user, device: bound.id };
+                                handler::messaging(&ctx, &me, request).await
+                            }
+                            None => Err(RequestError::DeviceRequired),
+                        };
+                        (result, Flow::Continue)
+                    }
                 }
             }
         }
@@ -312,6 +355,34 @@ impl Session {
             grant,
             ended,
             _registration: registration,
+            device: None,
+        }
+    }
+}
+
+/// Binds the connection to a device (`device`) and registers it with the
+/// fan-out. A connection speaks for one device: binding it again to the same
+/// device just answers again; to another one is refused.
+async fn bind_device(
+    ctx: &Ctx<'_>,
+    user: &conclave_proto::UserInfo,
+    bound: &mut Option<Bound>,
+    device_id: Option<DeviceId>,
+    signature_key: &[u8],
+) -> Result<Reply, RequestError> {
+    if let Some(current) = bound
+        && device_id != Some(current.id)
+    {
+        return Err(RequestError::Invalid("this connection is already bound to a device"));
+    }
+    let (reply, id) = handler::device::bind(ctx, user, device_id, signature_key).await?;
+    match bound {
+        Some(_) => Ok(reply),
+        None => {
+            let (registration, outbox) = handler::device::attach(ctx, user, id).await?;
+            *bound = Some(Bound { id, outbox, _fanout: registration });
+            tracing::debug!(user = %user.username, device = %id, "device bound");
+            Ok(reply)
         }
     }
 }

@@ -9,12 +9,20 @@ use sqlx::{
 use std::borrow::Cow;
 
 /// `(version, description, SQLite text, PostgreSQL text)`, in order.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "accounts",
-    include_str!("../../migrations/sqlite/0001_accounts.sql"),
-    include_str!("../../migrations/postgres/0001_accounts.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "accounts",
+        include_str!("../../migrations/sqlite/0001_accounts.sql"),
+        include_str!("../../migrations/postgres/0001_accounts.sql"),
+    ),
+    (
+        2,
+        "messaging",
+        include_str!("../../migrations/sqlite/0002_messaging.sql"),
+        include_str!("../../migrations/postgres/0002_messaging.sql"),
+    ),
+];
 
 fn migrator(postgres: bool) -> Migrator {
     let migrations = MIGRATIONS

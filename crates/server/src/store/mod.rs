@@ -8,22 +8,33 @@
 //! `migrations/postgres`, same numbered files), never the queries.
 //!
 //! Serialization that must hold across several server nodes (TOTP step reuse,
-//! recovery codes, the audit chain) is done by the database with conditional
-//! `UPDATE`s and row locks, not by locks in this process.
+//! recovery codes, the audit chain, each room's log and MLS epoch, KeyPackage
+//! claims) is done by the database with conditional `UPDATE`s, `DELETE …
+//! RETURNING` and row locks, not by locks in this process.
 //!
 //! # Layout
 //! * [`open`](Store::open) — connection, durability settings, migrations.
 //! * `accounts` — users, second factors, login back-off.
 //! * `sessions` — login sessions.
 //! * `audit` — the hash-chained audit log.
+//! * `devices` — devices and their KeyPackages.
+//! * `rooms` — rooms, members, group state.
+//! * `log` — each room's ordered log: commits (epoch compare-and-set), messages,
+//!   deletions, departures; Welcomes.
 
 mod accounts;
 mod audit;
+mod devices;
+mod log;
 mod migrate;
+mod rooms;
 mod sessions;
 
 pub use accounts::{NewUser, UserRecord};
 pub use audit::{AuditRow, NewAuditEntry};
+pub(crate) use devices::DeviceRecord;
+pub(crate) use log::{AppendError, NewCommit, NewMessage};
+pub(crate) use rooms::{RoomRecord, kind_name};
 pub use sessions::{NewSession, SessionRecord};
 
 use crate::config::Database;
@@ -101,7 +112,8 @@ impl Store {
     /// Connects to the configured database and brings its schema up to date.
     ///
     /// SQLite runs in WAL mode with `synchronous=FULL`: a write acknowledged is a
-    /// write on disk. PostgreSQL to any host that is not loopback must use
+    /// write on disk. `secure_delete` zeroes freed space, so an erased message
+    /// does not linger in the file. PostgreSQL to any host that is not loopback must use
     /// `sslmode=verify-full`; anything weaker is refused rather than silently
     /// falling back to plaintext.
     ///
@@ -117,6 +129,7 @@ impl Store {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
+                    .pragma("secure_delete", "ON")
                     .busy_timeout(Duration::from_secs(10));
                 let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
                 tracing::info!(path = %path.display(), "storage: SQLite (WAL, synchronous=FULL)");

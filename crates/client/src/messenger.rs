@@ -1,0 +1,694 @@
+//! [`Messenger`]: one logged-in device taking part in conversations.
+//!
+//! It ties the three stateful parts together — the server connection
+//! ([`Client`]), the MLS groups ([`MlsState`]) and the local history
+//! ([`History`]) — and keeps them consistent:
+//!
+//! * every room log entry is applied exactly once, in sequence order, and the
+//!   room's cursor moves in the same local transaction that stores its result;
+//! * a commit this device makes is merged only after the server accepted it; a
+//!   commit that lost the race for its epoch is discarded, the winner processed,
+//!   and the change rebuilt and retried;
+//! * the membership change each commit declares to the server is checked against
+//!   what the MLS commit really does, and a mismatch is reported.
+//!
+//! Front ends (CLI, TUI, bots, the load generator) call its methods and show the
+//! [`Update`]s they return.
+
+use crate::{
+    client::{Client, unexpected},
+    content::Content,
+    error::{ClientError, Result},
+    home::Home,
+    mls::{Identity, MlsState, Outgoing, Processed},
+    store::{DeviceRecord, History, LocalRoom, StoredMessage},
+};
+use conclave_proto::{
+    Change, DeviceId, EntryBody, ErrorCode, Event, LogEntry, MessageId, Reply, Request, RoomId, RoomInfo,
+    Seq, UserPresence, WelcomeInfo, limits::MAX_FETCH,
+};
+
+/// One-time KeyPackages uploaded when the server holds fewer than
+/// [`KEY_PACKAGES_LOW`].
+const KEY_PACKAGE_BATCH: usize = 30;
+/// Replenish below this many.
+const KEY_PACKAGES_LOW: u32 = 10;
+/// Tries for a commit that keeps losing its epoch to other members' commits.
+const COMMIT_TRIES: usize = 8;
+
+/// Something a front end may want to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    /// A message arrived (or could not be read on this device).
+    Message(StoredMessage),
+    /// A message was deleted for everyone.
+    Deleted {
+        /// Room name.
+        room: String,
+        /// The message.
+        id: MessageId,
+    },
+    /// Members or devices changed.
+    Membership {
+        /// Room name.
+        room: String,
+        /// What happened, for people.
+        text: String,
+    },
+    /// This device joined a room (history before this point is not readable here).
+    Joined {
+        /// Room name.
+        room: String,
+    },
+    /// This device was removed from a room.
+    Removed {
+        /// Room name.
+        room: String,
+    },
+    /// A user came online or went offline.
+    Presence(UserPresence),
+}
+
+/// A logged-in device in its conversations.
+#[derive(Debug)]
+pub struct Messenger {
+    client: Client,
+    mls: MlsState,
+    history: History,
+    me: String,
+    device: DeviceId,
+}
+
+impl Messenger {
+    /// Binds `client` (authenticated as `username`) to this home's device —
+    /// registering the device and its MLS signature key on first use — tops up
+    /// KeyPackages, accepts pending Welcomes and joins the lobby.
+    ///
+    /// # Errors
+    /// Server, storage and MLS errors.
+    pub async fn start(mut client: Client, home: &Home, username: &str) -> Result<Self> {
+        let mut mls = MlsState::open(&home.path().join("mls.db"))?;
+        let server = client.server().to_string();
+        let saved = DeviceRecord::load(home)?;
+        if let Some(saved) = &saved
+            && (saved.server != server || saved.username != username)
+        {
+            return Err(ClientError::Protocol(format!(
+                "this client home is device {} of {} on {}; use another --home for {username} on {server}",
+                saved.device_id, saved.username, saved.server
+            )));
+        }
+        let signature_key = mls.signature_public_key()?;
+        let reply = client
+            .request(Request::Device {
+                device_id: saved.as_ref().map(|d| d.device_id),
+                signature_key: signature_key.into(),
+            })
+            .await?;
+        let Reply::Device { device_id, key_packages_left } = reply else {
+            return Err(unexpected("device", &reply));
+        };
+        if saved.is_none() {
+            DeviceRecord { server, username: username.to_owned(), device_id }.save(home)?;
+        }
+        mls.set_identity(Identity { user: username.to_owned(), device: device_id.0 })?;
+        let history = History::open(&home.path().join("history.db"))?;
+        let mut messenger = Self { client, mls, history, me: username.to_owned(), device: device_id };
+        if key_packages_left < KEY_PACKAGES_LOW {
+            messenger.upload_key_packages(saved.is_none()).await?;
+        }
+        messenger.accept_welcomes().await?;
+        let lobby = messenger.find("lobby").await?;
+        messenger.join(&lobby).await?;
+        // A new device of an existing member joins the user's other rooms by
+        // external commit (the server allows this for members only).
+        for room in messenger.rooms().await? {
+            if room.member
+                && room.epoch.is_some()
+                && !messenger.mls.has_group(&room.group_id.0)
+                && let Err(err) = messenger.join(&room).await
+            {
+                tracing::warn!(room = %room.name, %err, "could not join a room of this user");
+            }
+        }
+        Ok(messenger)
+    }
+
+    /// This device's id.
+    #[must_use]
+    pub fn device(&self) -> DeviceId {
+        self.device
+    }
+
+    /// The user's name.
+    #[must_use]
+    pub fn username(&self) -> &str {
+        &self.me
+    }
+
+    /// The connection, for requests this type does not wrap.
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    /// Closes the connection.
+    ///
+    /// # Errors
+    /// If the close handshake fails.
+    pub async fn close(self) -> Result<()> {
+        self.client.close().await
+    }
+
+    async fn upload_key_packages(&mut self, with_last_resort: bool) -> Result<()> {
+        let key_packages = self.mls.key_packages(KEY_PACKAGE_BATCH, false)?;
+        let last_resort = if with_last_resort { self.mls.key_packages(1, true)?.pop() } else { None };
+        self.client
+            .request(Request::UploadKeyPackages {
+                key_packages: key_packages.into_iter().map(Into::into).collect(),
+                last_resort: last_resort.map(Into::into),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Resolves `#name`, `name` or `@user` to a room (for `@user`, finding or
+    /// creating the direct conversation).
+    ///
+    /// # Errors
+    /// `not_found` and other server errors.
+    pub async fn resolve(&mut self, target: &str) -> Result<RoomInfo> {
+        match target.strip_prefix('@') {
+            Some(user) => {
+                let reply = self.client.request(Request::OpenDirect { username: user.to_owned() }).await?;
+                let Reply::Room { room } = reply else { return Err(unexpected("open_direct", &reply)) };
+                if room.epoch.is_none() {
+                    // A new conversation: create the group and add the other
+                    // participant's devices, so they can read the first message.
+                    self.join(&room).await?;
+                    match self.invite(&room, user).await {
+                        Ok(_) => {}
+                        Err(err) if err.code() == Some(ErrorCode::NoKeyPackages) => {
+                            tracing::info!(%user, "no device of the other participant yet; they join later");
+                        }
+                        Err(err) => return Err(err),
+                    }
+                }
+                Ok(room)
+            }
+            None => self.find(target.trim_start_matches('#')).await,
+        }
+    }
+
+    async fn find(&mut self, name: &str) -> Result<RoomInfo> {
+        let reply = self.client.request(Request::FindRoom { name: name.to_owned() }).await?;
+        let Reply::Room { room } = reply else { return Err(unexpected("find_room", &reply)) };
+        Ok(room)
+    }
+
+    /// Rooms the user is in, and public rooms.
+    ///
+    /// # Errors
+    /// Server errors.
+    pub async fn rooms(&mut self) -> Result<Vec<RoomInfo>> {
+        let reply = self.client.request(Request::ListRooms {}).await?;
+        let Reply::Rooms { rooms } = reply else { return Err(unexpected("list_rooms", &reply)) };
+        Ok(rooms)
+    }
+
+    /// Makes sure this device is in the room's MLS group: creates the group if
+    /// the room has none yet (the lobby's first joiner, a new room's creator),
+    /// else joins by external commit. A no-op when already in. Returns updates
+    /// from catching up.
+    ///
+    /// # Errors
+    /// `forbidden` when room policy does not allow joining; server and MLS errors.
+    pub async fn join(&mut self, room: &RoomInfo) -> Result<Vec<Update>> {
+        self.history.upsert_room(room)?;
+        if self.mls.has_group(&room.group_id.0) {
+            return self.sync(room.id).await;
+        }
+        for _ in 0..COMMIT_TRIES {
+            let reply = self.client.request(Request::GroupInfo { room: room.id }).await?;
+            let Reply::GroupInfo { epoch, group_info, ratchet_tree, .. } = reply else {
+                return Err(unexpected("group_info", &reply));
+            };
+            let (outgoing, change) = match (epoch, group_info, ratchet_tree) {
+                (None, _, _) => {
+                    let state = self.mls.create_group(&room.group_id.0)?;
+                    let outgoing = Outgoing {
+                        group_id: room.group_id.0.clone(),
+                        commit: Vec::new(),
+                        welcome: None,
+                        group_info: state.group_info,
+                        ratchet_tree: state.ratchet_tree,
+                        epoch: 0,
+                        added: Vec::new(),
+                        removed: Vec::new(),
+                    };
+                    (outgoing, Change::Create {})
+                }
+                (Some(_), Some(info), Some(tree)) => {
+                    (self.mls.external_join(&info.0, &tree.0)?, Change::Join {})
+                }
+                _ => return Err(ClientError::Protocol("group_info without the group's state".into())),
+            };
+            match self.submit(room.id, &outgoing, change).await {
+                Ok(seq) => {
+                    self.history.record(room.id, seq, None)?;
+                    return Ok(vec![Update::Joined { room: room.name.clone() }]);
+                }
+                Err(err) if is_stale(&err) => self.mls.forget_group(&room.group_id.0)?,
+                Err(err) => {
+                    self.mls.forget_group(&room.group_id.0)?;
+                    return Err(err);
+                }
+            }
+        }
+        Err(ClientError::Protocol("could not join: the group kept changing".into()))
+    }
+
+    /// Sends a commit and merges it when accepted. Returns its sequence number.
+    async fn submit(&mut self, room: RoomId, outgoing: &Outgoing, change: Change) -> Result<Seq> {
+        let reply = self
+            .client
+            .request(Request::Commit {
+                room,
+                epoch: outgoing.epoch,
+                change: change.clone(),
+                commit: outgoing.commit.clone().into(),
+                group_info: outgoing.group_info.clone().into(),
+                ratchet_tree: outgoing.ratchet_tree.clone().into(),
+                welcome: outgoing.welcome.clone().map(Into::into),
+            })
+            .await;
+        match reply {
+            Ok(Reply::Committed { seq, .. }) => {
+                if !matches!(change, Change::Create {}) {
+                    self.mls.confirm(&outgoing.group_id)?;
+                }
+                Ok(seq)
+            }
+            Ok(other) => Err(unexpected("commit", &other)),
+            Err(err) => {
+                if !matches!(change, Change::Create {}) {
+                    self.mls.discard(&outgoing.group_id)?;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Builds a commit with `build`, submits it, and on a lost epoch race catches
+    /// up and rebuilds it.
+    async fn commit_with_retry(
+        &mut self,
+        room: &RoomInfo,
+        change: Change,
+        build: impl Fn(&MlsState) -> Result<Outgoing>,
+    ) -> Result<(Seq, Vec<Update>)> {
+        let mut updates = self.join(room).await?;
+        for _ in 0..COMMIT_TRIES {
+            updates.extend(self.sync(room.id).await?);
+            let outgoing = build(&self.mls)?;
+            match self.submit(room.id, &outgoing, change.clone()).await {
+                Ok(seq) => {
+                    self.history.record(room.id, seq, None)?;
+                    return Ok((seq, updates));
+                }
+                Err(err) if is_stale(&err) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Err(ClientError::Protocol("the group kept changing: try again".into()))
+    }
+
+    /// Creates a room owned by this user and its MLS group.
+    ///
+    /// # Errors
+    /// `name_taken`, `invalid_name` and other server errors.
+    pub async fn create_room(&mut self, name: &str, public: bool) -> Result<RoomInfo> {
+        let reply = self.client.request(Request::CreateRoom { name: name.to_owned(), public }).await?;
+        let Reply::Room { room } = reply else { return Err(unexpected("create_room", &reply)) };
+        self.join(&room).await?;
+        Ok(room)
+    }
+
+    /// Adds every device of `user` to the room (owner only in private rooms).
+    ///
+    /// # Errors
+    /// `forbidden`, `no_key_packages` and other server errors.
+    pub async fn invite(&mut self, room: &RoomInfo, user: &str) -> Result<Vec<Update>> {
+        let reply = self.client.request(Request::ClaimKeyPackages { username: user.to_owned() }).await?;
+        let Reply::KeyPackages { packages } = reply else {
+            return Err(unexpected("claim_key_packages", &reply));
+        };
+        let devices: Vec<DeviceId> = packages.iter().map(|p| p.device).collect();
+        let key_packages: Vec<Vec<u8>> = packages.into_iter().map(|p| p.key_package.0).collect();
+        let change = Change::Add { users: vec![user.to_owned()], devices };
+        let group = room.group_id.0.clone();
+        let (_, mut updates) =
+            self.commit_with_retry(room, change, |mls| Ok(mls.add_members(&group, &key_packages)?)).await?;
+        updates.push(Update::Membership { room: room.name.clone(), text: format!("you added {user}") });
+        Ok(updates)
+    }
+
+    /// Removes every device of `user` from the room.
+    ///
+    /// # Errors
+    /// `forbidden` and other server errors.
+    pub async fn remove(&mut self, room: &RoomInfo, user: &str) -> Result<Vec<Update>> {
+        let group = room.group_id.0.clone();
+        let change = Change::Remove { users: vec![user.to_owned()] };
+        let user_owned = user.to_owned();
+        let (_, mut updates) = self
+            .commit_with_retry(room, change, |mls| {
+                let leaves: Vec<Identity> =
+                    mls.members(&group)?.into_iter().filter(|m| m.user == user_owned).collect();
+                if leaves.is_empty() {
+                    return Err(ClientError::Protocol(format!("{user_owned} is not in this group")));
+                }
+                Ok(mls.remove_members(&group, &leaves)?)
+            })
+            .await?;
+        updates.push(Update::Membership { room: room.name.clone(), text: format!("you removed {user}") });
+        Ok(updates)
+    }
+
+    /// Leaves a room.
+    ///
+    /// # Errors
+    /// Server errors (the lobby cannot be left).
+    pub async fn leave(&mut self, room: &RoomInfo) -> Result<()> {
+        self.client.request(Request::Leave { room: room.id }).await?;
+        self.mls.forget_group(&room.group_id.0)?;
+        Ok(())
+    }
+
+    /// Encrypts and sends a text message; returns once the server has stored it.
+    ///
+    /// # Errors
+    /// Server and MLS errors.
+    pub async fn send_text(&mut self, room: &RoomInfo, text: &str) -> Result<(StoredMessage, Vec<Update>)> {
+        let updates = self.join(room).await?;
+        let ciphertext = self.mls.encrypt(&room.group_id.0, &Content::text(text).encode())?;
+        let nonce = rand::random::<u64>();
+        let reply = self
+            .client
+            .request(Request::Send { room: room.id, ciphertext: ciphertext.into(), nonce })
+            .await?;
+        let Reply::Sent { id, seq } = reply else { return Err(unexpected("send", &reply)) };
+        let message = StoredMessage {
+            id,
+            seq,
+            room: room.name.clone(),
+            sender: self.me.clone(),
+            device: self.device,
+            text: Some(text.to_owned()),
+            sent_at_ms: now_ms(),
+        };
+        self.history.store_own(room.id, &message)?;
+        Ok((message, updates))
+    }
+
+    /// Deletes a message for everyone.
+    ///
+    /// # Errors
+    /// `forbidden` (not yours, not the owner), `not_found`, server errors.
+    pub async fn delete(&mut self, room: &RoomInfo, id: MessageId) -> Result<()> {
+        self.client.request(Request::Delete { room: room.id, message: id }).await?;
+        self.history.remove(room.id, id)?;
+        Ok(())
+    }
+
+    /// Catches up and returns the last `limit` messages of the room from the
+    /// local history, in room order.
+    ///
+    /// # Errors
+    /// Server, storage and MLS errors.
+    pub async fn history(&mut self, room: &RoomInfo, limit: u32) -> Result<Vec<StoredMessage>> {
+        self.join(room).await?;
+        self.history.messages(room.id, limit)
+    }
+
+    /// Fetches and applies every entry after the room's cursor.
+    ///
+    /// # Errors
+    /// Server, storage and MLS errors.
+    pub async fn sync(&mut self, room: RoomId) -> Result<Vec<Update>> {
+        let mut updates = Vec::new();
+        loop {
+            let Some(local) = self.history.room(room)? else { return Ok(updates) };
+            let reply =
+                self.client.request(Request::Fetch { room, after: local.cursor, limit: MAX_FETCH }).await?;
+            let Reply::Log { entries, .. } = reply else { return Err(unexpected("fetch", &reply)) };
+            let count = entries.len();
+            for entry in entries {
+                updates.extend(self.apply(&local, entry)?);
+            }
+            if count < MAX_FETCH as usize {
+                return Ok(updates);
+            }
+        }
+    }
+
+    /// Catches up every room this device knows.
+    ///
+    /// # Errors
+    /// As [`sync`](Self::sync).
+    pub async fn sync_all(&mut self) -> Result<Vec<Update>> {
+        let mut updates = self.accept_welcomes().await?;
+        for room in self.history.rooms()? {
+            if self.mls.has_group(&room.group_id) {
+                updates.extend(self.sync(room.id).await?);
+            }
+        }
+        Ok(updates)
+    }
+
+    /// Applies one log entry, exactly once.
+    fn apply(&mut self, room: &LocalRoom, entry: LogEntry) -> Result<Vec<Update>> {
+        if entry.seq <= room.cursor {
+            return Ok(Vec::new());
+        }
+        let group = room.group_id.as_slice();
+        let mine = entry.device == self.device;
+        let mut updates = Vec::new();
+        let message = match entry.body {
+            EntryBody::Message { id, ciphertext: Some(ciphertext) } if !mine => {
+                let text = match self.mls.process(group, &ciphertext.0) {
+                    Ok(Processed::Application { sender, plaintext, .. })
+                        if sender.user == entry.sender && sender.device == entry.device.0 =>
+                    {
+                        Some(Content::decode(&plaintext).map_or_else(
+                            || "[a message this version of Conclave cannot show]".to_owned(),
+                            |c| c.display_text(),
+                        ))
+                    }
+                    Ok(other) => {
+                        tracing::warn!(room = %room.name, seq = %entry.seq, ?other, "message sender does not match its MLS sender");
+                        None
+                    }
+                    Err(err) => {
+                        tracing::warn!(room = %room.name, seq = %entry.seq, %err, "cannot decrypt a message");
+                        None
+                    }
+                };
+                let stored = StoredMessage {
+                    id,
+                    seq: entry.seq,
+                    room: room.name.clone(),
+                    sender: entry.sender.clone(),
+                    device: entry.device,
+                    text,
+                    sent_at_ms: entry.at_ms,
+                };
+                updates.push(Update::Message(stored.clone()));
+                Some(stored)
+            }
+            EntryBody::Message { .. } => None,
+            EntryBody::Commit { epoch, change, commit } => {
+                updates.extend(self.apply_commit(
+                    room,
+                    &entry.sender,
+                    entry.device,
+                    epoch,
+                    &change,
+                    &commit.0,
+                )?);
+                None
+            }
+            EntryBody::Deleted { message } => {
+                self.history.remove(room.id, message)?;
+                updates.push(Update::Deleted { room: room.name.clone(), id: message });
+                None
+            }
+            EntryBody::Left { user } => {
+                updates.push(Update::Membership { room: room.name.clone(), text: format!("{user} left") });
+                None
+            }
+        };
+        self.history.record(room.id, entry.seq, message.as_ref())?;
+        Ok(updates)
+    }
+
+    fn apply_commit(
+        &mut self,
+        room: &LocalRoom,
+        sender: &str,
+        device: DeviceId,
+        epoch: u64,
+        change: &Change,
+        commit: &[u8],
+    ) -> Result<Vec<Update>> {
+        let group = room.group_id.as_slice();
+        if matches!(change, Change::Create {}) || !self.mls.has_group(group) {
+            return Ok(Vec::new());
+        }
+        let current = self.mls.epoch(group)?;
+        if epoch < current {
+            // Made before this device joined, or this device's own commit that was
+            // merged when the server accepted it.
+            return Ok(Vec::new());
+        }
+        if device == self.device {
+            // Our own commit, accepted while we were away before we could merge it.
+            self.mls.confirm(group)?;
+            return Ok(Vec::new());
+        }
+        match self.mls.process(group, commit)? {
+            Processed::Commit { added, removed, removed_me, .. } => {
+                if !declared_matches(change, &added, &removed) {
+                    tracing::warn!(room = %room.name, %sender, ?change, ?added, ?removed, "a commit does not do what it declared");
+                }
+                let mut updates = Vec::new();
+                let name = room.name.clone();
+                let text = describe(sender, change, &added, &removed);
+                if !text.is_empty() {
+                    updates.push(Update::Membership { room: name.clone(), text });
+                }
+                if removed_me {
+                    self.mls.forget_group(group)?;
+                    updates.push(Update::Removed { room: name });
+                }
+                Ok(updates)
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Joins every room this device was welcomed into.
+    async fn accept_welcomes(&mut self) -> Result<Vec<Update>> {
+        let reply = self.client.request(Request::Welcomes {}).await?;
+        let Reply::Welcomes { welcomes } = reply else { return Err(unexpected("welcomes", &reply)) };
+        let mut updates = Vec::new();
+        for welcome in welcomes {
+            updates.extend(self.accept_welcome(&welcome)?);
+        }
+        Ok(updates)
+    }
+
+    fn accept_welcome(&mut self, welcome: &WelcomeInfo) -> Result<Vec<Update>> {
+        if self.mls.has_group(&welcome.room.group_id.0) {
+            return Ok(Vec::new());
+        }
+        self.mls.join_welcome(&welcome.welcome.0, &welcome.ratchet_tree.0)?;
+        self.history.upsert_room(&welcome.room)?;
+        self.history.record(welcome.room.id, welcome.seq, None)?;
+        Ok(vec![Update::Joined { room: welcome.room.name.clone() }])
+    }
+
+    /// Waits for the next server event and applies it. Cancel-safe only between
+    /// events.
+    ///
+    /// # Errors
+    /// Connection errors (the caller reconnects), storage and MLS errors.
+    pub async fn next_updates(&mut self) -> Result<Vec<Update>> {
+        let event = self.client.next_event().await?;
+        match event {
+            Event::Entry { room, entry } => {
+                let Some(local) = self.history.room(room)? else { return Ok(Vec::new()) };
+                if !self.mls.has_group(&local.group_id) {
+                    return Ok(Vec::new());
+                }
+                if entry.seq.0 == local.cursor.0 + 1 {
+                    self.apply(&local, entry)
+                } else if entry.seq > local.cursor {
+                    self.sync(room).await
+                } else {
+                    Ok(Vec::new())
+                }
+            }
+            Event::Welcome { welcome } => self.accept_welcome(&welcome),
+            Event::Presence { username, online } => {
+                Ok(vec![Update::Presence(UserPresence { username, online })])
+            }
+            Event::Resync => self.sync_all().await,
+            Event::SessionEnded { reason } => Err(ClientError::SessionEnded { reason }),
+            Event::ServerShutdown => Err(ClientError::ServerShutdown),
+            Event::Unknown => Ok(Vec::new()),
+        }
+    }
+
+    /// All users and who is online.
+    ///
+    /// # Errors
+    /// Server errors.
+    pub async fn users(&mut self) -> Result<Vec<UserPresence>> {
+        let reply = self.client.request(Request::Users {}).await?;
+        let Reply::Users { users } = reply else { return Err(unexpected("users", &reply)) };
+        Ok(users)
+    }
+
+    /// The room's members.
+    ///
+    /// # Errors
+    /// Server errors.
+    pub async fn members(&mut self, room: &RoomInfo) -> Result<Vec<conclave_proto::MemberInfo>> {
+        let reply = self.client.request(Request::Members { room: room.id }).await?;
+        let Reply::Members { members } = reply else { return Err(unexpected("members", &reply)) };
+        Ok(members)
+    }
+}
+
+fn is_stale(err: &ClientError) -> bool {
+    err.code() == Some(ErrorCode::StaleEpoch)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Whether the MLS effect of a commit is what its sender declared to the server.
+fn declared_matches(change: &Change, added: &[Identity], removed: &[Identity]) -> bool {
+    fn users(ids: &[Identity]) -> Vec<&str> {
+        let mut users: Vec<&str> = ids.iter().map(|i| i.user.as_str()).collect();
+        users.sort_unstable();
+        users.dedup();
+        users
+    }
+    match change {
+        Change::Create {} | Change::Update {} => added.is_empty() && removed.is_empty(),
+        Change::Join {} => {
+            removed.iter().all(|r| added.iter().any(|a| a.user == r.user)) || removed.is_empty()
+        }
+        Change::Add { users: declared, .. } => {
+            removed.is_empty() && users(added) == declared.iter().map(String::as_str).collect::<Vec<_>>()
+        }
+        Change::Remove { users: declared } => {
+            added.is_empty() && users(removed) == declared.iter().map(String::as_str).collect::<Vec<_>>()
+        }
+    }
+}
+
+/// A sentence for people about a membership change.
+fn describe(sender: &str, change: &Change, added: &[Identity], removed: &[Identity]) -> String {
+    match change {
+        Change::Join {} => format!("{sender} joined (new device {})", added.first().map_or(0, |a| a.device)),
+        Change::Add { users, .. } => format!("{sender} added {}", users.join(", ")),
+        Change::Remove { users } => format!("{sender} removed {}", users.join(", ")),
+        Change::Create {} | Change::Update {} if removed.is_empty() => String::new(),
+        Change::Create {} | Change::Update {} => format!("{sender} removed {} device(s)", removed.len()),
+    }
+}

@@ -1,0 +1,208 @@
+//! Devices: binding a connection to one, its KeyPackages, its pending Welcomes.
+
+use super::{Caller, Ctx, room::room_info};
+use crate::{
+    audit::AuditAction,
+    clock,
+    error::RequestError,
+    fanout::{self, Outbox, Registration},
+    store::{DeviceRecord, StoreError},
+};
+use conclave_proto::{
+    Bytes, ClaimedKeyPackage, DeviceId, ErrorCode, Event, Reply, UserInfo, WelcomeInfo,
+    limits::{MAX_KEY_PACKAGES_PER_DEVICE, MAX_KEY_PACKAGES_PER_UPLOAD},
+    validate,
+};
+use serde_json::json;
+
+/// Most devices one account may register.
+pub(crate) const MAX_DEVICES_PER_USER: usize = 32;
+
+/// Signature public keys are at least this long (Ed25519: 32 bytes) …
+const MIN_SIGNATURE_KEY_BYTES: usize = 16;
+/// … and at most this long (uncompressed P-521: 133 bytes), with room to spare.
+const MAX_SIGNATURE_KEY_BYTES: usize = 256;
+
+/// Largest KeyPackage accepted (a typical one is under 1 KiB).
+const MAX_KEY_PACKAGE_BYTES: usize = 16 * 1024;
+
+/// How often a bind re-reads its rooms when membership changed meanwhile.
+const SUBSCRIBE_ATTEMPTS: usize = 5;
+
+/// # `device`
+///
+/// Registers a new device of the caller with its MLS signature key, or resumes
+/// one (id and key must both match). The server binds the key to the account:
+/// that binding is what other clients trust when they see the key in a group.
+/// Registering a key that is already the caller's resumes that device, so a
+/// retried registration is harmless.
+pub(crate) async fn bind(
+    ctx: &Ctx<'_>,
+    user: &UserInfo,
+    device_id: Option<DeviceId>,
+    signature_key: &[u8],
+) -> Result<(Reply, DeviceId), RequestError> {
+    if !(MIN_SIGNATURE_KEY_BYTES..=MAX_SIGNATURE_KEY_BYTES).contains(&signature_key.len()) {
+        return Err(RequestError::Invalid("a signature key has 16 to 256 bytes"));
+    }
+    let store = &ctx.shared.store;
+    let owned = |record: Option<DeviceRecord>| match record {
+        Some(d) if d.user == user.id && d.signature_key == signature_key => Ok(d.id),
+        _ => Err(RequestError::DeviceMismatch),
+    };
+    let device = match device_id {
+        Some(id) => owned(store.device(id).await?)?,
+        None => match store.device_by_key(signature_key).await? {
+            Some(existing) => owned(Some(existing))?,
+            None => {
+                if store.devices_of(user.id).await?.len() >= MAX_DEVICES_PER_USER {
+                    return Err(RequestError::Forbidden("an account has at most 32 devices"));
+                }
+                match store.create_device(user.id, signature_key, clock::now_secs()).await {
+                    Ok(id) => {
+                        ctx.audit(Some(&user.username), AuditAction::DeviceAdded, json!({ "device": id.0 }))
+                            .await?;
+                        tracing::info!(user = %user.username, device = %id, "device registered");
+                        id
+                    }
+                    // The same key registered concurrently on another connection.
+                    Err(StoreError::Conflict) => owned(store.device_by_key(signature_key).await?)?,
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        },
+    };
+    let key_packages_left = store.key_packages_left(device).await?;
+    Ok((Reply::Device { device_id: device, key_packages_left }, device))
+}
+
+/// Registers a freshly bound connection with the fan-out: subscribes it to the
+/// rooms its device is in and queues its pending Welcomes. Entries stored before
+/// this returns reach the client through `fetch` from its cursor.
+pub(crate) async fn attach(
+    ctx: &Ctx<'_>,
+    user: &UserInfo,
+    device: DeviceId,
+) -> Result<(Registration, Outbox), RequestError> {
+    let store = &ctx.shared.store;
+    // Registered before the rooms are read, so a membership change committed in
+    // between reaches this connection either way.
+    let (registration, outbox) = ctx.shared.fanout.register(user.id, &user.username, device);
+    let mut subscribed = false;
+    for _ in 0..SUBSCRIBE_ATTEMPTS {
+        let seen = registration.version();
+        let rooms = store.rooms_of_device(device).await?;
+        if registration.subscribe(&rooms, seen) {
+            subscribed = true;
+            break;
+        }
+    }
+    if !subscribed {
+        return Err(RequestError::Protocol(
+            ErrorCode::Unavailable,
+            "room memberships are changing quickly: bind again",
+        ));
+    }
+    for welcome in pending_welcomes(ctx, user, device).await? {
+        registration.push(&fanout::encode(Event::Welcome { welcome }));
+    }
+    Ok((registration, outbox))
+}
+
+async fn pending_welcomes(
+    ctx: &Ctx<'_>,
+    user: &UserInfo,
+    device: DeviceId,
+) -> Result<Vec<WelcomeInfo>, RequestError> {
+    let store = &ctx.shared.store;
+    let mut welcomes = Vec::new();
+    for welcome in store.welcomes_for(device).await? {
+        let Some(room) = store.room(user.id, welcome.room).await? else { continue };
+        welcomes.push(WelcomeInfo {
+            room: room_info(&room, user.id),
+            seq: welcome.seq,
+            welcome: Bytes(welcome.welcome),
+            ratchet_tree: Bytes(welcome.ratchet_tree),
+        });
+    }
+    Ok(welcomes)
+}
+
+/// # `welcomes`
+///
+/// The Welcomes waiting for this device, oldest first. A Welcome stays until the
+/// device acts in its room (`commit`, `send` or `fetch` there) or 30 days pass.
+pub(crate) async fn welcomes(ctx: &Ctx<'_>, me: &Caller<'_>) -> Result<Reply, RequestError> {
+    Ok(Reply::Welcomes { welcomes: pending_welcomes(ctx, me.user, me.device).await? })
+}
+
+/// # `upload_key_packages`
+///
+/// Stores one-time KeyPackages for this device (all or none), and replaces its
+/// last-resort package when one is given. The server never parses them.
+pub(crate) async fn upload_key_packages(
+    ctx: &Ctx<'_>,
+    me: &Caller<'_>,
+    key_packages: Vec<Bytes>,
+    last_resort: Option<Bytes>,
+) -> Result<Reply, RequestError> {
+    if key_packages.is_empty() && last_resort.is_none() {
+        return Err(RequestError::Invalid("no KeyPackage to upload"));
+    }
+    if key_packages.len() > MAX_KEY_PACKAGES_PER_UPLOAD {
+        return Err(RequestError::Invalid("at most 100 KeyPackages per upload"));
+    }
+    let all = key_packages.iter().chain(last_resort.as_ref());
+    for package in all {
+        if package.0.is_empty() {
+            return Err(RequestError::Invalid("a KeyPackage is empty"));
+        }
+        if package.0.len() > MAX_KEY_PACKAGE_BYTES {
+            return Err(RequestError::TooLarge("a KeyPackage is at most 16 KiB"));
+        }
+    }
+    let packages: Vec<Vec<u8>> = key_packages.into_iter().map(|p| p.0).collect();
+    let stored = ctx
+        .shared
+        .store
+        .add_key_packages(
+            me.device,
+            &packages,
+            last_resort.as_ref().map(|p| p.0.as_slice()),
+            MAX_KEY_PACKAGES_PER_DEVICE,
+        )
+        .await?;
+    match stored {
+        Some(_) => Ok(Reply::Done),
+        None => Err(RequestError::Invalid("a device holds at most 200 one-time KeyPackages")),
+    }
+}
+
+/// # `claim_key_packages`
+///
+/// One KeyPackage for each device of a user, to add them to a group: a one-time
+/// package (never handed out twice) or, when none is left, the device's
+/// last-resort package. Limited per claiming user, since each claim uses up
+/// another user's packages.
+pub(crate) async fn claim_key_packages(
+    ctx: &Ctx<'_>,
+    me: &Caller<'_>,
+    username: &str,
+) -> Result<Reply, RequestError> {
+    let shared = ctx.shared;
+    if !shared.claim_limiter.allow(&me.user.id) {
+        return Err(RequestError::TooFast("KeyPackage claims"));
+    }
+    let username = validate::normalize_username(username)?;
+    let user = shared.store.user_id(&username).await?.ok_or(RequestError::NotFound("no such user"))?;
+    let mut packages = Vec::new();
+    for device in shared.store.devices_of(user).await? {
+        if let Some(key_package) = shared.store.claim_key_package(device).await? {
+            packages.push(ClaimedKeyPackage { device, key_package: Bytes(key_package) });
+        }
+    }
+    if packages.is_empty() {
+        return Err(RequestError::NoKeyPackages);
+    }
+    Ok(Reply::KeyPackages { packages })
+}

@@ -1,0 +1,139 @@
+//! Application messages: sending, reading the log, deleting for everyone.
+
+use super::{Caller, Ctx};
+use crate::{
+    audit::AuditAction,
+    clock,
+    error::RequestError,
+    fanout::{self, Delta},
+    policy,
+    store::NewMessage,
+};
+use conclave_proto::{
+    Bytes, EntryBody, Event, LogEntry, MessageId, Reply, RoomId, Seq,
+    limits::{MAX_FETCH, MAX_MESSAGE_BYTES},
+};
+use serde_json::json;
+
+/// # `send`
+///
+/// Stores an MLS application message in the room's log and answers `sent` only
+/// once it is durably stored; then every member device's connections receive it
+/// in seq order. Only devices in the room's group may send. A retried send with
+/// the same nonce gets the first one's id and seq and stores nothing.
+pub(crate) async fn send(
+    ctx: &Ctx<'_>,
+    me: &Caller<'_>,
+    room: RoomId,
+    ciphertext: Bytes,
+    nonce: u64,
+) -> Result<Reply, RequestError> {
+    if ciphertext.0.is_empty() {
+        return Err(RequestError::Invalid("the ciphertext is empty"));
+    }
+    if ciphertext.0.len() > MAX_MESSAGE_BYTES {
+        return Err(RequestError::TooLarge("a message is at most 64 KiB"));
+    }
+    let shared = ctx.shared;
+    let at_ms = clock::now_ms();
+    let size = ciphertext.0.len();
+    let turn = shared.fanout.turn(room).await;
+    let new =
+        NewMessage { room, user: me.user.id, device: me.device, ciphertext: &ciphertext.0, nonce, at_ms };
+    let stored = shared.store.append_message(&new, policy::may_use).await?;
+    if stored.fresh {
+        let entry = LogEntry {
+            seq: stored.seq,
+            at_ms: stored.at_ms,
+            sender: me.user.username.clone(),
+            device: me.device,
+            body: EntryBody::Message { id: stored.id, ciphertext: Some(ciphertext) },
+        };
+        shared.fanout.publish(room, &fanout::encode(Event::Entry { room, entry }), Delta::default());
+    }
+    drop(turn);
+    if stored.fresh {
+        shared.metrics.messages.inc();
+        ctx.audit(
+            Some(&me.user.username),
+            AuditAction::MessageSent,
+            json!({ "room": room.0, "id": stored.id.0, "seq": stored.seq.0, "size": size }),
+        )
+        .await?;
+    }
+    Ok(Reply::Sent { id: stored.id, seq: stored.seq })
+}
+
+/// # `fetch`
+///
+/// Log entries after `after`, oldest first: for members only, and for each
+/// device only from where it joined the group (it could not decrypt anything
+/// older). Catching up after a disconnect is `fetch` from the last processed
+/// seq until `last_seq` is reached.
+pub(crate) async fn fetch(
+    ctx: &Ctx<'_>,
+    me: &Caller<'_>,
+    room: RoomId,
+    after: Seq,
+    limit: u32,
+) -> Result<Reply, RequestError> {
+    if limit > MAX_FETCH {
+        return Err(RequestError::Invalid("fetch returns at most 500 entries at a time"));
+    }
+    let store = &ctx.shared.store;
+    let record = store.room(me.user.id, room).await?.ok_or(RequestError::NotFound("no such room"))?;
+    let joined = store.device_joined(room, me.device).await?;
+    policy::may_use(record.viewer, joined.is_some())?;
+    let first_readable = joined.map_or(0, |seq| seq.0.saturating_sub(1));
+    let from = Seq(after.0.max(first_readable));
+    let entries = store.log_entries(room, from, i64::from(limit)).await?;
+    store.spend_welcome(me.device, room).await?;
+    let last_seq = entries.last().map_or(record.last_seq, |e| e.seq.max(record.last_seq));
+    Ok(Reply::Log { room, entries, last_seq })
+}
+
+/// # `delete`
+///
+/// Deletes a message for everyone (its sender or the room's owner may): the
+/// server erases the ciphertext from its database and appends a `deleted`
+/// entry. Deleting it again returns the first deletion.
+pub(crate) async fn delete(
+    ctx: &Ctx<'_>,
+    me: &Caller<'_>,
+    room: RoomId,
+    message: MessageId,
+) -> Result<Reply, RequestError> {
+    let shared = ctx.shared;
+    let at_ms = clock::now_ms();
+    let caller = me.user.id;
+    let turn = shared.fanout.turn(room).await;
+    let (appended, fresh) = shared
+        .store
+        .delete_message(room, caller, me.device, message, at_ms, |standing, sender, owner| {
+            policy::may_delete(caller, standing, sender, owner)
+        })
+        .await?;
+    if fresh {
+        let entry = LogEntry {
+            seq: appended.seq,
+            at_ms,
+            sender: me.user.username.clone(),
+            device: me.device,
+            body: EntryBody::Deleted { message },
+        };
+        shared.fanout.publish(room, &fanout::encode(Event::Entry { room, entry }), Delta::default());
+    }
+    drop(turn);
+    if fresh {
+        if let Err(err) = shared.store.scrub().await {
+            tracing::warn!(error = %err, "could not scrub the database after a deletion");
+        }
+        ctx.audit(
+            Some(&me.user.username),
+            AuditAction::MessageDeleted,
+            json!({ "room": room.0, "id": message.0, "seq": appended.seq.0 }),
+        )
+        .await?;
+    }
+    Ok(Reply::Sent { id: message, seq: appended.seq })
+}

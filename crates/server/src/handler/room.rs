@@ -1,0 +1,378 @@
+//! Rooms and their MLS groups: creation, lookup, membership, and the commits
+//! that move a group from one epoch to the next.
+//!
+//! The rules are in [`crate::policy`]; the store applies them inside the
+//! transaction that carries the action out.
+
+use super::{Caller, Ctx};
+use crate::{
+    audit::AuditAction,
+    clock,
+    error::RequestError,
+    fanout::{self, Delta},
+    policy,
+    store::{NewCommit, RoomRecord, StoreError},
+};
+use conclave_proto::{
+    Bytes, Change, DeviceId, EntryBody, Event, LogEntry, MemberInfo, Reply, RoomId, RoomInfo, RoomKind,
+    UserId, WelcomeInfo, limits::MAX_CHANGE_USERS, validate,
+};
+use serde_json::json;
+
+/// A room as `viewer` sees it on the wire: a direct room is named after the
+/// other participant.
+pub(crate) fn room_info(room: &RoomRecord, viewer: UserId) -> RoomInfo {
+    let name = match &room.participants {
+        Some(pair) if room.kind == RoomKind::Direct => {
+            let other = pair.iter().find(|(id, _)| *id != viewer).unwrap_or(&pair[0]);
+            format!("@{}", other.1)
+        }
+        _ => room.name.clone(),
+    };
+    RoomInfo {
+        id: room.id,
+        name,
+        kind: room.kind,
+        owner: room.owner.as_ref().map(|(_, name)| name.clone()),
+        member: room.viewer.is_member(),
+        group_id: Bytes(room.group_id.clone()),
+        epoch: room.epoch,
+        last_seq: room.last_seq,
+    }
+}
+
+fn new_group_id() -> [u8; 16] {
+    rand::random()
+}
+
+async fn load(ctx: &Ctx<'_>, me: &Caller<'_>, room: RoomId) -> Result<RoomRecord, RequestError> {
+    ctx.shared.store.room(me.user.id, room).await?.ok_or(RequestError::NotFound("no such room"))
+}
+
+/// # `create_room`
+///
+/// Creates a public or private room owned by the caller. The caller then
+/// creates its MLS group with a `create` commit.
+pub(crate) async fn create_room(
+    ctx: &Ctx<'_>,
+    me: &Caller<'_>,
+    name: &str,
+    public: bool,
+) -> Result<Reply, RequestError> {
+    if !validate::is_room_name(name) {
+        return Err(RequestError::InvalidName);
+    }
+    let kind = if public { RoomKind::Public } else { RoomKind::Private };
+    let store = &ctx.shared.store;
+    let id = match store.create_room(name, kind, me.user.id, &new_group_id(), clock::now_secs()).await {
+        Ok(id) => id,
+        Err(StoreError::Conflict) => return Err(RequestError::NameTaken),
+        Err(err) => return Err(err.into()),
+    };
+    ctx.audit(
+        Some(&me.user.username),
+        AuditAction::RoomCreated,
+        json!({ "room": id.0, "kind": crate::store::kind_name(kind) }),
+    )
+    .await?;
+    Ok(Reply::Room { room: room_info(&load(ctx, me, id).await?, me.user.id) })
+}
+
+/// # `open_direct`
+///
+/// Finds or creates the direct conversation with another user; both are its
+/// members from now on (one who had left is a member again).
+pub(crate) async fn open_direct(
+    ctx: &Ctx<'_>,
+    me: &Caller<'_>,
+    username: &str,
+) -> Result<Reply, RequestError> {
+    let username = validate::normalize_username(username)?;
+    let store = &ctx.shared.store;
+    let other = store.user_id(&username).await?.ok_or(RequestError::NotFound("no such user"))?;
+    if other == me.user.id {
+        return Err(RequestError::Invalid("a direct conversation needs another user"));
+    }
+    let (id, created) = store.open_direct(me.user.id, other, &new_group_id(), clock::now_secs()).await?;
+    if created {
+        ctx.audit(
+            Some(&me.user.username),
+            AuditAction::RoomCreated,
+            json!({ "room": id.0, "kind": "direct", "with": username }),
+        )
+        .await?;
+    }
+    Ok(Reply::Room { room: room_info(&load(ctx, me, id).await?, me.user.id) })
+}
+
+/// # `find_room`
+///
+/// `lobby`, a room name, or `@user` for the direct conversation with that user.
+/// A private room is found only by its members.
+pub(crate) async fn find_room(ctx: &Ctx<'_>, me: &Caller<'_>, name: &str) -> Result<Reply, RequestError> {
+    let store = &ctx.shared.store;
+    let found = if let Some(username) = name.strip_prefix('@') {
+        let username = validate::normalize_username(username)?;
+        match store.user_id(&username).await? {
+            Some(other) => store.direct_room(me.user.id, other).await?,
+            None => None,
+        }
+    } else if validate::is_room_name(name) {
+        store
+            .room_by_name(me.user.id, name)
+            .await?
+            .filter(|room| room.kind != RoomKind::Private || room.viewer.is_member())
+    } else {
+        return Err(RequestError::InvalidName);
+    };
+    let room = found.ok_or(RequestError::NotFound("no such room"))?;
+    Ok(Reply::Room { room: room_info(&room, me.user.id) })
+}
+
+/// # `list_rooms`
+///
+/// The rooms the caller is a member of, then the lobby and public rooms they
+/// are not in.
+pub(crate) async fn list_rooms(ctx: &Ctx<'_>, me: &Caller<'_>) -> Result<Reply, RequestError> {
+    let rooms = ctx.shared.store.rooms_for(me.user.id).await?;
+    Ok(Reply::Rooms { rooms: rooms.iter().map(|room| room_info(room, me.user.id)).collect() })
+}
+
+/// # `group_info`
+///
+/// The latest GroupInfo and ratchet tree, for an external join: anyone may read
+/// them for the lobby and public rooms, only members for private and direct
+/// rooms.
+pub(crate) async fn group_info(ctx: &Ctx<'_>, me: &Caller<'_>, room: RoomId) -> Result<Reply, RequestError> {
+    let record = load(ctx, me, room).await?;
+    if !policy::may_inspect(record.kind, record.viewer) {
+        return Err(RequestError::Forbidden("only members may read a private room's group"));
+    }
+    let state = ctx.shared.store.group_state(room).await?.ok_or(RequestError::NotFound("no such room"))?;
+    Ok(Reply::GroupInfo {
+        room,
+        epoch: state.epoch,
+        group_info: state.group_info.map(Bytes),
+        ratchet_tree: state.ratchet_tree.map(Bytes),
+    })
+}
+
+/// # `members`
+///
+/// The current members and their devices in the group; as visible as
+/// `group_info`.
+pub(crate) async fn members(ctx: &Ctx<'_>, me: &Caller<'_>, room: RoomId) -> Result<Reply, RequestError> {
+    let record = load(ctx, me, room).await?;
+    if !policy::may_inspect(record.kind, record.viewer) {
+        return Err(RequestError::Forbidden("only members may list a private room's members"));
+    }
+    let members = ctx.shared.store.members(room).await?;
+    Ok(Reply::Members {
+        members: members
+            .into_iter()
+            .map(|m| MemberInfo { username: m.username, owner: m.owner, devices: m.devices })
+            .collect(),
+    })
+}
+
+/// # `leave`
+///
+/// Leaves a room (never the lobby; an owner cannot leave their own group). The
+/// caller stops being a member at once — no more entries, fetches or sends —
+/// and a `left` entry tells the others, whose next commit removes the leaver's
+/// devices from the MLS group.
+pub(crate) async fn leave(ctx: &Ctx<'_>, me: &Caller<'_>, room: RoomId) -> Result<Reply, RequestError> {
+    let shared = ctx.shared;
+    let at_ms = clock::now_ms();
+    let turn = shared.fanout.turn(room).await;
+    let appended = shared.store.leave_room(room, me.user.id, me.device, at_ms, policy::may_leave).await?;
+    let entry = LogEntry {
+        seq: appended.seq,
+        at_ms,
+        sender: me.user.username.clone(),
+        device: me.device,
+        body: EntryBody::Left { user: me.user.username.clone() },
+    };
+    let delta = Delta { unsubscribe_users: &[me.user.id], ..Delta::default() };
+    shared.fanout.publish(room, &fanout::encode(Event::Entry { room, entry }), delta);
+    drop(turn);
+    ctx.audit(
+        Some(&me.user.username),
+        AuditAction::RoomLeft,
+        json!({ "room": room.0, "seq": appended.seq.0 }),
+    )
+    .await?;
+    Ok(Reply::Done)
+}
+
+/// A commit as received, before validation.
+pub(crate) struct CommitRequest {
+    pub room: RoomId,
+    pub epoch: u64,
+    pub change: Change,
+    pub commit: Bytes,
+    pub group_info: Bytes,
+    pub ratchet_tree: Bytes,
+    pub welcome: Option<Bytes>,
+}
+
+/// The users named by an `add` or `remove`, and the devices an `add` adds.
+struct Targets {
+    users: Vec<UserId>,
+    names: Vec<String>,
+    devices: Vec<DeviceId>,
+    /// The user of each of `devices`.
+    owners: Vec<UserId>,
+}
+
+/// Checks a commit's shape and resolves the users and devices it names.
+async fn targets(ctx: &Ctx<'_>, request: &CommitRequest) -> Result<Targets, RequestError> {
+    use RequestError::Invalid;
+    if request.group_info.0.is_empty() || request.ratchet_tree.0.is_empty() {
+        return Err(Invalid("a commit carries the GroupInfo and ratchet tree after it"));
+    }
+    let create = matches!(request.change, Change::Create {});
+    if create && (request.epoch != 0 || !request.commit.0.is_empty()) {
+        return Err(Invalid("a create is made in epoch 0 and carries no commit"));
+    }
+    if !create && request.commit.0.is_empty() {
+        return Err(Invalid("the commit is missing"));
+    }
+    let adds = matches!(&request.change, Change::Add { devices, .. } if !devices.is_empty());
+    if adds != request.welcome.is_some() {
+        return Err(Invalid("a welcome comes with an add of devices, and only then"));
+    }
+    let (names, devices): (&[String], &[DeviceId]) = match &request.change {
+        Change::Add { users, devices } => (users, devices),
+        Change::Remove { users } => (users, &[]),
+        Change::Create {} | Change::Join {} | Change::Update {} => (&[], &[]),
+    };
+    let change_names = !matches!(request.change, Change::Create {} | Change::Join {} | Change::Update {});
+    if change_names && !(1..=MAX_CHANGE_USERS).contains(&names.len()) {
+        return Err(Invalid("an add or remove names 1 to 100 users"));
+    }
+    if devices.len() > MAX_CHANGE_USERS * super::device::MAX_DEVICES_PER_USER {
+        return Err(Invalid("too many devices in one add"));
+    }
+    let store = &ctx.shared.store;
+    let mut resolved =
+        Targets { users: Vec::new(), names: Vec::new(), devices: Vec::new(), owners: Vec::new() };
+    for name in names {
+        let name = validate::normalize_username(name)?;
+        let user = store.user_id(&name).await?.ok_or(RequestError::NotFound("no such user"))?;
+        if resolved.users.contains(&user) {
+            return Err(Invalid("a user is named twice"));
+        }
+        resolved.users.push(user);
+        resolved.names.push(name);
+    }
+    for device in devices {
+        let owner = store.device(*device).await?.map(|d| d.user);
+        let Some(owner) = owner.filter(|owner| resolved.users.contains(owner)) else {
+            return Err(Invalid("a device added does not belong to a user added"));
+        };
+        if resolved.devices.contains(device) {
+            return Err(Invalid("a device is named twice"));
+        }
+        resolved.devices.push(*device);
+        resolved.owners.push(owner);
+    }
+    Ok(resolved)
+}
+
+/// # `commit`
+///
+/// Accepts an MLS handshake for the room's group if room policy allows the
+/// declared change and `epoch` is still the room's epoch (compare-and-set: of
+/// two commits for one epoch exactly one wins; the other gets `stale_epoch` and
+/// nothing of it is stored). Welcomes are stored in the same transaction and
+/// pushed to the added devices only after it commits. The entry then goes to
+/// every member device, in seq order.
+pub(crate) async fn commit(
+    ctx: &Ctx<'_>,
+    me: &Caller<'_>,
+    request: CommitRequest,
+) -> Result<Reply, RequestError> {
+    let shared = ctx.shared;
+    let targets = targets(ctx, &request).await?;
+    let change_json =
+        serde_json::to_string(&request.change).map_err(|_| RequestError::Invalid("unencodable change"))?;
+    let at_ms = clock::now_ms();
+    let CommitRequest { room, epoch, change, commit, group_info, ratchet_tree, welcome } = request;
+    let new = NewCommit {
+        room,
+        user: me.user.id,
+        device: me.device,
+        epoch,
+        change: &change,
+        change_json: &change_json,
+        commit: &commit.0,
+        group_info: &group_info.0,
+        ratchet_tree: &ratchet_tree.0,
+        welcome: welcome.as_ref().map(|w| w.0.as_slice()),
+        targets: &targets.users,
+        devices: &targets.devices,
+        at_ms,
+    };
+
+    let turn = shared.fanout.turn(room).await;
+    let appended = shared.store.append_commit(&new, |facts| policy::commit(facts, &change, epoch)).await?;
+    if let Some(welcome) = &welcome {
+        // Each added user sees the room from their side (a direct room is
+        // named after the other participant).
+        for user in &targets.users {
+            let Some(record) = shared.store.room(*user, room).await? else { continue };
+            let info = WelcomeInfo {
+                room: room_info(&record, *user),
+                seq: appended.seq,
+                welcome: welcome.clone(),
+                ratchet_tree: ratchet_tree.clone(),
+            };
+            let frame = fanout::encode(Event::Welcome { welcome: info });
+            for (device, owner) in targets.devices.iter().zip(&targets.owners) {
+                if owner == user {
+                    shared.fanout.to_device(*device, &frame);
+                }
+            }
+        }
+    }
+    let own_device = [me.device];
+    let delta = match &change {
+        Change::Create {} | Change::Join {} => Delta { subscribe: &own_device, ..Delta::default() },
+        Change::Add { .. } => Delta { subscribe: &targets.devices, ..Delta::default() },
+        Change::Remove { .. } => Delta { unsubscribe_users: &targets.users, ..Delta::default() },
+        Change::Update {} => Delta::default(),
+    };
+    let entry = LogEntry {
+        seq: appended.seq,
+        at_ms,
+        sender: me.user.username.clone(),
+        device: me.device,
+        body: EntryBody::Commit { epoch, change: change.clone(), commit },
+    };
+    shared.fanout.publish(room, &fanout::encode(Event::Entry { room, entry }), delta);
+    drop(turn);
+
+    shared.metrics.commits.inc();
+    let new_epoch = if matches!(change, Change::Create {}) { 0 } else { epoch.saturating_add(1) };
+    let audited = match &change {
+        Change::Create {} | Change::Join {} => {
+            Some((AuditAction::RoomJoined, json!({ "device": me.device.0 })))
+        }
+        Change::Add { .. } => Some((
+            AuditAction::MemberAdded,
+            json!({ "users": targets.names, "devices": targets.devices.iter().map(|d| d.0).collect::<Vec<_>>() }),
+        )),
+        Change::Remove { .. } => Some((AuditAction::MemberRemoved, json!({ "users": targets.names }))),
+        Change::Update {} => None,
+    };
+    if let Some((action, mut detail)) = audited {
+        if let Some(map) = detail.as_object_mut() {
+            map.insert("room".into(), room.0.into());
+            map.insert("seq".into(), appended.seq.0.into());
+            map.insert("epoch".into(), new_epoch.into());
+        }
+        ctx.audit(Some(&me.user.username), action, detail).await?;
+    }
+    Ok(Reply::Committed { seq: appended.seq, epoch: new_epoch })
+}

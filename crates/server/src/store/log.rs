@@ -1,0 +1,644 @@
+//! Each room's totally ordered log, every write that appends to it, and the
+//! Welcomes stored with commits.
+//!
+//! Every append is one transaction that starts with
+//! `UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING …`. That
+//! takes the room's row lock (PostgreSQL) or the write lock (SQLite) before
+//! anything is read, so appends to one room queue there, from any number of
+//! connections or server nodes; the policy decision made inside the transaction
+//! sees exactly the state the append changes; and sequence numbers have no gaps
+//! (a refused append rolls its increment back). Commits are in seq order, so a
+//! reader never sees entry `n + 1` without entry `n`. Callers reply only after
+//! these functions return: what is acknowledged is on disk.
+
+use super::{
+    Result, Store, StoreError,
+    rooms::{epoch_of, parse_kind},
+    with_pool,
+};
+use crate::policy::{CommitFacts, Membership, Refusal, RoomFacts};
+use conclave_proto::{
+    Bytes, Change, DeviceId, EntryBody, LogEntry, MessageId, RoomId, RoomKind, Seq, UserId,
+};
+
+/// Why an append did not happen. Nothing was stored.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AppendError {
+    /// No such room, or no such message in it.
+    #[error("not found")]
+    NotFound,
+    /// Room policy or the epoch check refused it.
+    #[error("refused: {0:?}")]
+    Refused(Refusal),
+    /// The device used this nonce for a message in another room.
+    #[error("nonce reused in another room")]
+    NonceReused,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for AppendError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Store(err.into())
+    }
+}
+
+/// Where an entry landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Appended {
+    /// Its position in the room's log.
+    pub seq: Seq,
+}
+
+/// A message as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StoredMessage {
+    /// Message id.
+    pub id: MessageId,
+    /// Position in the log.
+    pub seq: Seq,
+    /// Unix milliseconds when it was stored.
+    pub at_ms: i64,
+    /// `false` when this is the earlier send of the same nonce.
+    pub fresh: bool,
+}
+
+/// A commit to append.
+#[derive(Debug)]
+pub(crate) struct NewCommit<'a> {
+    /// The room.
+    pub room: RoomId,
+    /// Committing user and device.
+    pub user: UserId,
+    /// Committing device.
+    pub device: DeviceId,
+    /// The epoch the commit was made in.
+    pub epoch: u64,
+    /// The declared change.
+    pub change: &'a Change,
+    /// The declared change as stored (JSON).
+    pub change_json: &'a str,
+    /// MLS commit.
+    pub commit: &'a [u8],
+    /// GroupInfo after the commit.
+    pub group_info: &'a [u8],
+    /// Ratchet tree after the commit.
+    pub ratchet_tree: &'a [u8],
+    /// Welcome for `devices`.
+    pub welcome: Option<&'a [u8]>,
+    /// `add`/`remove`: the users named, resolved.
+    pub targets: &'a [UserId],
+    /// `add`: the devices added.
+    pub devices: &'a [DeviceId],
+    /// Unix milliseconds.
+    pub at_ms: i64,
+}
+
+/// A message to append.
+#[derive(Debug)]
+pub(crate) struct NewMessage<'a> {
+    /// The room.
+    pub room: RoomId,
+    /// Sender.
+    pub user: UserId,
+    /// Sending device.
+    pub device: DeviceId,
+    /// MLS ciphertext.
+    pub ciphertext: &'a [u8],
+    /// The sender's idempotency nonce.
+    pub nonce: u64,
+    /// Unix milliseconds.
+    pub at_ms: i64,
+}
+
+/// A pending Welcome for a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WelcomeRecord {
+    /// The room.
+    pub room: RoomId,
+    /// The commit that added the device.
+    pub seq: Seq,
+    /// MLS Welcome.
+    pub welcome: Vec<u8>,
+    /// Ratchet tree after that commit.
+    pub ratchet_tree: Vec<u8>,
+}
+
+/// Message ids are `room << 32 | seq`: unique on the server without a global
+/// counter that every send in every room would have to lock. `None` past 2³¹
+/// rooms or 2³² entries in one room.
+#[must_use]
+pub(crate) fn message_id(room: RoomId, seq: Seq) -> Option<MessageId> {
+    let room = u32::try_from(room.0).ok().filter(|r| *r < 1 << 31)?;
+    let seq = u32::try_from(seq.0).ok()?;
+    Some(MessageId((i64::from(room) << 32) | i64::from(seq)))
+}
+
+/// Takes the room's lock and the next sequence number; returns the room's state.
+const LOCK_ROOM: &str = "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 \
+                         RETURNING last_seq, epoch, kind, owner_id, direct_low, direct_high";
+type LockRow = (i64, Option<i64>, String, Option<i64>, Option<i64>, Option<i64>);
+
+const MEMBERSHIP: &str =
+    "SELECT role, left_at IS NOT NULL FROM room_members WHERE room_id = $1 AND user_id = $2";
+const IN_GROUP: &str = "SELECT joined_seq FROM member_devices WHERE room_id = $1 AND device_id = $2";
+const UPSERT_MEMBER: &str = "INSERT INTO room_members (room_id, user_id, role, joined_seq) VALUES ($1, $2, 'member', $3) \
+     ON CONFLICT (room_id, user_id) DO UPDATE SET \
+       joined_seq = CASE WHEN room_members.left_at IS NULL THEN room_members.joined_seq ELSE excluded.joined_seq END, \
+       left_at = NULL";
+const UPSERT_DEVICE: &str = "INSERT INTO member_devices (room_id, device_id, joined_seq) VALUES ($1, $2, $3) \
+     ON CONFLICT (room_id, device_id) DO UPDATE SET joined_seq = excluded.joined_seq";
+/// Marks `$user` as gone from `$room` at `$at` (Unix seconds): no longer a
+/// member, their devices out of the delivery list and their Welcomes dropped.
+macro_rules! member_gone {
+    ($tx:expr, $room:expr, $user:expr, $at:expr) => {{
+        sqlx::query("UPDATE room_members SET left_at = $3 WHERE room_id = $1 AND user_id = $2 AND left_at IS NULL")
+            .bind($room)
+            .bind($user)
+            .bind($at)
+            .execute(&mut *$tx)
+            .await?;
+        for statement in [
+            "DELETE FROM member_devices WHERE room_id = $1 AND device_id IN (SELECT id FROM devices WHERE user_id = $2)",
+            "DELETE FROM welcomes WHERE room_id = $1 AND device_id IN (SELECT id FROM devices WHERE user_id = $2)",
+        ] {
+            sqlx::query(statement).bind($room).bind($user).execute(&mut *$tx).await?;
+        }
+    }};
+}
+/// The device acted in the room, so it has joined: its Welcome is spent.
+const WELCOME_SPENT: &str = "DELETE FROM welcomes WHERE device_id = $1 AND room_id = $2";
+
+fn membership(row: Option<(String, bool)>) -> Membership {
+    Membership::from_row(row.as_ref().map(|(role, left)| (role.as_str(), *left)))
+}
+
+impl Store {
+    /// Appends a commit if `decide` allows it given the facts read under the
+    /// room's lock, and moves the room's epoch by compare-and-set: a `create`
+    /// only while the room has no epoch (none → 0), anything else only while the
+    /// epoch is still `commit.epoch` (→ `epoch + 1`). Membership, group devices
+    /// and Welcomes change in the same transaction, so they exist only if the
+    /// commit won its epoch.
+    ///
+    /// # Errors
+    /// [`AppendError::Refused`] with [`Refusal::StaleEpoch`] when another commit
+    /// won, or with the policy's reason; [`AppendError::NotFound`] for no room.
+    pub(crate) async fn append_commit(
+        &self,
+        commit: &NewCommit<'_>,
+        decide: impl FnOnce(&CommitFacts) -> Result<(), Refusal>,
+    ) -> Result<Appended, AppendError> {
+        let stale = AppendError::Refused(Refusal::StaleEpoch);
+        let epoch = i64::try_from(commit.epoch).map_err(|_| AppendError::Refused(Refusal::StaleEpoch))?;
+        let room = commit.room.0;
+        let create = matches!(commit.change, Change::Create {});
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let Some((seq, current, kind, _owner, low, high)) =
+                sqlx::query_as::<_, LockRow>(LOCK_ROOM).bind(room).fetch_optional(&mut *tx).await?
+            else {
+                return Err(AppendError::NotFound);
+            };
+            let caller: Option<(String, bool)> = sqlx::query_as(MEMBERSHIP)
+                .bind(room)
+                .bind(commit.user.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let in_group: Option<i64> =
+                sqlx::query_scalar(IN_GROUP).bind(room).bind(commit.device.0).fetch_optional(&mut *tx).await?;
+            let mut targets = Vec::with_capacity(commit.targets.len());
+            for user in commit.targets {
+                let row: Option<(String, bool)> =
+                    sqlx::query_as(MEMBERSHIP).bind(room).bind(user.0).fetch_optional(&mut *tx).await?;
+                targets.push(membership(row));
+            }
+            let facts = CommitFacts {
+                room: RoomFacts { kind: parse_kind(&kind)?, epoch: epoch_of(current) },
+                caller: membership(caller),
+                device_in_group: in_group.is_some(),
+                targets,
+                targets_are_participants: commit.targets.iter().all(|u| [low, high].contains(&Some(u.0))),
+            };
+            if let Err(refusal) = decide(&facts) {
+                tx.rollback().await?;
+                return Err(AppendError::Refused(refusal));
+            }
+
+            // Compare-and-set on the epoch: of two commits for one epoch, one wins.
+            let moved = if create {
+                sqlx::query(
+                    "UPDATE rooms SET epoch = 0, group_info = $2, ratchet_tree = $3 WHERE id = $1 AND epoch IS NULL",
+                )
+                .bind(room)
+                .bind(commit.group_info)
+                .bind(commit.ratchet_tree)
+                .execute(&mut *tx)
+                .await?
+            } else {
+                sqlx::query(
+                    "UPDATE rooms SET epoch = epoch + 1, group_info = $2, ratchet_tree = $3 \
+                     WHERE id = $1 AND epoch = $4",
+                )
+                .bind(room)
+                .bind(commit.group_info)
+                .bind(commit.ratchet_tree)
+                .bind(epoch)
+                .execute(&mut *tx)
+                .await?
+            };
+            if moved.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Err(stale);
+            }
+
+            sqlx::query(
+                "INSERT INTO room_log (room_id, seq, kind, sender_id, device_id, epoch, change, data, at_ms) \
+                 VALUES ($1, $2, 'commit', $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(room)
+            .bind(seq)
+            .bind(commit.user.0)
+            .bind(commit.device.0)
+            .bind(epoch)
+            .bind(commit.change_json)
+            .bind(commit.commit)
+            .bind(commit.at_ms)
+            .execute(&mut *tx)
+            .await?;
+
+            match commit.change {
+                Change::Create {} | Change::Join {} => {
+                    sqlx::query(UPSERT_MEMBER).bind(room).bind(commit.user.0).bind(seq).execute(&mut *tx).await?;
+                    sqlx::query(UPSERT_DEVICE).bind(room).bind(commit.device.0).bind(seq).execute(&mut *tx).await?;
+                }
+                Change::Add { .. } => {
+                    for user in commit.targets {
+                        sqlx::query(UPSERT_MEMBER).bind(room).bind(user.0).bind(seq).execute(&mut *tx).await?;
+                    }
+                    for device in commit.devices {
+                        sqlx::query(UPSERT_DEVICE).bind(room).bind(device.0).bind(seq).execute(&mut *tx).await?;
+                        if let Some(welcome) = commit.welcome {
+                            sqlx::query(
+                                "INSERT INTO welcomes (device_id, room_id, seq, data, ratchet_tree, created_at) \
+                                 VALUES ($1, $2, $3, $4, $5, $6)",
+                            )
+                            .bind(device.0)
+                            .bind(room)
+                            .bind(seq)
+                            .bind(welcome)
+                            .bind(commit.ratchet_tree)
+                            .bind(commit.at_ms / 1000)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                    }
+                }
+                Change::Remove { .. } => {
+                    for user in commit.targets {
+                        member_gone!(tx, room, user.0, commit.at_ms / 1000);
+                    }
+                }
+                Change::Update {} => {}
+            }
+            sqlx::query(WELCOME_SPENT).bind(commit.device.0).bind(room).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(Appended { seq: Seq(seq) })
+        })
+    }
+
+    /// Appends an application message if `decide` (given the sender's standing
+    /// and whether the device is in the group) allows it. A nonce the device
+    /// already used in this room returns that earlier message instead.
+    ///
+    /// # Errors
+    /// [`AppendError::NonceReused`] for a nonce used in another room, otherwise as
+    /// [`Store::append_commit`].
+    pub(crate) async fn append_message(
+        &self,
+        message: &NewMessage<'_>,
+        decide: impl FnOnce(Membership, bool) -> Result<(), Refusal>,
+    ) -> Result<StoredMessage, AppendError> {
+        let nonce = message.nonce.cast_signed();
+        if let Some(earlier) = self.message_by_nonce(message.room, message.device, nonce).await? {
+            return Ok(earlier);
+        }
+        let room = message.room.0;
+        let result: Result<StoredMessage, AppendError> = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let Some((seq, epoch, ..)) =
+                sqlx::query_as::<_, LockRow>(LOCK_ROOM).bind(room).fetch_optional(&mut *tx).await?
+            else {
+                return Err(AppendError::NotFound);
+            };
+            let sender: Option<(String, bool)> =
+                sqlx::query_as(MEMBERSHIP).bind(room).bind(message.user.0).fetch_optional(&mut *tx).await?;
+            let in_group: Option<i64> =
+                sqlx::query_scalar(IN_GROUP).bind(room).bind(message.device.0).fetch_optional(&mut *tx).await?;
+            if let Err(refusal) = decide(membership(sender), in_group.is_some()) {
+                tx.rollback().await?;
+                return Err(AppendError::Refused(refusal));
+            }
+            let id = message_id(message.room, Seq(seq)).ok_or_else(|| {
+                StoreError::Database(sqlx::Error::Protocol("room log is full".into()))
+            })?;
+            sqlx::query(
+                "INSERT INTO room_log (room_id, seq, kind, sender_id, device_id, message_id, epoch, data, nonce, at_ms) \
+                 VALUES ($1, $2, 'message', $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(room)
+            .bind(seq)
+            .bind(message.user.0)
+            .bind(message.device.0)
+            .bind(id.0)
+            .bind(epoch)
+            .bind(message.ciphertext)
+            .bind(nonce)
+            .bind(message.at_ms)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(WELCOME_SPENT).bind(message.device.0).bind(room).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(StoredMessage { id, seq: Seq(seq), at_ms: message.at_ms, fresh: true })
+        });
+        match result {
+            // The same nonce raced in on another connection of the device.
+            Err(AppendError::Store(StoreError::Conflict)) => self
+                .message_by_nonce(message.room, message.device, nonce)
+                .await?
+                .ok_or(AppendError::Store(StoreError::Conflict)),
+            other => other,
+        }
+    }
+
+    async fn message_by_nonce(
+        &self,
+        room: RoomId,
+        device: DeviceId,
+        nonce: i64,
+    ) -> Result<Option<StoredMessage>, AppendError> {
+        let row: Option<(i64, i64, Option<i64>, i64)> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT room_id, seq, message_id, at_ms FROM room_log WHERE device_id = $1 AND nonce = $2",
+        )
+        .bind(device.0)
+        .bind(nonce)
+        .fetch_optional(pool)
+        .await?);
+        match row {
+            None => Ok(None),
+            Some((found, seq, Some(id), at_ms)) if found == room.0 => {
+                Ok(Some(StoredMessage { id: MessageId(id), seq: Seq(seq), at_ms, fresh: false }))
+            }
+            Some(_) => Err(AppendError::NonceReused),
+        }
+    }
+
+    /// Deletes a message for everyone if `decide` (given the caller's standing,
+    /// the message's sender and the room's owner) allows it: its ciphertext is
+    /// erased and a `deleted` entry appended. Deleting it again returns the
+    /// first deletion's entry (`fresh == false`).
+    ///
+    /// # Errors
+    /// [`AppendError::NotFound`] when the room has no such message.
+    pub(crate) async fn delete_message(
+        &self,
+        room: RoomId,
+        user: UserId,
+        device: DeviceId,
+        message: MessageId,
+        at_ms: i64,
+        decide: impl FnOnce(Membership, UserId, Option<UserId>) -> Result<(), Refusal>,
+    ) -> Result<(Appended, bool), AppendError> {
+        let room_id = room.0;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let Some((seq, _, _, owner, ..)) =
+                sqlx::query_as::<_, LockRow>(LOCK_ROOM).bind(room_id).fetch_optional(&mut *tx).await?
+            else {
+                return Err(AppendError::NotFound);
+            };
+            let target: Option<(i64, bool)> = sqlx::query_as(
+                "SELECT sender_id, data IS NULL FROM room_log \
+                 WHERE room_id = $1 AND message_id = $2 AND kind = 'message'",
+            )
+            .bind(room_id)
+            .bind(message.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((sender, erased)) = target else {
+                tx.rollback().await?;
+                return Err(AppendError::NotFound);
+            };
+            let standing: Option<(String, bool)> =
+                sqlx::query_as(MEMBERSHIP).bind(room_id).bind(user.0).fetch_optional(&mut *tx).await?;
+            if let Err(refusal) = decide(membership(standing), UserId(sender), owner.map(UserId)) {
+                tx.rollback().await?;
+                return Err(AppendError::Refused(refusal));
+            }
+            if erased {
+                let earlier: Option<i64> = sqlx::query_scalar(
+                    "SELECT seq FROM room_log WHERE room_id = $1 AND kind = 'deleted' AND target_message_id = $2",
+                )
+                .bind(room_id)
+                .bind(message.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.rollback().await?;
+                return earlier.map(|seq| (Appended { seq: Seq(seq) }, false)).ok_or(AppendError::NotFound);
+            }
+            sqlx::query("UPDATE room_log SET data = NULL WHERE room_id = $1 AND message_id = $2")
+                .bind(room_id)
+                .bind(message.0)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO room_log (room_id, seq, kind, sender_id, device_id, target_message_id, at_ms) \
+                 VALUES ($1, $2, 'deleted', $3, $4, $5, $6)",
+            )
+            .bind(room_id)
+            .bind(seq)
+            .bind(user.0)
+            .bind(device.0)
+            .bind(message.0)
+            .bind(at_ms)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok((Appended { seq: Seq(seq) }, true))
+        })
+    }
+
+    /// Takes `user` out of the room if `decide` (given the room's kind and the
+    /// user's standing) allows it: they stop being a member, their devices leave
+    /// the delivery list at once, and a `left` entry is appended.
+    ///
+    /// # Errors
+    /// As [`Store::append_commit`].
+    pub(crate) async fn leave_room(
+        &self,
+        room: RoomId,
+        user: UserId,
+        device: DeviceId,
+        at_ms: i64,
+        decide: impl FnOnce(RoomKind, Membership) -> Result<(), Refusal>,
+    ) -> Result<Appended, AppendError> {
+        let room_id = room.0;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let Some((seq, _, kind, ..)) =
+                sqlx::query_as::<_, LockRow>(LOCK_ROOM).bind(room_id).fetch_optional(&mut *tx).await?
+            else {
+                return Err(AppendError::NotFound);
+            };
+            let standing: Option<(String, bool)> =
+                sqlx::query_as(MEMBERSHIP).bind(room_id).bind(user.0).fetch_optional(&mut *tx).await?;
+            if let Err(refusal) = decide(parse_kind(&kind)?, membership(standing)) {
+                tx.rollback().await?;
+                return Err(AppendError::Refused(refusal));
+            }
+            member_gone!(tx, room_id, user.0, at_ms / 1000);
+            sqlx::query(
+                "INSERT INTO room_log (room_id, seq, kind, sender_id, device_id, at_ms) \
+                 VALUES ($1, $2, 'left', $3, $4, $5)",
+            )
+            .bind(room_id)
+            .bind(seq)
+            .bind(user.0)
+            .bind(device.0)
+            .bind(at_ms)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Appended { seq: Seq(seq) })
+        })
+    }
+
+    /// Log entries with `seq > after`, oldest first, at most `limit`.
+    pub(crate) async fn log_entries(&self, room: RoomId, after: Seq, limit: i64) -> Result<Vec<LogEntry>> {
+        type Row = (
+            i64,
+            i64,
+            String,
+            i64,
+            String,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+            Option<Vec<u8>>,
+            Option<i64>,
+        );
+        let rows: Vec<Row> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT l.seq, l.at_ms, u.username, l.device_id, l.kind, l.message_id, l.epoch, l.change, l.data, \
+                    l.target_message_id \
+             FROM room_log l JOIN users u ON u.id = l.sender_id \
+             WHERE l.room_id = $1 AND l.seq > $2 ORDER BY l.seq LIMIT $3",
+        )
+        .bind(room.0)
+        .bind(after.0)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?);
+        rows.into_iter()
+            .map(|(seq, at_ms, sender, device, kind, message_id, epoch, change, data, target)| {
+                let corrupt = |what: &str| {
+                    StoreError::Database(sqlx::Error::Decode(format!("room log entry {seq}: {what}").into()))
+                };
+                let body = match kind.as_str() {
+                    "message" => EntryBody::Message {
+                        id: MessageId(message_id.ok_or_else(|| corrupt("message without id"))?),
+                        ciphertext: data.map(Bytes),
+                    },
+                    "commit" => EntryBody::Commit {
+                        epoch: epoch_of(epoch).ok_or_else(|| corrupt("commit without epoch"))?,
+                        change: serde_json::from_str(change.as_deref().unwrap_or_default())
+                            .map_err(|_| corrupt("unreadable change"))?,
+                        commit: Bytes(data.unwrap_or_default()),
+                    },
+                    "deleted" => EntryBody::Deleted {
+                        message: MessageId(target.ok_or_else(|| corrupt("deletion without target"))?),
+                    },
+                    "left" => EntryBody::Left { user: sender.clone() },
+                    other => return Err(corrupt(&format!("unknown kind {other:?}"))),
+                };
+                Ok(LogEntry { seq: Seq(seq), at_ms, sender, device: DeviceId(device), body })
+            })
+            .collect()
+    }
+
+    /// The Welcomes waiting for `device`, oldest first.
+    pub(crate) async fn welcomes_for(&self, device: DeviceId) -> Result<Vec<WelcomeRecord>> {
+        let rows: Vec<(i64, i64, Vec<u8>, Vec<u8>)> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT room_id, seq, data, ratchet_tree FROM welcomes WHERE device_id = $1 ORDER BY id",
+        )
+        .bind(device.0)
+        .fetch_all(pool)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|(room, seq, welcome, ratchet_tree)| WelcomeRecord {
+                room: RoomId(room),
+                seq: Seq(seq),
+                welcome,
+                ratchet_tree,
+            })
+            .collect())
+    }
+
+    /// Forgets `device`'s Welcome into `room`: the device acted there, so it has
+    /// joined.
+    /// Reads first, so the usual case (nothing pending) takes no write lock.
+    pub(crate) async fn spend_welcome(&self, device: DeviceId, room: RoomId) -> Result<()> {
+        with_pool!(self, pool => {
+            let pending: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM welcomes WHERE device_id = $1 AND room_id = $2 LIMIT 1",
+            )
+            .bind(device.0)
+            .bind(room.0)
+            .fetch_optional(pool)
+            .await?;
+            if pending.is_some() {
+                sqlx::query(WELCOME_SPENT).bind(device.0).bind(room.0).execute(pool).await?;
+            }
+        });
+        Ok(())
+    }
+
+    /// Deletes Welcomes stored before `before` (Unix seconds).
+    pub(crate) async fn prune_welcomes(&self, before: i64) -> Result<u64> {
+        Ok(with_pool!(self, pool => sqlx::query("DELETE FROM welcomes WHERE created_at < $1")
+            .bind(before)
+            .execute(pool)
+            .await?
+            .rows_affected()))
+    }
+
+    /// Makes erased data unrecoverable from the database files. SQLite runs with
+    /// `secure_delete`, so freed space is zeroed; this also checkpoints and
+    /// truncates the write-ahead log, which still holds the pages as they were.
+    /// PostgreSQL keeps the old row version until (auto)vacuum reclaims it.
+    pub(crate) async fn scrub(&self) -> Result<()> {
+        if let super::Pool::Sqlite(pool) = &self.pool {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_are_unique_per_room_and_seq_and_bounded() {
+        assert_eq!(message_id(RoomId(1), Seq(1)), Some(MessageId((1 << 32) | 1)));
+        assert_ne!(message_id(RoomId(1), Seq(2)), message_id(RoomId(2), Seq(1)));
+        assert_eq!(
+            message_id(RoomId(i64::from(i32::MAX)), Seq(i64::from(u32::MAX))),
+            Some(MessageId(i64::MAX))
+        );
+        assert_eq!(message_id(RoomId(1 << 31), Seq(1)), None);
+        assert_eq!(message_id(RoomId(1), Seq(1 << 32)), None);
+        assert_eq!(message_id(RoomId(-1), Seq(1)), None);
+    }
+}

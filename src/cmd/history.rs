@@ -1,0 +1,46 @@
+//! `conclave history TARGET`.
+
+use crate::{
+    args::HistoryArgs,
+    connect,
+    output::{Output, untrusted, utc_minutes},
+};
+use serde_json::json;
+
+/// Catches up with the server, then prints from the local store in room order.
+pub async fn run(args: HistoryArgs) -> anyhow::Result<()> {
+    let out = Output::new(args.opts.client.json);
+    let (mut messenger, _home) = connect::messenger(&args.opts).await?;
+    let room = messenger.resolve(&args.target).await?;
+    let messages = messenger.history(&room, args.limit).await?;
+    messenger.close().await.ok();
+    if args.opts.client.json {
+        for m in &messages {
+            let line = json!({
+                "id": m.id, "seq": m.seq, "room": m.room, "sender": m.sender,
+                "text": m.text, "sent_at": m.sent_at_ms / 1000,
+            });
+            out.result(&line, String::new)?;
+        }
+        return Ok(());
+    }
+    let mut text = String::new();
+    for m in &messages {
+        let body = m.text.as_deref().map_or_else(
+            || "[not readable on this device: sent before it joined, or undecryptable]".to_owned(),
+            |t| untrusted(t).into_owned(),
+        );
+        text.push_str(&format!(
+            "[{}] {} (#{}) {}: {}\n",
+            utc_minutes(m.sent_at_ms / 1000),
+            m.id,
+            m.seq,
+            untrusted(&m.sender),
+            body
+        ));
+    }
+    if text.is_empty() {
+        text = format!("no messages in {}", untrusted(&room.name));
+    }
+    out.result(&json!(null), || text)
+}

@@ -1,0 +1,78 @@
+//! `conclave room create|join|invite|remove|leave|members`.
+
+use crate::{
+    args::RoomCommand,
+    connect,
+    output::{Output, untrusted},
+};
+use serde_json::json;
+
+/// Runs one room command.
+pub async fn run(command: RoomCommand) -> anyhow::Result<()> {
+    let opts = match &command {
+        RoomCommand::Create { opts, .. }
+        | RoomCommand::Join { opts, .. }
+        | RoomCommand::Invite { opts, .. }
+        | RoomCommand::Remove { opts, .. }
+        | RoomCommand::Leave { opts, .. }
+        | RoomCommand::Members { opts, .. } => opts.clone(),
+    };
+    let out = Output::new(opts.client.json);
+    let (mut messenger, _home) = connect::messenger(&opts).await?;
+    let result = match command {
+        RoomCommand::Create { name, public, .. } => {
+            let room = messenger.create_room(&name, public).await?;
+            out.result(&json!(room), || {
+                format!(
+                    "created {} room {}",
+                    if public { "public" } else { "private" },
+                    untrusted(&room.name)
+                )
+            })
+        }
+        RoomCommand::Join { name, .. } => {
+            let room = messenger.resolve(&name).await?;
+            messenger.join(&room).await?;
+            out.result(&json!(room), || format!("you are in {}", untrusted(&room.name)))
+        }
+        RoomCommand::Invite { name, user, .. } => {
+            let room = messenger.resolve(&name).await?;
+            messenger.invite(&room, &user).await?;
+            out.result(&json!({ "room": room.name, "added": user }), || {
+                format!("added {} to {}", untrusted(&user), untrusted(&room.name))
+            })
+        }
+        RoomCommand::Remove { name, user, .. } => {
+            let room = messenger.resolve(&name).await?;
+            messenger.remove(&room, &user).await?;
+            out.result(&json!({ "room": room.name, "removed": user }), || {
+                format!("removed {} from {}", untrusted(&user), untrusted(&room.name))
+            })
+        }
+        RoomCommand::Leave { name, .. } => {
+            let room = messenger.resolve(&name).await?;
+            messenger.leave(&room).await?;
+            out.result(&json!({ "left": room.name }), || format!("you left {}", untrusted(&room.name)))
+        }
+        RoomCommand::Members { name, .. } => {
+            let room = messenger.resolve(&name).await?;
+            let members = messenger.members(&room).await?;
+            out.result(&json!(members), || {
+                members
+                    .iter()
+                    .map(|m| {
+                        let devices: Vec<String> = m.devices.iter().map(ToString::to_string).collect();
+                        format!(
+                            "{}{}  devices: {}\n",
+                            untrusted(&m.username),
+                            if m.owner { " (owner)" } else { "" },
+                            devices.join(", ")
+                        )
+                    })
+                    .collect()
+            })
+        }
+    };
+    messenger.close().await.ok();
+    result
+}

@@ -1,0 +1,216 @@
+//! End-to-end encrypted messaging through the CLI: the lobby, private groups and
+//! direct messages; ordering, removal, catch-up, deletion, restarts, second
+//! devices, and no plaintext on the server.
+
+use crate::{PASSWORD, bin, server};
+use conclave_testkit::{Backend, Home, ServerProcess, backend_tests, code_now, leak};
+use serde_json::Value;
+
+backend_tests!(
+    lobby_group_and_direct_messages_arrive_in_one_order,
+    outsiders_cannot_join_or_read_a_private_group,
+    a_removed_member_reads_nothing_sent_afterwards,
+    an_offline_member_receives_every_message_once_in_order,
+    a_deleted_message_disappears_everywhere,
+    no_plaintext_reaches_the_server,
+    a_second_device_reads_new_messages_but_not_old_ones,
+    acknowledged_messages_survive_a_killed_server,
+);
+
+/// Registers `names` (each in its own home); every one is in the lobby after.
+fn users(server: &ServerProcess, names: &[&str]) -> Vec<Home> {
+    names
+        .iter()
+        .map(|name| {
+            let home = Home::new(bin());
+            home.register(server, name, PASSWORD);
+            home
+        })
+        .collect()
+}
+
+fn send(home: &Home, target: &str, text: &str) -> Value {
+    home.run(&["send", target, text, "--json"], None).ok().json()
+}
+
+/// `history --json` as (sender, text) pairs in order, with the raw lines.
+fn history(home: &Home, target: &str) -> Vec<Value> {
+    let out = home.run(&["history", target, "--limit", "500", "--json"], None).ok();
+    out.stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
+}
+
+fn texts(lines: &[Value]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| {
+            format!(
+                "{}: {}",
+                l["sender"].as_str().unwrap_or(""),
+                l["text"].as_str().unwrap_or("<unreadable>")
+            )
+        })
+        .collect()
+}
+
+/// Messages in the lobby, a private group and a direct conversation reach every
+/// member in the same order, each exactly once.
+async fn lobby_group_and_direct_messages_arrive_in_one_order(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let [alice, bob, carol] = <[Home; 3]>::try_from(users(&server, &["alice", "bob", "carol"])).ok().unwrap();
+    for (home, text) in [(&alice, "a1"), (&bob, "b1"), (&alice, "a2"), (&carol, "c1"), (&bob, "b2")] {
+        let sent = send(home, "#lobby", text);
+        assert!(sent["id"].as_i64().is_some() && sent["seq"].as_i64().is_some(), "{sent}");
+    }
+    let expected = ["alice: a1", "bob: b1", "alice: a2", "carol: c1", "bob: b2"];
+    for home in [&alice, &bob, &carol] {
+        assert_eq!(texts(&history(home, "#lobby")), expected);
+    }
+    let seqs: Vec<i64> = history(&alice, "#lobby").iter().map(|l| l["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+
+    alice.run(&["room", "create", "team"], None).ok();
+    alice.run(&["room", "invite", "team", "bob"], None).ok();
+    send(&alice, "#team", "t1");
+    send(&bob, "#team", "t2");
+    send(&alice, "#team", "t3");
+    for home in [&alice, &bob] {
+        assert_eq!(texts(&history(home, "#team")), ["alice: t1", "bob: t2", "alice: t3"]);
+    }
+
+    send(&alice, "@carol", "psst");
+    send(&carol, "@alice", "hi back");
+    for (home, peer) in [(&alice, "@carol"), (&carol, "@alice")] {
+        assert_eq!(texts(&history(home, peer)), ["alice: psst", "carol: hi back"]);
+    }
+    bob.run(&["history", "@carol"], None).ok();
+    assert!(texts(&history(&bob, "@carol")).is_empty(), "bob's conversation with carol is his own");
+}
+
+/// A user who was not invited can neither join a private group nor read it, nor
+/// learn that it exists.
+async fn outsiders_cannot_join_or_read_a_private_group(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let [alice, mallory] = <[Home; 2]>::try_from(users(&server, &["alice", "mallory"])).ok().unwrap();
+    alice.run(&["room", "create", "board"], None).ok();
+    send(&alice, "#board", "quarterly numbers");
+    let join = mallory.run(&["room", "join", "board"], None).fails();
+    // A private room is invisible to outsiders: its existence is not revealed.
+    assert!(join.stderr.contains("not_found") || join.stderr.contains("forbidden"), "{}", join.stderr);
+    mallory.run(&["history", "#board"], None).fails();
+    mallory.run(&["send", "#board", "let me in"], None).fails();
+    mallory.run(&["room", "invite", "board", "mallory"], None).fails();
+}
+
+/// After the owner removes a member, the removed member can read nothing sent
+/// afterwards; the others can.
+async fn a_removed_member_reads_nothing_sent_afterwards(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let [alice, bob, carol] = <[Home; 3]>::try_from(users(&server, &["alice", "bob", "carol"])).ok().unwrap();
+    alice.run(&["room", "create", "ops"], None).ok();
+    alice.run(&["room", "invite", "ops", "bob"], None).ok();
+    alice.run(&["room", "invite", "ops", "carol"], None).ok();
+    send(&alice, "#ops", "before");
+    assert_eq!(texts(&history(&bob, "#ops")), ["alice: before"]);
+    bob.run(&["room", "remove", "ops", "carol"], None).fails();
+    alice.run(&["room", "remove", "ops", "bob"], None).ok();
+    send(&alice, "#ops", "after");
+    assert_eq!(texts(&history(&carol, "#ops")), ["alice: before", "alice: after"]);
+    bob.run(&["history", "#ops"], None).fails();
+    bob.run(&["send", "#ops", "still here?"], None).fails();
+}
+
+/// A member who is offline while 50 messages are sent receives all 50, in
+/// order, once — also when catching up twice.
+async fn an_offline_member_receives_every_message_once_in_order(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let [alice, bob] = <[Home; 2]>::try_from(users(&server, &["alice", "bob"])).ok().unwrap();
+    for i in 0..50 {
+        send(&alice, "#lobby", &format!("m{i:02}"));
+    }
+    let expected: Vec<String> = (0..50).map(|i| format!("alice: m{i:02}")).collect();
+    assert_eq!(texts(&history(&bob, "#lobby")), expected);
+    assert_eq!(texts(&history(&bob, "#lobby")), expected, "catching up again shows nothing twice");
+}
+
+/// A deleted message disappears from every member's history.
+async fn a_deleted_message_disappears_everywhere(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let [alice, bob] = <[Home; 2]>::try_from(users(&server, &["alice", "bob"])).ok().unwrap();
+    send(&alice, "#lobby", "keep me");
+    let doomed = send(&alice, "#lobby", "delete me");
+    assert_eq!(texts(&history(&bob, "#lobby")), ["alice: keep me", "alice: delete me"]);
+    let id = doomed["id"].as_i64().unwrap().to_string();
+    bob.run(&["delete", "#lobby", &id], None).fails();
+    alice.run(&["delete", "#lobby", &id], None).ok();
+    assert_eq!(texts(&history(&bob, "#lobby")), ["alice: keep me"]);
+    assert_eq!(texts(&history(&alice, "#lobby")), ["alice: keep me"]);
+}
+
+/// A unique sentence sent in the lobby, a group and a direct conversation is
+/// nowhere in the server's database or logs.
+async fn no_plaintext_reaches_the_server(backend: Backend) {
+    let mut server = server(backend, &[]).await;
+    let [alice, bob] = <[Home; 2]>::try_from(users(&server, &["alice", "bob"])).ok().unwrap();
+    let sentence = "the purple elephant dances at midnight 7f3a9c";
+    alice.run(&["room", "create", "secret"], None).ok();
+    alice.run(&["room", "invite", "secret", "bob"], None).ok();
+    for target in ["#lobby", "#secret", "@bob"] {
+        send(&alice, target, sentence);
+    }
+    assert_eq!(texts(&history(&bob, "@alice")), [format!("alice: {sentence}")]);
+    server.stop();
+    leak::assert_absent(&server, sentence.as_bytes()).await;
+    leak::assert_absent(&server, b"purple elephant").await;
+}
+
+/// A user's second device joins their conversations, reads what is sent after it
+/// joined, and cannot read what was sent before.
+async fn a_second_device_reads_new_messages_but_not_old_ones(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let alice = Home::new(bin());
+    let reg = alice.register(&server, "alice", PASSWORD);
+    let bob = users(&server, &["bob"]).pop().unwrap();
+    alice.run(&["room", "create", "fam"], None).ok();
+    alice.run(&["room", "invite", "fam", "bob"], None).ok();
+    send(&bob, "#fam", "old news");
+    let phone = Home::new(bin());
+    phone.login(&server, "alice", PASSWORD, &code_now(&reg.secret)).ok();
+    send(&bob, "#fam", "fresh news");
+    assert_eq!(texts(&history(&phone, "#fam")), ["bob: fresh news"]);
+    assert_eq!(texts(&history(&alice, "#fam")), ["bob: old news", "bob: fresh news"]);
+    let members = alice.run(&["room", "members", "fam", "--json"], None).ok().json();
+    let alice_devices =
+        members.as_array().unwrap().iter().find(|m| m["username"] == "alice").unwrap()["devices"].clone();
+    assert_eq!(alice_devices.as_array().map(Vec::len), Some(2), "{members}");
+}
+
+/// Killing the server with SIGKILL in the middle of a stream of sends loses no
+/// message whose send was acknowledged.
+async fn acknowledged_messages_survive_a_killed_server(backend: Backend) {
+    let mut server = server(backend, &[]).await;
+    let [alice, bob] = <[Home; 2]>::try_from(users(&server, &["alice", "bob"])).ok().unwrap();
+    let alice = std::sync::Arc::new(alice);
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sender = {
+        let (alice, acked) = (alice.clone(), acked.clone());
+        std::thread::spawn(move || {
+            for i in 0..200 {
+                let out = alice.run(&["send", "#lobby", &format!("n{i}"), "--json"], None);
+                if out.status != 0 {
+                    break;
+                }
+                acked.lock().unwrap().push(format!("alice: n{i}"));
+            }
+        })
+    };
+    while acked.lock().unwrap().len() < 6 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    server.kill();
+    sender.join().unwrap();
+    let acked = acked.lock().unwrap().clone();
+    server.restart();
+    let seen = texts(&history(&bob, "#lobby"));
+    assert!(seen.len() >= acked.len() && seen.len() <= acked.len() + 1, "{seen:?} vs {acked:?}");
+    assert_eq!(seen[..acked.len()], acked[..], "every acknowledged message survives, in order");
+}

@@ -1,0 +1,904 @@
+//! Messaging through the wire protocol against the real server: devices and
+//! KeyPackages, rooms and their policy, MLS commits serialized per epoch, ordered
+//! delivery, catch-up, deletion, presence, and durability across a crash.
+//!
+//! The MLS payloads are opaque fake bytes: the server is the Delivery Service and
+//! never parses them, so these tests exercise exactly what it does.
+
+use crate::{PASSWORD, server};
+use conclave_proto::{
+    Bytes, Change, DeviceId, EntryBody, ErrorCode, Event, LogEntry, MemberInfo, MessageId, Outcome, Reply,
+    Request, Response, RoomId, RoomInfo, RoomKind, Seq, UserPresence,
+    limits::{MAX_FETCH, MAX_KEY_PACKAGES_PER_UPLOAD, MAX_MESSAGE_BYTES},
+};
+use conclave_testkit::{Account, Backend, RawClient, ServerProcess, backend_tests, leak};
+use std::{collections::BTreeSet, time::Duration};
+
+backend_tests!(
+    devices_bind_resume_and_refuse_mismatches,
+    key_package_claims_are_atomic_and_fall_back_to_last_resort,
+    the_lobby_is_created_by_its_first_joiner,
+    of_two_commits_for_one_epoch_exactly_one_wins,
+    private_rooms_keep_outsiders_out,
+    welcomes_are_released_only_by_an_accepted_commit,
+    sends_are_idempotent_and_reach_every_connection_once_in_order,
+    a_member_who_was_offline_catches_up_with_fetch,
+    delete_erases_the_ciphertext_from_the_database,
+    removed_members_receive_nothing_more,
+    leavers_lose_access_and_any_member_may_remove_them,
+    direct_conversations_have_two_participants,
+    inputs_are_validated,
+    presence_is_pushed_and_listed,
+    acknowledged_messages_survive_a_crash,
+);
+
+/// One user's device, connected and bound.
+struct Member {
+    account: Account,
+    client: RawClient,
+    device: DeviceId,
+    key: Vec<u8>,
+}
+
+impl Member {
+    /// Registers `name` and binds a first device.
+    async fn new(server: &ServerProcess, name: &str) -> Self {
+        let (account, mut client) = Account::register(server, name, PASSWORD).await;
+        let key = signature_key(name, 1);
+        let (device, _) = client.bind_device(None, &key).await;
+        Self { account, client, device, key }
+    }
+
+    /// Another device of the same user, on its own connection.
+    async fn another_device(&self, server: &ServerProcess, n: u8) -> Self {
+        let mut client = self.account.connect(server).await;
+        let key = signature_key(&self.account.username, n);
+        let (device, _) = client.bind_device(None, &key).await;
+        Self { account: self.account.clone(), client, device, key }
+    }
+
+    /// The same device on a new connection, as after a reconnect.
+    async fn reconnect(&self, server: &ServerProcess) -> RawClient {
+        let mut client = self.account.connect(server).await;
+        client.bind_device(Some(self.device), &self.key).await;
+        client
+    }
+
+    fn name(&self) -> String {
+        self.account.username.clone()
+    }
+}
+
+fn signature_key(name: &str, n: u8) -> Vec<u8> {
+    format!("fake-ed25519-key:{name}:{n:02}:0123456789").into_bytes()
+}
+
+fn mls(tag: &str) -> Bytes {
+    Bytes(tag.as_bytes().to_vec())
+}
+
+/// A commit with fake MLS content for `epoch`.
+fn commit(room: RoomId, epoch: u64, change: Change) -> Request {
+    let create = matches!(change, Change::Create {});
+    Request::Commit {
+        room,
+        epoch,
+        change,
+        commit: if create { Bytes::default() } else { mls(&format!("commit@{epoch}")) },
+        group_info: mls(&format!("group-info@{epoch}")),
+        ratchet_tree: mls(&format!("tree@{epoch}")),
+        welcome: None,
+    }
+}
+
+/// An `add` of `users` with their `devices`, and a Welcome for them.
+fn add(room: RoomId, epoch: u64, users: &[String], devices: &[DeviceId]) -> Request {
+    let mut request = commit(room, epoch, Change::Add { users: users.to_vec(), devices: devices.to_vec() });
+    if let Request::Commit { welcome, .. } = &mut request {
+        *welcome = Some(mls("welcome"));
+    }
+    request
+}
+
+fn remove(room: RoomId, epoch: u64, users: &[String]) -> Request {
+    commit(room, epoch, Change::Remove { users: users.to_vec() })
+}
+
+/// Sends a commit that must be accepted; returns its seq and the new epoch.
+async fn committed(client: &mut RawClient, request: Request) -> (Seq, u64) {
+    match client.ok(request).await {
+        Reply::Committed { seq, epoch } => (seq, epoch),
+        other => panic!("unexpected reply to commit: {other:?}"),
+    }
+}
+
+fn send(room: RoomId, ciphertext: &[u8], nonce: u64) -> Request {
+    Request::Send { room, ciphertext: Bytes(ciphertext.to_vec()), nonce }
+}
+
+async fn sent(client: &mut RawClient, room: RoomId, ciphertext: &[u8], nonce: u64) -> (MessageId, Seq) {
+    match client.ok(send(room, ciphertext, nonce)).await {
+        Reply::Sent { id, seq } => (id, seq),
+        other => panic!("unexpected reply to send: {other:?}"),
+    }
+}
+
+fn fetch(room: RoomId, after: i64, limit: u32) -> Request {
+    Request::Fetch { room, after: Seq(after), limit }
+}
+
+/// Every entry after `after`, page by page.
+async fn log(client: &mut RawClient, room: RoomId, after: i64) -> Vec<LogEntry> {
+    let mut all = Vec::new();
+    let mut cursor = after;
+    loop {
+        let Reply::Log { entries, last_seq, .. } = client.ok(fetch(room, cursor, MAX_FETCH)).await else {
+            panic!("unexpected reply to fetch")
+        };
+        cursor = entries.last().map_or(cursor, |e| e.seq.0);
+        all.extend(entries);
+        if cursor >= last_seq.0 {
+            return all;
+        }
+    }
+}
+
+/// Creates a room owned by `owner` and its group (epoch 0).
+async fn create_room(owner: &mut Member, name: &str, public: bool) -> RoomInfo {
+    let reply = owner.client.ok(Request::CreateRoom { name: name.into(), public }).await;
+    let Reply::Room { room } = reply else { panic!("unexpected reply to create_room: {reply:?}") };
+    assert_eq!(committed(&mut owner.client, commit(room.id, 0, Change::Create {})).await.1, 0);
+    room
+}
+
+/// Uploads `n` one-time KeyPackages tagged `tag`, and a last-resort one.
+fn upload(tag: &str, n: usize) -> Request {
+    Request::UploadKeyPackages {
+        key_packages: (0..n).map(|i| mls(&format!("kp:{tag}:{i}"))).collect(),
+        last_resort: Some(mls(&format!("kp:{tag}:last-resort"))),
+    }
+}
+
+async fn claim(client: &mut RawClient, username: &str) -> Vec<(DeviceId, Vec<u8>)> {
+    match client.ok(Request::ClaimKeyPackages { username: username.into() }).await {
+        Reply::KeyPackages { packages } => {
+            packages.into_iter().map(|p| (p.device, p.key_package.0)).collect()
+        }
+        other => panic!("unexpected reply to claim_key_packages: {other:?}"),
+    }
+}
+
+/// `owner` adds `user` (all devices with KeyPackages) to `room` at `epoch`.
+async fn add_member(owner: &mut Member, user: &mut Member, room: RoomId, epoch: u64) -> (Seq, u64) {
+    user.client.ok(upload(&user.name(), 2)).await;
+    let devices: Vec<DeviceId> =
+        claim(&mut owner.client, &user.name()).await.into_iter().map(|p| p.0).collect();
+    committed(&mut owner.client, add(room, epoch, &[user.name()], &devices)).await
+}
+
+/// Reads events until `n` message entries of `room` arrived; other events are
+/// skipped.
+async fn pushed_messages(client: &mut RawClient, room: RoomId, n: usize) -> Vec<LogEntry> {
+    let mut entries = Vec::new();
+    while entries.len() < n {
+        if let Event::Entry { room: r, entry } = client.next_event().await
+            && r == room
+            && matches!(entry.body, EntryBody::Message { .. })
+        {
+            entries.push(entry);
+        }
+    }
+    entries
+}
+
+/// The next entry pushed for any room; other events are skipped.
+async fn next_entry(client: &mut RawClient) -> (RoomId, LogEntry) {
+    loop {
+        if let Event::Entry { room, entry } = client.next_event().await {
+            return (room, entry);
+        }
+    }
+}
+
+/// Every event that arrives before `quiet` passes without one.
+async fn events(client: &mut RawClient, quiet: Duration) -> Vec<Event> {
+    let mut events = Vec::new();
+    while let Some(event) = client.event_within(quiet).await {
+        events.push(event);
+    }
+    events
+}
+
+fn entries_of(events: &[Event], room: RoomId) -> Vec<LogEntry> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Entry { room: r, entry } if *r == room => Some(entry.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn error_code(response: &Response) -> Option<ErrorCode> {
+    match &response.outcome {
+        Outcome::Error(body) => Some(body.code),
+        Outcome::Ok(_) => None,
+    }
+}
+
+/// Messaging needs a bound device. A device is registered with its signature
+/// key and resumed only with the same id and key, by its own user.
+async fn devices_bind_resume_and_refuse_mismatches(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let (alice, mut client) = Account::register(&server, "alice", PASSWORD).await;
+    assert_eq!(client.fails(Request::ListRooms {}).await, ErrorCode::DeviceRequired);
+    let mut anonymous = RawClient::greeted(server.addr, &server.fingerprint).await;
+    assert_eq!(anonymous.fails(Request::ListRooms {}).await, ErrorCode::NotAuthenticated);
+
+    let key = signature_key("alice", 1);
+    assert_eq!(
+        client.fails(Request::Device { device_id: None, signature_key: mls("short") }).await,
+        ErrorCode::BadRequest
+    );
+    let (device, left) = client.bind_device(None, &key).await;
+    assert_eq!(left, 0);
+    assert_eq!(client.bind_device(Some(device), &key).await.0, device, "binding again is harmless");
+    assert!(matches!(client.ok(Request::ListRooms {}).await, Reply::Rooms { .. }));
+
+    let mut laptop = alice.connect(&server).await;
+    assert_eq!(laptop.bind_device(None, &key).await.0, device, "a retried registration resumes the device");
+    let mut phone = alice.connect(&server).await;
+    let wrong_key =
+        Request::Device { device_id: Some(device), signature_key: Bytes(signature_key("alice", 2)) };
+    assert_eq!(phone.fails(wrong_key).await, ErrorCode::DeviceMismatch);
+
+    let (_bob, mut bob) = Account::register(&server, "bob", PASSWORD).await;
+    let theft = Request::Device { device_id: Some(device), signature_key: Bytes(key.clone()) };
+    assert_eq!(bob.fails(theft).await, ErrorCode::DeviceMismatch);
+    let same_key = Request::Device { device_id: None, signature_key: Bytes(key.clone()) };
+    assert_eq!(bob.fails(same_key).await, ErrorCode::DeviceMismatch, "a key belongs to one account");
+    let (bob_device, _) = bob.bind_device(None, &signature_key("bob", 1)).await;
+    assert_ne!(bob_device, device);
+}
+
+/// A claim hands each one-time KeyPackage out at most once, even to racing
+/// claimers, then the last-resort package (kept); one package per device.
+async fn key_package_claims_are_atomic_and_fall_back_to_last_resort(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let mut bob = Member::new(&server, "bob").await;
+    let alice = Member::new(&server, "alice").await;
+    bob.client.ok(upload("bob", 3)).await;
+    assert_eq!(bob.client.bind_device(Some(bob.device), &bob.key).await.1, 3);
+
+    let claims: Vec<_> = (0..5)
+        .map(|_| {
+            let (account, device, key) = (alice.account.clone(), alice.device, alice.key.clone());
+            let (addr, fingerprint) = (server.addr, server.fingerprint.clone());
+            tokio::spawn(async move {
+                let mut client = RawClient::greeted(addr, &fingerprint).await;
+                client.ok(Request::Authenticate { token: account.token.clone() }).await;
+                client.bind_device(Some(device), &key).await;
+                let mut got = claim(&mut client, "bob").await;
+                assert_eq!(got.len(), 1);
+                (client, got.remove(0).1)
+            })
+        })
+        .collect();
+    let mut claimers = Vec::new();
+    let mut got = Vec::new();
+    for task in claims {
+        let (client, package) = task.await.expect("claim");
+        claimers.push(client);
+        got.push(package);
+    }
+    let one_time: BTreeSet<&Vec<u8>> = got.iter().filter(|p| !p.ends_with(b"last-resort")).collect();
+    assert_eq!(one_time.len(), 3, "each one-time package exactly once: {got:?}");
+    assert_eq!(got.iter().filter(|p| p.ends_with(b"last-resort")).count(), 2);
+    assert_eq!(bob.client.bind_device(Some(bob.device), &bob.key).await.1, 0);
+    assert_eq!(claim(&mut claimers[0], "bob").await[0].1, b"kp:bob:last-resort");
+
+    let mut tablet = bob.another_device(&server, 2).await;
+    tablet.client.ok(upload("bob-tablet", 1)).await;
+    let both = claim(&mut claimers[0], "BOB").await;
+    assert_eq!(both.iter().map(|p| p.0).collect::<Vec<_>>(), vec![bob.device, tablet.device]);
+
+    let mut carol = Member::new(&server, "carol").await;
+    assert_eq!(
+        carol.client.fails(Request::ClaimKeyPackages { username: "alice".into() }).await,
+        ErrorCode::NoKeyPackages
+    );
+    assert_eq!(
+        carol.client.fails(Request::ClaimKeyPackages { username: "nobody".into() }).await,
+        ErrorCode::NotFound
+    );
+    let too_many = Request::UploadKeyPackages {
+        key_packages: (0..=MAX_KEY_PACKAGES_PER_UPLOAD).map(|i| mls(&format!("kp:{i}"))).collect(),
+        last_resort: None,
+    };
+    assert_eq!(carol.client.fails(too_many).await, ErrorCode::BadRequest);
+    for batch in 0..2 {
+        carol.client.ok(upload(&format!("carol{batch}"), MAX_KEY_PACKAGES_PER_UPLOAD)).await;
+    }
+    assert_eq!(carol.client.fails(upload("carol-more", 1)).await, ErrorCode::BadRequest);
+}
+
+/// The lobby exists from the start without a group; the first joiner creates it
+/// (epoch none → 0), a second `create` loses, everyone else joins by external
+/// commit, and nobody leaves it.
+async fn the_lobby_is_created_by_its_first_joiner(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let mut alice = Member::new(&server, "alice").await;
+    let mut bob = Member::new(&server, "bob").await;
+
+    let Reply::Room { room: lobby } = alice.client.ok(Request::FindRoom { name: "lobby".into() }).await
+    else {
+        panic!("no lobby")
+    };
+    assert_eq!(
+        (lobby.kind, lobby.owner.as_deref(), lobby.epoch, lobby.member),
+        (RoomKind::Lobby, None, None, false)
+    );
+    assert_eq!(lobby.group_id.0.len(), 16);
+    let Reply::GroupInfo { epoch: None, group_info: None, .. } =
+        alice.client.ok(Request::GroupInfo { room: lobby.id }).await
+    else {
+        panic!("the lobby has no group yet")
+    };
+    assert_eq!(alice.client.fails(commit(lobby.id, 0, Change::Join {})).await, ErrorCode::StaleEpoch);
+    assert_eq!(committed(&mut alice.client, commit(lobby.id, 0, Change::Create {})).await, (Seq(1), 0));
+
+    let Reply::GroupInfo { epoch: Some(0), group_info: Some(info), ratchet_tree: Some(tree), .. } =
+        bob.client.ok(Request::GroupInfo { room: lobby.id }).await
+    else {
+        panic!("the lobby's group exists now")
+    };
+    assert_eq!((info, tree), (mls("group-info@0"), mls("tree@0")));
+    assert_eq!(bob.client.fails(commit(lobby.id, 0, Change::Create {})).await, ErrorCode::StaleEpoch);
+    assert_eq!(committed(&mut bob.client, commit(lobby.id, 0, Change::Join {})).await, (Seq(2), 1));
+
+    let (room, entry) = next_entry(&mut alice.client).await;
+    assert_eq!((room, entry.seq, entry.sender.as_str(), entry.device), (lobby.id, Seq(2), "bob", bob.device));
+    assert!(matches!(entry.body, EntryBody::Commit { epoch: 0, change: Change::Join {}, .. }));
+
+    let Reply::Members { members } = bob.client.ok(Request::Members { room: lobby.id }).await else {
+        panic!("members")
+    };
+    assert_eq!(
+        members,
+        vec![
+            MemberInfo { username: "alice".into(), owner: false, devices: vec![alice.device] },
+            MemberInfo { username: "bob".into(), owner: false, devices: vec![bob.device] },
+        ]
+    );
+    let mut carol = Member::new(&server, "carol").await;
+    let Reply::Rooms { rooms } = carol.client.ok(Request::ListRooms {}).await else { panic!("rooms") };
+    assert_eq!(rooms.iter().map(|r| (r.name.as_str(), r.member)).collect::<Vec<_>>(), vec![("lobby", false)]);
+    assert_eq!(bob.client.fails(Request::Leave { room: lobby.id }).await, ErrorCode::Forbidden);
+}
+
+/// Commits race for the same epoch round after round: each time exactly one is
+/// accepted, the other gets `stale_epoch` and leaves no trace; the log holds one
+/// commit per epoch, with gap-free sequence numbers.
+async fn of_two_commits_for_one_epoch_exactly_one_wins(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let mut alice = Member::new(&server, "alice").await;
+    let mut bob = Member::new(&server, "bob").await;
+    let room = create_room(&mut alice, "race", true).await;
+    let (_, mut epoch) = committed(&mut bob.client, commit(room.id, 0, Change::Join {})).await;
+    for _ in 0..10 {
+        let (a, b) = tokio::join!(
+            alice.client.request(commit(room.id, epoch, Change::Update {})),
+            bob.client.request(commit(room.id, epoch, Change::Update {})),
+        );
+        let winners: Vec<&Response> = [&a, &b].into_iter().filter(|r| error_code(r).is_none()).collect();
+        assert_eq!(winners.len(), 1, "{a:?} / {b:?}");
+        let Outcome::Ok(Reply::Committed { epoch: next, .. }) = &winners[0].outcome else { panic!("{a:?}") };
+        assert_eq!(*next, epoch + 1);
+        let loser = if error_code(&a).is_some() { &a } else { &b };
+        assert_eq!(error_code(loser), Some(ErrorCode::StaleEpoch));
+        epoch = *next;
+    }
+    let entries = log(&mut alice.client, room.id, 0).await;
+    assert_eq!(entries.iter().map(|e| e.seq.0).collect::<Vec<_>>(), (1..=12).collect::<Vec<_>>());
+    let epochs: Vec<u64> = entries
+        .iter()
+        .map(|e| match e.body {
+            EntryBody::Commit { epoch, .. } => epoch,
+            _ => panic!("only commits: {e:?}"),
+        })
+        .collect();
+    // The create and the join are both made in epoch 0.
+    assert_eq!(epochs, std::iter::once(0).chain(0..=10).collect::<Vec<_>>());
+    let Reply::GroupInfo { epoch: Some(11), .. } = bob.client.ok(Request::GroupInfo { room: room.id }).await
+    else {
+        panic!("the group is at epoch 11")
+    };
+}
+
+/// A private room is invisible and closed to outsiders: no lookup, GroupInfo,
+/// member list, join, fetch or send. Only the owner adds and removes, and
+/// nobody removes the owner.
+async fn private_rooms_keep_outsiders_out(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let mut alice = Member::new(&server, "alice").await;
+    let mut bob = Member::new(&server, "bob").await;
+    let mut carol = Member::new(&server, "carol").await;
+    let room = create_room(&mut alice, "secret", false).await;
+    assert_eq!((room.kind, room.owner.as_deref(), room.member), (RoomKind::Private, Some("alice"), true));
+
+    let outsider_requests = |epoch| {
+        vec![
+            Request::GroupInfo { room: room.id },
+            Request::Members { room: room.id },
+            commit(room.id, epoch, Change::Join {}),
+            fetch(room.id, 0, 10),
+            send(room.id, b"let me in", 1),
+        ]
+    };
+    for request in outsider_requests(0) {
+        let name = request.name();
+        assert_eq!(carol.client.fails(request).await, ErrorCode::Forbidden, "{name}");
+    }
+    assert_eq!(carol.client.fails(Request::FindRoom { name: "secret".into() }).await, ErrorCode::NotFound);
+    assert_eq!(
+        carol.client.fails(Request::CreateRoom { name: "secret".into(), public: true }).await,
+        ErrorCode::NameTaken
+    );
+
+    let (_, epoch) = add_member(&mut alice, &mut bob, room.id, 0).await;
+    carol.client.ok(upload("carol", 1)).await;
+    let carol_devices = vec![carol.device];
+    assert_eq!(
+        bob.client.fails(add(room.id, epoch, &[carol.name()], &carol_devices)).await,
+        ErrorCode::Forbidden
+    );
+    assert_eq!(bob.client.fails(remove(room.id, epoch, &[alice.name()])).await, ErrorCode::Forbidden);
+    assert_eq!(alice.client.fails(remove(room.id, epoch, &[alice.name()])).await, ErrorCode::Forbidden);
+    assert_eq!(alice.client.fails(remove(room.id, epoch, &[carol.name()])).await, ErrorCode::Forbidden);
+    assert!(matches!(bob.client.ok(Request::FindRoom { name: "secret".into() }).await, Reply::Room { .. }));
+    assert!(matches!(bob.client.ok(fetch(room.id, 0, 10)).await, Reply::Log { .. }));
+    for request in outsider_requests(epoch) {
+        let name = request.name();
+        assert_eq!(carol.client.fails(request).await, ErrorCode::Forbidden, "{name}");
+    }
+    let (_, epoch) = committed(&mut alice.client, remove(room.id, epoch, &[bob.name()])).await;
+    assert_eq!(epoch, 2);
+    assert_eq!(bob.client.fails(fetch(room.id, 0, 10)).await, ErrorCode::Forbidden);
+}
+
+/// A Welcome reaches the added device only once its commit was accepted: a
+/// stale add leaves nothing behind. It is pushed at once, offered again on
+/// every bind and by `welcomes`, and gone once the device acted in the room.
+async fn welcomes_are_released_only_by_an_accepted_commit(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let mut alice = Member::new(&server, "alice").await;
+    let mut bob = Member::new(&server, "bob").await;
+    let room = create_room(&mut alice, "club", false).await;
+    bob.client.ok(upload("bob", 2)).await;
+    let devices: Vec<DeviceId> = claim(&mut alice.client, "bob").await.into_iter().map(|p| p.0).collect();
+    assert_eq!(devices, vec![bob.device]);
+
+    assert_eq!(alice.client.fails(add(room.id, 7, &[bob.name()], &devices)).await, ErrorCode::StaleEpoch);
+    let early = events(&mut bob.client, Duration::from_millis(500)).await;
+    assert!(!early.iter().any(|e| matches!(e, Event::Welcome { .. })), "{early:?}");
+    assert_eq!(bob.client.ok(Request::Welcomes {}).await, Reply::Welcomes { welcomes: vec![] });
+
+    let (seq, _) = committed(&mut alice.client, add(room.id, 0, &[bob.name()], &devices)).await;
+    let welcome = loop {
+        if let Event::Welcome { welcome } = bob.client.next_event().await {
+            break welcome;
+        }
+    };
+    assert_eq!((welcome.room.id, welcome.room.name.as_str(), welcome.room.member), (room.id, "club", true));
+    assert_eq!((welcome.seq, welcome.welcome, welcome.ratchet_tree), (seq, mls("welcome"), mls("tree@0")));
+
+    let mut again = bob.reconnect(&server).await;
+    let on_bind = events(&mut again, Duration::from_millis(300)).await;
+    assert!(
+        on_bind.iter().any(|e| matches!(e, Event::Welcome { welcome } if welcome.seq == seq)),
+        "{on_bind:?}"
+    );
+    let Reply::Welcomes { welcomes } = again.ok(Request::Welcomes {}).await else { panic!("welcomes") };
+    assert_eq!(welcomes.len(), 1);
+
+    let entries = log(&mut again, room.id, 0).await;
+    assert_eq!(entries.first().map(|e| e.seq), Some(seq), "history starts where the device joined");
+    assert_eq!(again.ok(Request::Welcomes {}).await, Reply::Welcomes { welcomes: vec![] });
+}
+
+/// Messages from several senders at once reach every member connection (two
+/// devices of one user included, and the senders' own) exactly once and in seq
+/// order; a retried send is stored once.
+async fn sends_are_idempotent_and_reach_every_connection_once_in_order(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let mut alice = Member::new(&server, "alice").await;
+    let mut bob = Member::new(&server, "bob").await;
+    let mut carol = Member::new(&server, "carol").await;
+    let room = create_room(&mut alice, "chat", true).await;
+    let mut bob_phone = bob.another_device(&server, 2).await;
+    let mut epoch = 0;
+    for member in [&mut bob, &mut bob_phone, &mut carol] {
+        epoch = committed(&mut member.client, commit(room.id, epoch, Change::Join {})).await.1;
+    }
+
+    const EACH: u64 = 20;
+    let senders = [alice, carol].map(|mut member| {
+        tokio::spawn(async move {
+            let mut acks = Vec::new();
+            for n in 0..EACH {
+                let text = format!("{}:{n}", member.name());
+                acks.push(sent(&mut member.client, room.id, text.as_bytes(), n).await);
+            }
+            (member, acks)
+        })
+    });
+    let mut results = Vec::new();
+    for task in senders {
+        results.push(task.await.expect("sender"));
+    }
+    let (mut carol, carol_acks) = results.pop().expect("carol");
+    let (mut alice, alice_acks) = results.pop().expect("alice");
+    let acked: BTreeSet<Seq> = alice_acks.iter().chain(&carol_acks).map(|ack| ack.1).collect();
+    assert_eq!(acked.len(), 40);
+    assert_eq!(
+        sent(&mut alice.client, room.id, b"alice:0", 0).await,
+        alice_acks[0],
+        "a retry returns the first send's id and seq"
+    );
+
+    let expected: Vec<Seq> = acked.iter().copied().collect();
+    for (who, client) in [
+        ("alice", &mut alice.client),
+        ("bob", &mut bob.client),
+        ("bob's phone", &mut bob_phone.client),
+        ("carol", &mut carol.client),
+    ] {
+        let seqs: Vec<Seq> = pushed_messages(client, room.id, 40).await.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, expected, "{who} receives every entry once, in order");
+        let extra = entries_of(&events(client, Duration::from_millis(300)).await, room.id);
+        assert!(extra.is_empty(), "{who} got more: {extra:?}");
+    }
+    let messages = log(&mut bob.client, room.id, 0).await;
+    assert_eq!(messages.iter().filter(|e| matches!(e.body, EntryBody::Message { .. })).count(), 40);
+}
+
+/// 50 messages sent while a member is offline are all returned by `fetch` after
+/// its cursor, in order, whole or page by page.
+async fn a_member_who_was_offline_catches_up_with_fetch(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let mut alice = Member::new(&server, "alice").await;
+    let mut bob = Member::new(&server, "bob").await;
+    let room = create_room(&mut alice, "news", true).await;
+    let (cursor, _) = committed(&mut bob.client, commit(room.id, 0, Change::Join {})).await;
+    let offline = RawClient::greeted(server.addr, &server.fingerprint).await;
+    std::mem::replace(&mut bob.client, offline).close().await;
+
+    let mut acks = Vec::new();
+    for n in 0..50u64 {
+        acks.push(sent(&mut alice.client, room.id, format!("news {n}").as_bytes(), n).await);
+    }
+    let mut back = bob.reconnect(&server).await;
+    let entries = log(&mut back, room.id, cursor.0).await;
+    assert_eq!(entries.len(), 50);
+    for (n, (entry, (id, seq))) in entries.iter().zip(&acks).enumerate() {
+        assert_eq!(entry.seq, *seq);
+        let expected = format!("news {n}").into_bytes();
+        assert!(
+            matches!(&entry.body, EntryBody::Message { id: got, ciphertext: Some(c) } if got == id && c.0 == expected),
+            "{entry:?}"
+        );
+    }
+    let mut paged = Vec::new();
+    let mut after = cursor.0;
+    for expected in [20, 20, 10, 0] {
+        let Reply::Log { entries, last_seq, .. } = back.ok(fetch(room.id, after, 20)).await else {
+            panic!("log")
+        };
+        assert_eq!((entries.len(), last_seq), (expected, acks[49].1));
+        after = entries.last().map_or(after, |e| e.seq.0);
+        paged.extend(entries);
+    }
+    assert_eq!(paged, entries);
+}
+
+/// Deleting a message (by its sender, or by the room's owner) erases its
+/// ciphertext from the database — files and WAL for SQLite, tables for
+/// PostgreSQL — and appends a `deleted` entry; others may not delete it.
+async fn delete_erases_the_ciphertext_from_the_database(backend: Backend) {
+    let mut server = server(backend, &[]).await;
+    let mut alice = Member::new(&server, "alice").await;
+    let mut bob = Member::new(&server, "bob").await;
+    let room = create_room(&mut alice, "board", true).await;
+    committed(&mut bob.client, commit(room.id, 0, Change::Join {})).await;
+
+    let secrets: [&[u8]; 2] = [b"CIPHERTEXT-bob-regrets-this-7f3a", b"CIPHERTEXT-bob-again-1c9e"];
+    let kept: &[u8] = b"CIPHERTEXT-kept-forever-55d0";
+    let (first, _) = sent(&mut bob.client, room.id, secrets[0], 1).await;
+    let (second, _) = sent(&mut bob.client, room.id, secrets[1], 2).await;
+    let (alices, _) = sent(&mut alice.client, room.id, kept, 1).await;
+    for bytes in [secrets[0], secrets[1], kept] {
+        leak::assert_stored(&server, bytes).await;
+    }
+
+    assert_eq!(
+        bob.client.fails(Request::Delete { room: room.id, message: alices }).await,
+        ErrorCode::Forbidden,
+        "only the sender or the owner"
+    );
+    let Reply::Sent { id, seq: own } = bob.client.ok(Request::Delete { room: room.id, message: first }).await
+    else {
+        panic!("delete")
+    };
+    assert_eq!(id, first);
+    let Reply::Sent { seq: again, .. } =
+        bob.client.ok(Request::Delete { room: room.id, message: first }).await
+    else {
+        panic!("delete again")
+    };
+    assert_eq!(again, own, "deleting twice returns the first deletion");
+    alice.client.ok(Request::Delete { room: room.id, message: second }).await;
+    assert_eq!(
+        alice.client.fails(Request::Delete { room: room.id, message: MessageId(12345) }).await,
+        ErrorCode::NotFound
+    );
+
+    let entries = log(&mut bob.client, room.id, 0).await;
+    let ciphertext_of = |id| {
+        entries.iter().find_map(|e| match &e.body {
+            EntryBody::Message { id: m, ciphertext } if *m == id => Some(ciphertext.clone()),
+            _ => None,
+        })
+    };
+    assert_eq!(ciphertext_of(first), Some(None));
+    assert_eq!(ciphertext_of(second), Some(None));
+    assert_eq!(ciphertext_of(alices), Some(Some(Bytes(kept.to_vec()))));
+    let deleted: Vec<MessageId> = entries
+        .iter()
+        .filter_map(|e| match e.body {
+            EntryBody::Deleted { message } => Some(message),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deleted, vec![first, second]);
+    let pushed = entries_of(&events(&mut alice.client, Duration::from_millis(300)).await, room.id);
+    assert!(pushed.iter().any(|e| e.body == EntryBody::Deleted { message: first }), "{pushed:?}");
+
+    for secret in secrets {
+        leak::assert_absent(&server, secret).await;
+    }
+    leak::assert_stored(&server, kept).await;
+    assert!(server.stop());
+    for secret in secrets {
+        leak::assert_absent(&server, secret).await;
+    }
+}
+
+/// A removed member sees the commit that removes them, then nothing: no pushed
+/// entries (even after reconnecting), no fetch, send, GroupInfo or re-join.
+async fn removed_members_receive_nothing_more(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let mut alice = Member::new(&server, "alice").await;
+    let mut bob = Member::new(&server, "bob").await;
+    let room = create_room(&mut alice, "team", false).await;
+    let (_, epoch) = add_member(&mut alice, &mut bob, room.id, 0).await;
+    log(&mut bob.client, room.id, 0).await;
+    let (_, before) = sent(&mut alice.client, room.id, b"before", 1).await;
+    assert_eq!(pushed_messages(&mut bob.client, room.id, 1).await[0].seq, before);
+
+    let (removal, epoch) = committed(&mut alice.client, remove(room.id, epoch, &[bob.name()])).await;
+    sent(&mut alice.client, room.id, b"after", 2).await;
+    let seen = entries_of(&events(&mut bob.client, Duration::from_millis(800)).await, room.id);
+    assert_eq!(seen.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![removal], "{seen:?}");
+    for request in [
+        fetch(room.id, 0, 10),
+        send(room.id, b"still here?", 3),
+        Request::GroupInfo { room: room.id },
+        commit(room.id, epoch, Change::Join {}),
+    ] {
+        let name = request.name();
+        assert_eq!(bob.client.fails(request).await, ErrorCode::Forbidden, "{name}");
+    }
+    let mut again = bob.reconnect(&server).await;
+    sent(&mut alice.client, room.id, b"later", 3).await;
+    let seen = entries_of(&events(&mut again, Duration::from_millis(800)).await, room.id);
+    assert!(seen.is_empty(), "{seen:?}");
+}
+
+/// Leaving takes effect at once and is announced; the next commit by any
+/// member (not only the owner) removes the leaver; owners and lobby members
+/// cannot leave.
+async fn leavers_lose_access_and_any_member_may_remove_them(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let mut alice = Member::new(&server, "alice").await;
+    let mut bob = Member::new(&server, "bob").await;
+    let mut carol = Member::new(&server, "carol").await;
+    let room = create_room(&mut alice, "hall", true).await;
+    let (_, epoch) = committed(&mut bob.client, commit(room.id, 0, Change::Join {})).await;
+    let (_, epoch) = committed(&mut carol.client, commit(room.id, epoch, Change::Join {})).await;
+
+    assert_eq!(carol.client.ok(Request::Leave { room: room.id }).await, Reply::Done);
+    let left = loop {
+        if let (_, LogEntry { body: EntryBody::Left { user }, .. }) = next_entry(&mut bob.client).await {
+            break user;
+        }
+    };
+    assert_eq!(left, "carol");
+    assert_eq!(carol.client.fails(fetch(room.id, 0, 10)).await, ErrorCode::Forbidden);
+    assert_eq!(carol.client.fails(send(room.id, b"bye", 1)).await, ErrorCode::Forbidden);
+    assert_eq!(carol.client.fails(Request::Leave { room: room.id }).await, ErrorCode::Forbidden);
+    let Reply::Members { members } = alice.client.ok(Request::Members { room: room.id }).await else {
+        panic!("members")
+    };
+    assert_eq!(members.iter().map(|m| m.username.as_str()).collect::<Vec<_>>(), vec!["alice", "bob"]);
+
+    assert_eq!(bob.client.fails(remove(room.id, epoch, &[alice.name()])).await, ErrorCode::Forbidden);
+    let (_, epoch) = committed(&mut bob.client, remove(room.id, epoch, &[carol.name()])).await;
+    assert_eq!(alice.client.fails(Request::Leave { room: room.id }).await, ErrorCode::Forbidden);
+    // A public room takes a leaver back.
+    committed(&mut carol.client, commit(room.id, epoch, Change::Join {})).await;
+    assert!(matches!(carol.client.ok(fetch(room.id, 0, 10)).await, Reply::Log { .. }));
+}
+
+/// `open_direct` makes one room per pair of users, named after the other
+/// participant on each side; only the two may join, and only the creator adds.
+async fn direct_conversations_have_two_participants(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let mut alice = Member::new(&server, "alice").await;
+    let mut bob = Member::new(&server, "bob").await;
+    let mut carol = Member::new(&server, "carol").await;
+    let Reply::Room { room } = alice.client.ok(Request::OpenDirect { username: "Bob".into() }).await else {
+        panic!("open_direct")
+    };
+    assert_eq!((room.name.as_str(), room.kind, room.member), ("@bob", RoomKind::Direct, true));
+    let Reply::Room { room: theirs } = bob.client.ok(Request::OpenDirect { username: "alice".into() }).await
+    else {
+        panic!("open_direct")
+    };
+    assert_eq!((theirs.id, theirs.name.as_str()), (room.id, "@alice"));
+    let Reply::Room { room: found } = bob.client.ok(Request::FindRoom { name: "@alice".into() }).await else {
+        panic!("find_room")
+    };
+    assert_eq!(found.id, room.id);
+    assert_eq!(carol.client.fails(Request::FindRoom { name: "@alice".into() }).await, ErrorCode::NotFound);
+
+    committed(&mut alice.client, commit(room.id, 0, Change::Create {})).await;
+    assert_eq!(carol.client.fails(commit(room.id, 0, Change::Join {})).await, ErrorCode::Forbidden);
+    carol.client.ok(upload("carol", 1)).await;
+    assert_eq!(
+        alice.client.fails(add(room.id, 0, &[carol.name()], &[carol.device])).await,
+        ErrorCode::Forbidden
+    );
+    let (_, epoch) = committed(&mut bob.client, commit(room.id, 0, Change::Join {})).await;
+    let mut bob_phone = bob.another_device(&server, 2).await;
+    bob_phone.client.ok(upload("bob-phone", 1)).await;
+    committed(&mut alice.client, add(room.id, epoch, &[bob.name()], &[bob_phone.device])).await;
+    let Reply::Rooms { rooms } = bob.client.ok(Request::ListRooms {}).await else { panic!("rooms") };
+    assert!(rooms.iter().any(|r| r.id == room.id && r.name == "@alice" && r.member), "{rooms:?}");
+}
+
+/// Every input is checked against the protocol's limits and rules.
+async fn inputs_are_validated(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let mut alice = Member::new(&server, "alice").await;
+    let bob = Member::new(&server, "bob").await;
+    let c = &mut alice.client;
+    for name in ["Bad Name", "", &"x".repeat(33), "émoji"] {
+        assert_eq!(
+            c.fails(Request::CreateRoom { name: name.into(), public: true }).await,
+            ErrorCode::InvalidName
+        );
+    }
+    assert_eq!(
+        c.fails(Request::CreateRoom { name: "lobby".into(), public: true }).await,
+        ErrorCode::NameTaken
+    );
+    assert_eq!(c.fails(Request::OpenDirect { username: "alice".into() }).await, ErrorCode::BadRequest);
+    assert_eq!(c.fails(Request::OpenDirect { username: "nobody".into() }).await, ErrorCode::NotFound);
+    assert_eq!(c.fails(Request::FindRoom { name: "nothing-here".into() }).await, ErrorCode::NotFound);
+    assert_eq!(c.fails(Request::GroupInfo { room: RoomId(999) }).await, ErrorCode::NotFound);
+
+    let room = create_room(&mut alice, "rules", true).await;
+    let c = &mut alice.client;
+    assert_eq!(c.fails(send(room.id, &vec![7; MAX_MESSAGE_BYTES + 1], 1)).await, ErrorCode::TooLarge);
+    sent(c, room.id, &vec![7; MAX_MESSAGE_BYTES], 2).await;
+    assert_eq!(c.fails(send(room.id, b"", 3)).await, ErrorCode::BadRequest);
+    assert_eq!(c.fails(send(RoomId(999), b"nowhere", 4)).await, ErrorCode::NotFound);
+    assert_eq!(c.fails(fetch(room.id, 0, MAX_FETCH + 1)).await, ErrorCode::BadRequest);
+    assert_eq!(sent(c, room.id, &vec![7; MAX_MESSAGE_BYTES], 2).await.1, Seq(2), "a retry");
+    let other = create_room(&mut alice, "rules2", true).await;
+    let c = &mut alice.client;
+    assert_eq!(c.fails(send(other.id, b"same nonce elsewhere", 2)).await, ErrorCode::BadRequest);
+
+    let mut no_info = commit(room.id, 0, Change::Update {});
+    if let Request::Commit { group_info, .. } = &mut no_info {
+        *group_info = Bytes::default();
+    }
+    assert_eq!(c.fails(no_info).await, ErrorCode::BadRequest);
+    let no_welcome = commit(room.id, 0, Change::Add { users: vec![bob.name()], devices: vec![bob.device] });
+    assert_eq!(c.fails(no_welcome).await, ErrorCode::BadRequest);
+    assert_eq!(c.fails(add(room.id, 0, &[bob.name()], &[alice.device])).await, ErrorCode::BadRequest);
+    let nobody = commit(room.id, 0, Change::Add { users: vec!["nobody".into()], devices: vec![] });
+    assert_eq!(c.fails(nobody).await, ErrorCode::NotFound);
+    assert_eq!(c.fails(remove(room.id, 0, &[])).await, ErrorCode::BadRequest);
+    let create_with_commit = Request::Commit {
+        room: room.id,
+        epoch: 0,
+        change: Change::Create {},
+        commit: mls("not empty"),
+        group_info: mls("gi"),
+        ratchet_tree: mls("tree"),
+        welcome: None,
+    };
+    assert_eq!(c.fails(create_with_commit).await, ErrorCode::BadRequest);
+}
+
+/// A user's first bound connection announces them online to everyone; the last
+/// one closing announces them offline; `users` lists everyone with the flag.
+async fn presence_is_pushed_and_listed(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let mut alice = Member::new(&server, "alice").await;
+    let (_carol, _carol_client) = Account::register(&server, "carol", PASSWORD).await;
+    events(&mut alice.client, Duration::from_millis(200)).await;
+    let bob = Member::new(&server, "bob").await;
+    let presence = |online| Event::Presence { username: "bob".into(), online };
+    assert_eq!(alice.client.next_event().await, presence(true));
+
+    let Reply::Users { users } = alice.client.ok(Request::Users {}).await else { panic!("users") };
+    let online = |username: &str, online| UserPresence { username: username.into(), online };
+    assert_eq!(users, vec![online("alice", true), online("bob", true), online("carol", false)]);
+
+    bob.client.close().await;
+    assert_eq!(alice.client.next_event().await, presence(false));
+}
+
+/// Messages acknowledged before the server is killed (SIGKILL, mid-stream) are
+/// all there after a restart: `sent` means durably stored.
+async fn acknowledged_messages_survive_a_crash(backend: Backend) {
+    let mut server = server(backend, &["--requests-per-second", "10000"]).await;
+    let mut alice = Member::new(&server, "alice").await;
+    let room = create_room(&mut alice, "durable", true).await;
+    let Member { account, mut client, device, key } = alice;
+
+    let (acks_tx, mut acks_rx) = tokio::sync::mpsc::unbounded_channel();
+    let stream = tokio::spawn(async move {
+        for n in 0u64.. {
+            let request = send(room.id, format!("durable message {n:06}").as_bytes(), n);
+            match client.try_request(request).await {
+                Some(Response { outcome: Outcome::Ok(Reply::Sent { id, seq }), .. }) => {
+                    if acks_tx.send((n, id, seq)).is_err() {
+                        break;
+                    }
+                }
+                Some(other) => panic!("send failed: {other:?}"),
+                None => break,
+            }
+        }
+    });
+    let mut acked = Vec::new();
+    while acked.len() < 60 {
+        acked.push(acks_rx.recv().await.expect("acks while the server runs"));
+    }
+    server.kill();
+    stream.await.expect("the sender stops when the connection drops");
+    while let Ok(ack) = acks_rx.try_recv() {
+        acked.push(ack);
+    }
+
+    server.restart();
+    let mut client = account.connect(&server).await;
+    client.bind_device(Some(device), &key).await;
+    let entries = log(&mut client, room.id, 0).await;
+    assert_eq!(
+        entries.iter().map(|e| e.seq.0).collect::<Vec<_>>(),
+        (1..=entries.last().map_or(0, |e| e.seq.0)).collect::<Vec<_>>(),
+        "gap-free after the crash"
+    );
+    for (n, id, seq) in &acked {
+        let entry = entries.iter().find(|e| e.seq == *seq).unwrap_or_else(|| panic!("acked seq {seq} lost"));
+        let expected = format!("durable message {n:06}").into_bytes();
+        assert!(
+            matches!(&entry.body, EntryBody::Message { id: got, ciphertext: Some(c) } if got == id && c.0 == expected),
+            "{entry:?}"
+        );
+    }
+}
