@@ -12,7 +12,7 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<()> {
     let out = Output::new(args.opts.client.json);
     let (mut messenger, _home) = connect::messenger(&args.opts).await?;
     let room = messenger.resolve(&args.target).await?;
-    let messages = messenger.history(&room, args.limit).await?;
+    let (messages, joined) = messenger.history(&room, args.limit).await?;
     messenger.close().await.ok();
     if args.opts.client.json {
         for m in &messages {
@@ -25,6 +25,11 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut text = String::new();
+    if joined.0 > 1 && messages.first().is_none_or(|m| m.seq.0 > joined.0) {
+        text.push_str(
+            "(this device joined the conversation here: anything sent earlier is not readable on it)\n",
+        );
+    }
     for m in &messages {
         let body = m.text.as_deref().map_or_else(
             || "[not readable on this device: sent before it joined, or undecryptable]".to_owned(),

@@ -15,6 +15,8 @@ backend_tests!(
     no_plaintext_reaches_the_server,
     a_second_device_reads_new_messages_but_not_old_ones,
     acknowledged_messages_survive_a_killed_server,
+    listen_prints_live_events_and_resumes_after_a_restart,
+    a_member_can_leave_a_group,
 );
 
 /// Registers `names` (each in its own home); every one is in the lobby after.
@@ -213,4 +215,57 @@ async fn acknowledged_messages_survive_a_killed_server(backend: Backend) {
     let seen = texts(&history(&bob, "#lobby"));
     assert!(seen.len() >= acked.len() && seen.len() <= acked.len() + 1, "{seen:?} vs {acked:?}");
     assert_eq!(seen[..acked.len()], acked[..], "every acknowledged message survives, in order");
+}
+
+/// `conclave listen` shows messages and presence as they happen; when the server
+/// restarts it reconnects by itself and shows what was sent meanwhile, once.
+async fn listen_prints_live_events_and_resumes_after_a_restart(backend: Backend) {
+    let mut server = server(backend, &[]).await;
+    let [alice, bob] = <[Home; 2]>::try_from(users(&server, &["alice", "bob"])).ok().unwrap();
+    let listener = bob.spawn(&["listen", "--json"]);
+    let online = alice.run(&["users", "--online", "--json"], None).ok().json();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut online = online;
+    while !online.as_array().unwrap().iter().any(|u| u["username"] == "bob")
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        online = alice.run(&["users", "--online", "--json"], None).ok().json();
+    }
+    assert!(
+        online.as_array().unwrap().iter().any(|u| u["username"] == "bob"),
+        "bob is online while listening: {online}"
+    );
+
+    send(&alice, "#lobby", "live one");
+    let line = listener
+        .wait_for(20, |l| l.contains("live one"))
+        .unwrap_or_else(|| panic!("listen did not show the message; its stderr:\n{}", listener.stderr()));
+    let event: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        (event["event"].as_str(), event["sender"].as_str(), event["room"].as_str()),
+        (Some("message"), Some("alice"), Some("lobby"))
+    );
+
+    server.stop();
+    server.restart();
+    send(&alice, "#lobby", "after restart");
+    let line = listener
+        .wait_for(60, |l| l.contains("after restart") || l.contains("live one"))
+        .unwrap_or_else(|| panic!("listen did not resume; its stderr:\n{}", listener.stderr()));
+    assert!(line.contains("after restart"), "nothing is shown twice: {line}");
+}
+
+/// A member who leaves a group no longer receives or reads it; the others carry on.
+async fn a_member_can_leave_a_group(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let [alice, bob] = <[Home; 2]>::try_from(users(&server, &["alice", "bob"])).ok().unwrap();
+    alice.run(&["room", "create", "club"], None).ok();
+    alice.run(&["room", "invite", "club", "bob"], None).ok();
+    send(&bob, "#club", "bye all");
+    bob.run(&["room", "leave", "club"], None).ok();
+    bob.run(&["history", "#club"], None).fails();
+    send(&alice, "#club", "after bob left");
+    assert_eq!(texts(&history(&alice, "#club")), ["bob: bye all", "alice: after bob left"]);
+    bob.run(&["room", "leave", "lobby"], None).fails();
 }

@@ -9,7 +9,7 @@ use crate::{
     error::{ClientError, Result},
     trust::Trust,
 };
-use conclave_proto::{ClientFrame, ServerFrame, WEBSOCKET_PATH, limits::MAX_FRAME_BYTES};
+use conclave_proto::{ClientFrame, ServerFrame, WEBSOCKET_PATH, limits::MAX_SERVER_FRAME_BYTES};
 use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::ServerName;
 use std::{sync::Arc, time::Duration};
@@ -71,8 +71,8 @@ impl Connection {
 
         let url = format!("wss://{server}{WEBSOCKET_PATH}");
         let config = WebSocketConfig::default()
-            .max_frame_size(Some(MAX_FRAME_BYTES))
-            .max_message_size(Some(MAX_FRAME_BYTES));
+            .max_frame_size(Some(MAX_SERVER_FRAME_BYTES))
+            .max_message_size(Some(MAX_SERVER_FRAME_BYTES));
         let (ws, _response) = timeout(CONNECT_TIMEOUT, client_async_with_config(url, tls, Some(config)))
             .await
             .map_err(|_| ClientError::Timeout { waiting_for: "the WebSocket upgrade" })??;
@@ -114,7 +114,7 @@ impl Connection {
             };
             match message.map_err(read_error)? {
                 Message::Text(text) => {
-                    return ServerFrame::decode(text.as_str(), MAX_FRAME_BYTES).map_err(|err| {
+                    return ServerFrame::decode(text.as_str(), MAX_SERVER_FRAME_BYTES).map_err(|err| {
                         ClientError::Protocol(format!("the server sent an invalid frame: {err}"))
                     });
                 }

@@ -77,6 +77,15 @@ pub struct Messenger {
     history: History,
     me: String,
     device: DeviceId,
+    /// Held while one log entry is applied: several processes may use one client
+    /// home at once (`listen` in one terminal, `send` in another), and an MLS
+    /// message can be decrypted only once, so each entry is applied by exactly
+    /// one of them; the others read the result from the history.
+    apply_lock: std::fs::File,
+    /// Updates produced while starting (catching up during the lobby join),
+    /// handed out by the next [`sync_all`](Self::sync_all) or
+    /// [`next_updates`](Self::next_updates).
+    pending: Vec<Update>,
 }
 
 impl Messenger {
@@ -113,13 +122,28 @@ impl Messenger {
         }
         mls.set_identity(Identity { user: username.to_owned(), device: device_id.0 })?;
         let history = History::open(&home.path().join("history.db"))?;
-        let mut messenger = Self { client, mls, history, me: username.to_owned(), device: device_id };
+        let lock_path = home.path().join("apply.lock");
+        let apply_lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| ClientError::File { path: lock_path, source })?;
+        let mut messenger = Self {
+            client,
+            mls,
+            history,
+            me: username.to_owned(),
+            device: device_id,
+            apply_lock,
+            pending: Vec::new(),
+        };
         if key_packages_left < KEY_PACKAGES_LOW {
             messenger.upload_key_packages(saved.is_none()).await?;
         }
-        messenger.accept_welcomes().await?;
+        let mut pending = messenger.accept_welcomes().await?;
         let lobby = messenger.find("lobby").await?;
-        messenger.join(&lobby).await?;
+        pending.extend(messenger.join(&lobby).await?);
         // A new device of an existing member joins the user's other rooms by
         // external commit (the server allows this for members only).
         for room in messenger.rooms().await? {
@@ -131,6 +155,7 @@ impl Messenger {
                 tracing::warn!(room = %room.name, %err, "could not join a room of this user");
             }
         }
+        messenger.pending = pending;
         Ok(messenger)
     }
 
@@ -254,7 +279,7 @@ impl Messenger {
             };
             match self.submit(room.id, &outgoing, change).await {
                 Ok(seq) => {
-                    self.history.record(room.id, seq, None)?;
+                    self.history.mark_joined(room.id, seq)?;
                     return Ok(vec![Update::Joined { room: room.name.clone() }]);
                 }
                 Err(err) if is_stale(&err) => self.mls.forget_group(&room.group_id.0)?,
@@ -421,13 +446,15 @@ impl Messenger {
     }
 
     /// Catches up and returns the last `limit` messages of the room from the
-    /// local history, in room order.
+    /// local history, in room order, and the sequence number where this device
+    /// joined (messages before it are not readable here).
     ///
     /// # Errors
     /// Server, storage and MLS errors.
-    pub async fn history(&mut self, room: &RoomInfo, limit: u32) -> Result<Vec<StoredMessage>> {
+    pub async fn history(&mut self, room: &RoomInfo, limit: u32) -> Result<(Vec<StoredMessage>, Seq)> {
         self.join(room).await?;
-        self.history.messages(room.id, limit)
+        let joined = self.history.room(room.id)?.map_or(Seq(0), |r| r.joined);
+        Ok((self.history.messages(room.id, limit)?, joined))
     }
 
     /// Fetches and applies every entry after the room's cursor.
@@ -440,12 +467,15 @@ impl Messenger {
             let Some(local) = self.history.room(room)? else { return Ok(updates) };
             let reply =
                 self.client.request(Request::Fetch { room, after: local.cursor, limit: MAX_FETCH }).await?;
-            let Reply::Log { entries, .. } = reply else { return Err(unexpected("fetch", &reply)) };
-            let count = entries.len();
+            let Reply::Log { entries, last_seq, .. } = reply else { return Err(unexpected("fetch", &reply)) };
+            // The server may return fewer entries than asked (a size budget):
+            // keep fetching until the newest entry is reached.
+            let reached = entries.last().map_or(Seq(0), |e| e.seq);
+            let empty = entries.is_empty();
             for entry in entries {
                 updates.extend(self.apply(&local, entry)?);
             }
-            if count < MAX_FETCH as usize {
+            if empty || reached >= last_seq {
                 return Ok(updates);
             }
         }
@@ -456,7 +486,8 @@ impl Messenger {
     /// # Errors
     /// As [`sync`](Self::sync).
     pub async fn sync_all(&mut self) -> Result<Vec<Update>> {
-        let mut updates = self.accept_welcomes().await?;
+        let mut updates = std::mem::take(&mut self.pending);
+        updates.extend(self.accept_welcomes().await?);
         for room in self.history.rooms()? {
             if self.mls.has_group(&room.group_id) {
                 updates.extend(self.sync(room.id).await?);
@@ -469,6 +500,30 @@ impl Messenger {
     fn apply(&mut self, room: &LocalRoom, entry: LogEntry) -> Result<Vec<Update>> {
         if entry.seq <= room.cursor {
             return Ok(Vec::new());
+        }
+        let lock = &self.apply_lock;
+        lock.lock().map_err(ClientError::Io)?;
+        let result = self.apply_locked(room, entry);
+        // Closing the file would release the lock too; unlock now so other
+        // processes need not wait for this one to exit.
+        self.apply_lock.unlock().ok();
+        result
+    }
+
+    /// [`apply`](Self::apply) under the home's apply lock: re-reads the cursor,
+    /// since another process may have applied the entry meanwhile.
+    fn apply_locked(&mut self, room: &LocalRoom, entry: LogEntry) -> Result<Vec<Update>> {
+        let cursor = self.history.room(room.id)?.map_or(room.cursor, |r| r.cursor);
+        if entry.seq <= cursor {
+            return Ok(match entry.body {
+                EntryBody::Message { .. } => {
+                    self.history.message_at(room.id, entry.seq)?.map(Update::Message).into_iter().collect()
+                }
+                EntryBody::Deleted { message } => {
+                    vec![Update::Deleted { room: room.name.clone(), id: message }]
+                }
+                _ => Vec::new(),
+            });
         }
         let group = room.group_id.as_slice();
         let mine = entry.device == self.device;
@@ -555,12 +610,39 @@ impl Messenger {
             self.mls.confirm(group)?;
             return Ok(Vec::new());
         }
-        match self.mls.process(group, commit)? {
+        let processed = match self.mls.process(group, commit) {
+            Ok(processed) => processed,
+            Err(err) => {
+                // This device cannot follow the group any more (lost or damaged
+                // state): it leaves its broken copy and rejoins by external commit
+                // at the next opportunity. Messages in between stay unreadable here.
+                tracing::warn!(room = %room.name, %err, "group state broken; rejoining");
+                self.mls.forget_group(group)?;
+                return Ok(vec![Update::Membership {
+                    room: room.name.clone(),
+                    text: "this device's encryption state for the room was broken; it rejoins, and \
+                           messages sent in between are not readable on it"
+                        .to_owned(),
+                }]);
+            }
+        };
+        match processed {
             Processed::Commit { added, removed, removed_me, .. } => {
-                if !declared_matches(change, &added, &removed) {
-                    tracing::warn!(room = %room.name, %sender, ?change, ?added, ?removed, "a commit does not do what it declared");
-                }
                 let mut updates = Vec::new();
+                if !declared_matches(sender, change, &added, &removed) {
+                    // The server enforced policy on what was declared; the MLS
+                    // content did something else. Members must know.
+                    tracing::warn!(room = %room.name, %sender, ?change, ?added, ?removed, "a commit does not do what it declared");
+                    updates.push(Update::Membership {
+                        room: room.name.clone(),
+                        text: format!(
+                            "WARNING: a group change by {sender} did not match what it declared to the server \
+                             (added {}, removed {}); check the member list",
+                            names(&added),
+                            names(&removed)
+                        ),
+                    });
+                }
                 let name = room.name.clone();
                 let text = describe(sender, change, &added, &removed);
                 if !text.is_empty() {
@@ -593,7 +675,7 @@ impl Messenger {
         }
         self.mls.join_welcome(&welcome.welcome.0, &welcome.ratchet_tree.0)?;
         self.history.upsert_room(&welcome.room)?;
-        self.history.record(welcome.room.id, welcome.seq, None)?;
+        self.history.mark_joined(welcome.room.id, welcome.seq)?;
         Ok(vec![Update::Joined { room: welcome.room.name.clone() }])
     }
 
@@ -603,6 +685,9 @@ impl Messenger {
     /// # Errors
     /// Connection errors (the caller reconnects), storage and MLS errors.
     pub async fn next_updates(&mut self) -> Result<Vec<Update>> {
+        if !self.pending.is_empty() {
+            return Ok(std::mem::take(&mut self.pending));
+        }
         let event = self.client.next_event().await?;
         match event {
             Event::Entry { room, entry } => {
@@ -661,25 +746,34 @@ fn now_ms() -> i64 {
 }
 
 /// Whether the MLS effect of a commit is what its sender declared to the server.
-fn declared_matches(change: &Change, added: &[Identity], removed: &[Identity]) -> bool {
-    fn users(ids: &[Identity]) -> Vec<&str> {
-        let mut users: Vec<&str> = ids.iter().map(|i| i.user.as_str()).collect();
+fn declared_matches(sender: &str, change: &Change, added: &[Identity], removed: &[Identity]) -> bool {
+    fn users(ids: &[Identity]) -> Vec<String> {
+        let mut users: Vec<String> = ids.iter().map(|i| i.user.to_ascii_lowercase()).collect();
         users.sort_unstable();
         users.dedup();
         users
     }
+    fn declared(names: &[String]) -> Vec<String> {
+        let mut names: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
     match change {
         Change::Create {} | Change::Update {} => added.is_empty() && removed.is_empty(),
-        Change::Join {} => {
-            removed.iter().all(|r| added.iter().any(|a| a.user == r.user)) || removed.is_empty()
-        }
-        Change::Add { users: declared, .. } => {
-            removed.is_empty() && users(added) == declared.iter().map(String::as_str).collect::<Vec<_>>()
-        }
-        Change::Remove { users: declared } => {
-            added.is_empty() && users(removed) == declared.iter().map(String::as_str).collect::<Vec<_>>()
-        }
+        // An external join adds the sender's own device, and may remove only an
+        // older leaf of that same user (a device rejoining).
+        Change::Join {} => added.iter().all(|a| a.user == sender) && removed.iter().all(|r| r.user == sender),
+        Change::Add { users: names, .. } => removed.is_empty() && users(added) == declared(names),
+        Change::Remove { users: names } => added.is_empty() && users(removed) == declared(names),
     }
+}
+
+fn names(ids: &[Identity]) -> String {
+    if ids.is_empty() {
+        return "nobody".to_owned();
+    }
+    ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// A sentence for people about a membership change.

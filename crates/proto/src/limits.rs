@@ -4,6 +4,15 @@
 /// can be configured lower or higher (`max_frame_bytes`); this is the default.
 pub const MAX_FRAME_BYTES: usize = 256 * 1024;
 
+/// Largest frame a client accepts from the server (4 MiB). Server frames can be
+/// larger than client frames: a large group's ratchet tree or GroupInfo is sent
+/// whole. `fetch` replies are kept well below this by the server.
+pub const MAX_SERVER_FRAME_BYTES: usize = 4 * 1024 * 1024;
+
+/// Budget for the entries of one `fetch` reply (their encoded size, roughly):
+/// the server returns fewer entries than asked rather than exceed it.
+pub const FETCH_REPLY_BUDGET_BYTES: usize = 1024 * 1024;
+
 /// Shortest allowed username.
 pub const USERNAME_MIN_CHARS: usize = 3;
 /// Longest allowed username.

@@ -112,6 +112,38 @@ impl Home {
         }
     }
 
+    /// Starts `conclave ARGS` in the background (same environment as
+    /// [`run`](Self::run)); its standard output is read line by line.
+    ///
+    /// # Panics
+    /// If the binary cannot be started.
+    #[must_use]
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        let mut child = Command::new(&self.bin)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("CONCLAVE_HOME", self.path())
+            .current_dir(self.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(self.path().join("stderr.log")).expect("stderr log"))
+            .spawn()
+            .expect("spawn conclave");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running { child, lines, stderr: self.path().join("stderr.log") }
+    }
+
     /// Registers `user` non-interactively (fresh secret, confirming code of the
     /// previous step, the server's fingerprint accepted) and returns the secret
     /// and recovery codes. The home is logged in afterwards.
@@ -188,5 +220,48 @@ impl Home {
             ],
             Some(password),
         )
+    }
+}
+
+/// A `conclave` process running in the background; killed on drop.
+#[derive(Debug)]
+pub struct Running {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: PathBuf,
+}
+
+impl Running {
+    /// What the process wrote to standard error so far.
+    #[must_use]
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// The next line of standard output, waiting up to `secs` seconds.
+    #[must_use]
+    pub fn next_line(&self, secs: u64) -> Option<String> {
+        self.lines.recv_timeout(std::time::Duration::from_secs(secs)).ok()
+    }
+
+    /// Lines until one satisfies `want` (returned), or `None` after `secs` seconds
+    /// in all.
+    #[must_use]
+    pub fn wait_for(&self, secs: u64, want: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self.lines.recv_timeout(left).ok()?;
+            if want(&line) {
+                return Some(line);
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
     }
 }

@@ -27,7 +27,7 @@ mod server;
 mod totp;
 
 pub use account::Account;
-pub use bin::{Home, Output, Registered};
+pub use bin::{Home, Output, Registered, Running};
 pub use db::{Backend, TestDb};
 pub use raw::{RawClient, https_get, tls12_handshake};
 pub use server::ServerProcess;

@@ -43,6 +43,9 @@ pub struct LocalRoom {
     pub group_id: Vec<u8>,
     /// Last processed sequence number.
     pub cursor: Seq,
+    /// Where this device (last) joined the group: entries before it are not
+    /// readable here.
+    pub joined: Seq,
 }
 
 /// The history database (`history.db` in the client home).
@@ -57,7 +60,8 @@ CREATE TABLE IF NOT EXISTS rooms (
     name      TEXT    NOT NULL,
     kind      TEXT    NOT NULL,
     group_id  BLOB    NOT NULL,
-    cursor    INTEGER NOT NULL DEFAULT 0
+    cursor    INTEGER NOT NULL DEFAULT 0,
+    joined    INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS messages (
     room_id     INTEGER NOT NULL,
@@ -109,6 +113,7 @@ impl History {
                 .map_err(|source| ClientError::File { path: path.to_owned(), source })?;
         }
         let conn = Connection::open(path).map_err(db_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(db_err)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(db_err)?;
         conn.execute_batch(SCHEMA).map_err(db_err)?;
@@ -136,15 +141,20 @@ impl History {
     /// Database errors.
     pub fn room(&self, id: RoomId) -> Result<Option<LocalRoom>> {
         self.conn
-            .query_row("SELECT id, name, kind, group_id, cursor FROM rooms WHERE id = ?1", [id.0], |r| {
-                Ok(LocalRoom {
-                    id: RoomId(r.get(0)?),
-                    name: r.get(1)?,
-                    kind: kind_from(&r.get::<_, String>(2)?),
-                    group_id: r.get(3)?,
-                    cursor: Seq(r.get(4)?),
-                })
-            })
+            .query_row(
+                "SELECT id, name, kind, group_id, cursor, joined FROM rooms WHERE id = ?1",
+                [id.0],
+                |r| {
+                    Ok(LocalRoom {
+                        id: RoomId(r.get(0)?),
+                        name: r.get(1)?,
+                        kind: kind_from(&r.get::<_, String>(2)?),
+                        group_id: r.get(3)?,
+                        cursor: Seq(r.get(4)?),
+                        joined: Seq(r.get(5)?),
+                    })
+                },
+            )
             .optional()
             .map_err(db_err)
     }
@@ -156,7 +166,7 @@ impl History {
     pub fn rooms(&self) -> Result<Vec<LocalRoom>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT id, name, kind, group_id, cursor FROM rooms ORDER BY id")
+            .prepare("SELECT id, name, kind, group_id, cursor, joined FROM rooms ORDER BY id")
             .map_err(db_err)?;
         let rows = stmt
             .query_map([], |r| {
@@ -166,6 +176,7 @@ impl History {
                     kind: kind_from(&r.get::<_, String>(2)?),
                     group_id: r.get(3)?,
                     cursor: Seq(r.get(4)?),
+                    joined: Seq(r.get(5)?),
                 })
             })
             .map_err(db_err)?;
@@ -195,6 +206,21 @@ impl History {
         }
         tx.commit().map_err(db_err)?;
         Ok(true)
+    }
+
+    /// Records that this device joined the room's group at `seq` (by creating it,
+    /// external commit or Welcome): the cursor moves there.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn mark_joined(&self, room: RoomId, seq: Seq) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE rooms SET joined = ?2, cursor = MAX(cursor, ?2) WHERE id = ?1",
+                params![room.0, seq.0],
+            )
+            .map_err(db_err)?;
+        Ok(())
     }
 
     /// Stores a message this device sent (its own ciphertext cannot be decrypted
@@ -234,6 +260,32 @@ impl History {
             )
             .optional()
             .map(|r| r.is_some())
+            .map_err(db_err)
+    }
+
+    /// The stored message at `seq`, if any.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn message_at(&self, room: RoomId, seq: Seq) -> Result<Option<StoredMessage>> {
+        self.conn
+            .query_row(
+                "SELECT m.id, m.seq, r.name, m.sender, m.device, m.text, m.sent_at_ms \
+                 FROM messages m JOIN rooms r ON r.id = m.room_id WHERE m.room_id = ?1 AND m.seq = ?2",
+                params![room.0, seq.0],
+                |r| {
+                    Ok(StoredMessage {
+                        id: MessageId(r.get(0)?),
+                        seq: Seq(r.get(1)?),
+                        room: r.get(2)?,
+                        sender: r.get(3)?,
+                        device: DeviceId(r.get(4)?),
+                        text: r.get(5)?,
+                        sent_at_ms: r.get(6)?,
+                    })
+                },
+            )
+            .optional()
             .map_err(db_err)
     }
 

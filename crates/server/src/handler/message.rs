@@ -86,7 +86,8 @@ pub(crate) async fn fetch(
     policy::may_use(record.viewer, joined.is_some())?;
     let first_readable = joined.map_or(0, |seq| seq.0.saturating_sub(1));
     let from = Seq(after.0.max(first_readable));
-    let entries = store.log_entries(room, from, i64::from(limit)).await?;
+    let mut entries = store.log_entries(room, from, i64::from(limit)).await?;
+    truncate_to_budget(&mut entries);
     store.spend_welcome(me.device, room).await?;
     let last_seq = entries.last().map_or(record.last_seq, |e| e.seq.max(record.last_seq));
     Ok(Reply::Log { room, entries, last_seq })
@@ -136,4 +137,27 @@ pub(crate) async fn delete(
         .await?;
     }
     Ok(Reply::Sent { id: message, seq: appended.seq })
+}
+
+/// Keeps the first entries whose encoded size (base64 grows data by a third,
+/// plus the JSON around it) fits the reply budget, and always at least one, so a
+/// `fetch` reply stays far below the clients' frame limit. The client fetches
+/// again from the last entry it got.
+fn truncate_to_budget(entries: &mut Vec<conclave_proto::LogEntry>) {
+    use conclave_proto::{EntryBody, limits::FETCH_REPLY_BUDGET_BYTES};
+    let mut used = 0usize;
+    let keep = entries
+        .iter()
+        .take_while(|entry| {
+            let data = match &entry.body {
+                EntryBody::Message { ciphertext, .. } => ciphertext.as_ref().map_or(0, |c| c.0.len()),
+                EntryBody::Commit { commit, .. } => commit.0.len(),
+                EntryBody::Deleted { .. } | EntryBody::Left { .. } => 0,
+            };
+            used = used.saturating_add(data.saturating_mul(4) / 3 + 256);
+            used <= FETCH_REPLY_BUDGET_BYTES
+        })
+        .count()
+        .max(1);
+    entries.truncate(keep);
 }
