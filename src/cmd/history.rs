@@ -12,7 +12,10 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<()> {
     let out = Output::new(args.opts.client.json);
     let (mut messenger, _home) = connect::messenger(&args.opts).await?;
     let room = messenger.resolve(&args.target).await?;
-    let (messages, joined) = messenger.history(&room, args.limit).await?;
+    let conclave_client::History { messages, joined, notes } = messenger.history(&room, args.limit).await?;
+    for note in &notes {
+        out.info(format_args!("note: {}", untrusted(note)));
+    }
     messenger.close().await.ok();
     if args.opts.client.json {
         for m in &messages {

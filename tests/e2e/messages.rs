@@ -17,6 +17,8 @@ backend_tests!(
     acknowledged_messages_survive_a_killed_server,
     listen_prints_live_events_and_resumes_after_a_restart,
     a_member_can_leave_a_group,
+    anyone_can_join_a_public_room,
+    a_device_with_broken_group_state_rejoins_and_says_so,
 );
 
 /// Registers `names` (each in its own home); every one is in the lobby after.
@@ -266,6 +268,75 @@ async fn a_member_can_leave_a_group(backend: Backend) {
     bob.run(&["room", "leave", "club"], None).ok();
     bob.run(&["history", "#club"], None).fails();
     send(&alice, "#club", "after bob left");
+    // Alice's client removed bob's device from the MLS group after seeing him
+    // leave (a `remove` commit, audited by the server).
+    let mut args = vec!["admin".to_owned(), "audit".to_owned(), "--json".to_owned(), "--data-dir".to_owned()];
+    args.push(server.data_dir.display().to_string());
+    if let Some(url) = &server.db.url {
+        args.extend(["--database-url".to_owned(), url.clone()]);
+    }
+    let audit = alice.run(&args.iter().map(String::as_str).collect::<Vec<_>>(), None).ok().stdout;
+    assert!(
+        audit.lines().any(|l| l.contains("member_removed") && l.contains("bob") && l.contains("alice")),
+        "{audit}"
+    );
     assert_eq!(texts(&history(&alice, "#club")), ["bob: bye all", "alice: after bob left"]);
     bob.run(&["room", "leave", "lobby"], None).fails();
+}
+
+/// A public room can be joined by anyone, who then reads what is sent after.
+async fn anyone_can_join_a_public_room(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let [alice, bob] = <[Home; 2]>::try_from(users(&server, &["alice", "bob"])).ok().unwrap();
+    alice.run(&["room", "create", "town-square", "--public"], None).ok();
+    let rooms = bob.run(&["rooms", "--json"], None).ok().json();
+    assert!(
+        rooms.as_array().unwrap().iter().any(|r| r["name"] == "town-square" && r["member"] == false),
+        "{rooms}"
+    );
+    bob.run(&["room", "join", "town-square"], None).ok();
+    bob.run(&["room", "join", "lobby"], None).ok();
+    send(&alice, "#town-square", "welcome");
+    send(&bob, "#town-square", "thanks");
+    assert_eq!(texts(&history(&bob, "#town-square")), ["alice: welcome", "bob: thanks"]);
+}
+
+/// A device whose MLS state went back in time (a restored backup) cannot follow
+/// the group's next commit; it drops its copy, rejoins by external commit, says
+/// so, and reads what is sent afterwards.
+async fn a_device_with_broken_group_state_rejoins_and_says_so(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let [alice, bob, carol, dave] =
+        <[Home; 4]>::try_from(users(&server, &["alice", "bob", "carol", "dave"])).ok().unwrap();
+    alice.run(&["room", "create", "crew"], None).ok();
+    alice.run(&["room", "invite", "crew", "bob"], None).ok();
+    send(&alice, "#crew", "one");
+    assert_eq!(texts(&history(&bob, "#crew")), ["alice: one"]);
+    let files = ["mls.db", "mls.db-wal", "mls.db-shm"];
+    let backup = tempfile::tempdir().unwrap();
+    for f in files {
+        let from = bob.path().join(f);
+        if from.exists() {
+            std::fs::copy(&from, backup.path().join(f)).unwrap();
+        }
+    }
+    alice.run(&["room", "invite", "crew", "carol"], None).ok();
+    assert_eq!(texts(&history(&bob, "#crew")), ["alice: one"]);
+    for f in files {
+        let saved = backup.path().join(f);
+        if saved.exists() {
+            std::fs::copy(&saved, bob.path().join(f)).unwrap();
+        } else {
+            std::fs::remove_file(bob.path().join(f)).ok();
+        }
+    }
+    alice.run(&["room", "invite", "crew", "dave"], None).ok();
+    let out = bob.run(&["history", "#crew"], None).ok();
+    assert!(out.stdout.contains("broken") && out.stdout.contains("rejoined"), "{}", out.stdout);
+    send(&alice, "#crew", "two");
+    send(&dave, "#crew", "three");
+    let seen = texts(&history(&bob, "#crew"));
+    assert_eq!(seen.last().map(String::as_str), Some("dave: three"), "{seen:?}");
+    assert!(seen.contains(&"alice: two".to_owned()), "{seen:?}");
+    assert_eq!(texts(&history(&carol, "#crew")), ["alice: two", "dave: three"]);
 }

@@ -21,7 +21,7 @@ use crate::{
     error::{ClientError, Result},
     home::Home,
     mls::{Identity, MlsState, Outgoing, Processed},
-    store::{DeviceRecord, History, LocalRoom, StoredMessage},
+    store::{DeviceRecord, History as LocalHistory, LocalRoom, StoredMessage},
 };
 use conclave_proto::{
     Change, DeviceId, EntryBody, ErrorCode, Event, LogEntry, MessageId, Reply, Request, RoomId, RoomInfo,
@@ -69,12 +69,23 @@ pub enum Update {
     Presence(UserPresence),
 }
 
+/// A conversation's history as [`Messenger::history`] returns it.
+#[derive(Debug, Clone)]
+pub struct History {
+    /// The newest messages, in room order.
+    pub messages: Vec<StoredMessage>,
+    /// Where this device joined (messages before it are not readable here).
+    pub joined: Seq,
+    /// Membership changes and repairs noticed while catching up, for people.
+    pub notes: Vec<String>,
+}
+
 /// A logged-in device in its conversations.
 #[derive(Debug)]
 pub struct Messenger {
     client: Client,
     mls: MlsState,
-    history: History,
+    history: LocalHistory,
     me: String,
     device: DeviceId,
     /// Held while one log entry is applied: several processes may use one client
@@ -82,6 +93,10 @@ pub struct Messenger {
     /// message can be decrypted only once, so each entry is applied by exactly
     /// one of them; the others read the result from the history.
     apply_lock: std::fs::File,
+    /// Users who left rooms but whose devices are still in the MLS group: the
+    /// next catch-up commits their removal (any member may), so they cannot
+    /// decrypt anything sent afterwards even if they obtained it.
+    leavers: Vec<(RoomId, String)>,
     /// Updates produced while starting (catching up during the lobby join),
     /// handed out by the next [`sync_all`](Self::sync_all) or
     /// [`next_updates`](Self::next_updates).
@@ -121,7 +136,7 @@ impl Messenger {
             DeviceRecord { server, username: username.to_owned(), device_id }.save(home)?;
         }
         mls.set_identity(Identity { user: username.to_owned(), device: device_id.0 })?;
-        let history = History::open(&home.path().join("history.db"))?;
+        let history = LocalHistory::open(&home.path().join("history.db"))?;
         let lock_path = home.path().join("apply.lock");
         let apply_lock = std::fs::OpenOptions::new()
             .create(true)
@@ -136,6 +151,7 @@ impl Messenger {
             me: username.to_owned(),
             device: device_id,
             apply_lock,
+            leavers: Vec::new(),
             pending: Vec::new(),
         };
         if key_packages_left < KEY_PACKAGES_LOW {
@@ -432,6 +448,8 @@ impl Messenger {
             sent_at_ms: now_ms(),
         };
         self.history.store_own(room.id, &message)?;
+        let mut updates = updates;
+        updates.extend(self.remove_leavers().await?);
         Ok((message, updates))
     }
 
@@ -451,10 +469,20 @@ impl Messenger {
     ///
     /// # Errors
     /// Server, storage and MLS errors.
-    pub async fn history(&mut self, room: &RoomInfo, limit: u32) -> Result<(Vec<StoredMessage>, Seq)> {
-        self.join(room).await?;
+    pub async fn history(&mut self, room: &RoomInfo, limit: u32) -> Result<History> {
+        let mut notes: Vec<String> = Vec::new();
+        for update in self.join(room).await? {
+            if let Update::Membership { text, .. } = &update {
+                notes.push(text.clone());
+            }
+            // A broken group state was dropped while catching up: rejoin now.
+            if matches!(update, Update::Membership { .. }) && !self.mls.has_group(&room.group_id.0) {
+                self.join(room).await?;
+                notes.push("this device rejoined the group by external commit".to_owned());
+            }
+        }
         let joined = self.history.room(room.id)?.map_or(Seq(0), |r| r.joined);
-        Ok((self.history.messages(room.id, limit)?, joined))
+        Ok(History { messages: self.history.messages(room.id, limit)?, joined, notes })
     }
 
     /// Fetches and applies every entry after the room's cursor.
@@ -493,7 +521,37 @@ impl Messenger {
                 updates.extend(self.sync(room.id).await?);
             }
         }
+        updates.extend(self.remove_leavers().await?);
         Ok(updates)
+    }
+
+    /// Commits the removal of users who left, if their devices are still in the
+    /// group (another member may have done it first: then nothing is left to do).
+    async fn remove_leavers(&mut self) -> Result<Vec<Update>> {
+        let mut updates = Vec::new();
+        for (room_id, user) in std::mem::take(&mut self.leavers) {
+            let Some(local) = self.history.room(room_id)? else { continue };
+            if !self.mls.has_group(&local.group_id)
+                || !self.mls.members(&local.group_id)?.iter().any(|m| m.user == user)
+            {
+                continue;
+            }
+            let room = self.find_by_id(room_id).await?;
+            match self.remove(&room, &user).await {
+                Ok(done) => updates.extend(done),
+                // Someone else removed them meanwhile, or we may not: fine.
+                Err(err) => tracing::info!(room = %local.name, %user, %err, "did not remove a user who left"),
+            }
+        }
+        Ok(updates)
+    }
+
+    async fn find_by_id(&mut self, id: RoomId) -> Result<RoomInfo> {
+        self.rooms()
+            .await?
+            .into_iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| ClientError::Protocol(format!("room {id} is gone")))
     }
 
     /// Applies one log entry, exactly once.
@@ -579,6 +637,7 @@ impl Messenger {
             }
             EntryBody::Left { user } => {
                 updates.push(Update::Membership { room: room.name.clone(), text: format!("{user} left") });
+                self.leavers.push((room.id, user));
                 None
             }
         };
