@@ -18,8 +18,8 @@
 //! # Group configuration
 //! Ciphersuite MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519. Handshake messages
 //! (commits, proposals) are sent as signed PublicMessages, and only PublicMessages are
-//! accepted as handshake messages, so the server sees — and can police — every
-//! membership change, and no member can slip an encrypted one past it; application
+//! accepted as handshake messages, so every membership change is visible in the
+//! clear and no member can slip an encrypted one past the others; application
 //! messages are always PrivateMessages.
 //! Secrets of [`MAX_PAST_EPOCHS`] past epochs are kept so that a message that raced a
 //! commit still decrypts. The ratchet tree never travels inside a Welcome or GroupInfo:
@@ -39,8 +39,10 @@
 //! # Not done here
 //! Nothing checks that a member's signature key is the one the server bound to that
 //! device: [`MlsState::member_keys`] gives the keys for the caller to compare. Room
-//! policy (who may add, remove or join) is the caller's, using [`Processed::Commit`] and,
-//! on the server, [`inspect_handshake`].
+//! policy (who may add, remove or join) is the caller's, using [`Processed::Commit`]. The
+//! server does not link OpenMLS: it enforces policy on the change each commit declares,
+//! and [`inspect_handshake`] lets a client (or a future server-side check) read what a
+//! commit really does without group state.
 
 mod error;
 mod group;
