@@ -191,20 +191,29 @@ pub async fn close(client: Client) {
     }
 }
 
+/// The saved session's connection: home opened, server trusted, connection
+/// authenticated with the saved token (a clear error when it is no longer valid).
+pub async fn authenticated(
+    opts: &ClientOpts,
+    server_flag: Option<&ServerAddress>,
+) -> anyhow::Result<(Client, conclave_client::Identity, SavedSession, ServerAddress, Home)> {
+    let home = open_home(opts)?;
+    let session = saved_session(&home)?;
+    let server = session_server(&session, server_flag)?;
+    let mut client = connect(&home, &server, opts).await?;
+    match client.authenticate(&session.token).await {
+        Ok(identity) => Ok((client, identity, session, server, home)),
+        Err(err) if err.is_session_gone() => Err(session_gone(&session, &server)),
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// The saved session's device, connected and caught up: authenticates, binds the
 /// device (registering it on first use), tops up KeyPackages and joins the lobby.
 pub async fn messenger(
     opts: &crate::args::MessagingOpts,
 ) -> anyhow::Result<(conclave_client::Messenger, Home)> {
-    let home = open_home(&opts.client)?;
-    let session = saved_session(&home)?;
-    let server = session_server(&session, opts.server.as_ref())?;
-    let mut client = connect(&home, &server, &opts.client).await?;
-    match client.authenticate(&session.token).await {
-        Ok(_) => {}
-        Err(err) if err.is_session_gone() => return Err(session_gone(&session, &server)),
-        Err(err) => return Err(err.into()),
-    }
+    let (client, _, session, _, home) = authenticated(&opts.client, opts.server.as_ref()).await?;
     let messenger = conclave_client::Messenger::start(client, &home, &session.username).await?;
     Ok((messenger, home))
 }

@@ -12,16 +12,8 @@ use serde_json::json;
 /// Lists sessions or revokes one.
 pub async fn run(args: SessionsArgs) -> anyhow::Result<()> {
     let out = Output::new(args.client.json);
-    let home = connect::open_home(&args.client)?;
-    let session = connect::saved_session(&home)?;
-    let server = connect::session_server(&session, args.server.as_ref())?;
-
-    let mut client = connect::connect(&home, &server, &args.client).await?;
-    let identity = match client.authenticate(&session.token).await {
-        Ok(identity) => identity,
-        Err(err) if err.is_session_gone() => return Err(connect::session_gone(&session, &server)),
-        Err(err) => return Err(err.into()),
-    };
+    let (mut client, identity, _session, _server, home) =
+        connect::authenticated(&args.client, args.server.as_ref()).await?;
 
     if let Some(id) = args.revoke {
         let id = SessionId(id);

@@ -10,16 +10,8 @@ use serde_json::json;
 /// Shows the logged-in user.
 pub async fn run(args: WhoamiArgs) -> anyhow::Result<()> {
     let out = Output::new(args.client.json);
-    let home = connect::open_home(&args.client)?;
-    let session = connect::saved_session(&home)?;
-    let server = connect::session_server(&session, args.server.as_ref())?;
-
-    let mut client = connect::connect(&home, &server, &args.client).await?;
-    let identity = match client.authenticate(&session.token).await {
-        Ok(identity) => identity,
-        Err(err) if err.is_session_gone() => return Err(connect::session_gone(&session, &server)),
-        Err(err) => return Err(err.into()),
-    };
+    let (client, identity, _session, server, _home) =
+        connect::authenticated(&args.client, args.server.as_ref()).await?;
     close(client).await;
 
     let value = json!({

@@ -75,6 +75,30 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 ";
 
+fn local_room(r: &rusqlite::Row<'_>) -> rusqlite::Result<LocalRoom> {
+    Ok(LocalRoom {
+        id: RoomId(r.get(0)?),
+        name: r.get(1)?,
+        kind: kind_from(&r.get::<_, String>(2)?),
+        group_id: r.get(3)?,
+        cursor: Seq(r.get(4)?),
+        joined: Seq(r.get(5)?),
+    })
+}
+
+/// Reads `m.id, m.seq, r.name, m.sender, m.device, m.text, m.sent_at_ms`.
+fn stored_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
+    Ok(StoredMessage {
+        id: MessageId(r.get(0)?),
+        seq: Seq(r.get(1)?),
+        room: r.get(2)?,
+        sender: r.get(3)?,
+        device: DeviceId(r.get(4)?),
+        text: r.get(5)?,
+        sent_at_ms: r.get(6)?,
+    })
+}
+
 fn db_err(err: rusqlite::Error) -> ClientError {
     ClientError::Protocol(format!("local history: {err}"))
 }
@@ -144,16 +168,7 @@ impl History {
             .query_row(
                 "SELECT id, name, kind, group_id, cursor, joined FROM rooms WHERE id = ?1",
                 [id.0],
-                |r| {
-                    Ok(LocalRoom {
-                        id: RoomId(r.get(0)?),
-                        name: r.get(1)?,
-                        kind: kind_from(&r.get::<_, String>(2)?),
-                        group_id: r.get(3)?,
-                        cursor: Seq(r.get(4)?),
-                        joined: Seq(r.get(5)?),
-                    })
-                },
+                local_room,
             )
             .optional()
             .map_err(db_err)
@@ -168,18 +183,7 @@ impl History {
             .conn
             .prepare("SELECT id, name, kind, group_id, cursor, joined FROM rooms ORDER BY id")
             .map_err(db_err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(LocalRoom {
-                    id: RoomId(r.get(0)?),
-                    name: r.get(1)?,
-                    kind: kind_from(&r.get::<_, String>(2)?),
-                    group_id: r.get(3)?,
-                    cursor: Seq(r.get(4)?),
-                    joined: Seq(r.get(5)?),
-                })
-            })
-            .map_err(db_err)?;
+        let rows = stmt.query_map([], local_room).map_err(db_err)?;
         rows.collect::<std::result::Result<Vec<_>, _>>().map_err(db_err)
     }
 
@@ -273,17 +277,7 @@ impl History {
                 "SELECT m.id, m.seq, r.name, m.sender, m.device, m.text, m.sent_at_ms \
                  FROM messages m JOIN rooms r ON r.id = m.room_id WHERE m.room_id = ?1 AND m.seq = ?2",
                 params![room.0, seq.0],
-                |r| {
-                    Ok(StoredMessage {
-                        id: MessageId(r.get(0)?),
-                        seq: Seq(r.get(1)?),
-                        room: r.get(2)?,
-                        sender: r.get(3)?,
-                        device: DeviceId(r.get(4)?),
-                        text: r.get(5)?,
-                        sent_at_ms: r.get(6)?,
-                    })
-                },
+                stored_message,
             )
             .optional()
             .map_err(db_err)
@@ -315,17 +309,7 @@ impl History {
             )
             .map_err(db_err)?;
         let mut rows = stmt
-            .query_map(params![room.0, limit], |r| {
-                Ok(StoredMessage {
-                    id: MessageId(r.get(0)?),
-                    seq: Seq(r.get(1)?),
-                    room: r.get(2)?,
-                    sender: r.get(3)?,
-                    device: DeviceId(r.get(4)?),
-                    text: r.get(5)?,
-                    sent_at_ms: r.get(6)?,
-                })
-            })
+            .query_map(params![room.0, limit], stored_message)
             .map_err(db_err)?
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(db_err)?;
