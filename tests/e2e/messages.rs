@@ -148,6 +148,28 @@ async fn a_deleted_message_disappears_everywhere(backend: Backend) {
     alice.run(&["delete", "#lobby", &id], None).ok();
     assert_eq!(texts(&history(&bob, "#lobby")), ["alice: keep me"]);
     assert_eq!(texts(&history(&alice, "#lobby")), ["alice: keep me"]);
+
+    // The audit log records the send and the deletion as metadata (room, id,
+    // size), never the content.
+    let lines = audit(&server, &alice);
+    let sent = lines
+        .iter()
+        .find(|e| e["action"] == "message_sent" && e["detail"]["id"].as_i64() == doomed["id"].as_i64());
+    let sent = sent.unwrap_or_else(|| panic!("message_sent for {id} in {lines:?}"));
+    assert!(sent["detail"]["size"].as_u64().is_some_and(|n| n > 0), "{sent}");
+    assert!(lines.iter().any(|e| e["action"] == "message_deleted"), "{lines:?}");
+    assert!(!lines.iter().any(|e| e.to_string().contains("delete me")), "no content in the audit log");
+}
+
+/// `conclave admin audit --json` for the server's storage, parsed.
+fn audit(server: &ServerProcess, home: &Home) -> Vec<Value> {
+    let data_dir = server.data_dir.display().to_string();
+    let mut args = vec!["admin", "audit", "--json", "--data-dir", &data_dir];
+    if let Some(url) = &server.db.url {
+        args.extend(["--database-url", url]);
+    }
+    let out = home.run(&args, None).ok();
+    out.stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
 }
 
 /// A unique sentence sent in the lobby, a group and a direct conversation is
@@ -269,17 +291,19 @@ async fn a_member_can_leave_a_group(backend: Backend) {
     bob.run(&["history", "#club"], None).fails();
     send(&alice, "#club", "after bob left");
     // Alice's client removed bob's device from the MLS group after seeing him
-    // leave (a `remove` commit, audited by the server).
-    let mut args = vec!["admin".to_owned(), "audit".to_owned(), "--json".to_owned(), "--data-dir".to_owned()];
-    args.push(server.data_dir.display().to_string());
-    if let Some(url) = &server.db.url {
-        args.extend(["--database-url".to_owned(), url.clone()]);
-    }
-    let audit = alice.run(&args.iter().map(String::as_str).collect::<Vec<_>>(), None).ok().stdout;
+    // leave (a `remove` commit, audited by the server), and the leave itself is
+    // audited too.
+    let lines = audit(&server, &alice);
     assert!(
-        audit.lines().any(|l| l.contains("member_removed") && l.contains("bob") && l.contains("alice")),
-        "{audit}"
+        lines.iter().any(|e| e["action"] == "member_removed"
+            && e["actor"] == "alice"
+            && e.to_string().contains("bob")),
+        "{lines:?}"
     );
+    assert!(lines.iter().any(|e| e["action"] == "room_left" && e["actor"] == "bob"), "{lines:?}");
+    for action in ["room_created", "member_added", "room_joined", "device_added"] {
+        assert!(lines.iter().any(|e| e["action"] == action), "missing {action}: {lines:?}");
+    }
     assert_eq!(texts(&history(&alice, "#club")), ["bob: bye all", "alice: after bob left"]);
     bob.run(&["room", "leave", "lobby"], None).fails();
 }
