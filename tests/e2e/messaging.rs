@@ -2,10 +2,13 @@
 //! KeyPackages, rooms and their policy, MLS commits serialized per epoch, ordered
 //! delivery, catch-up, deletion, presence, and durability across a crash.
 //!
-//! The MLS payloads are opaque fake bytes: the server is the Delivery Service and
-//! never parses them, so these tests exercise exactly what it does.
+//! Every commit is a real MLS commit, built by the test's devices with the
+//! client's MLS layer: the server (the Delivery Service) reads each commit's
+//! proposals and refuses one that does not do what it declares. Application
+//! messages stay opaque bytes: the server never reads them.
 
 use crate::{PASSWORD, server};
+use conclave_client::mls::{Identity, MlsState, Outgoing};
 use conclave_proto::{
     Bytes, Change, DeviceId, EntryBody, ErrorCode, Event, LogEntry, MemberInfo, MessageId, Outcome, Reply,
     Request, Response, RoomId, RoomInfo, RoomKind, Seq, UserPresence,
@@ -32,29 +35,85 @@ backend_tests!(
     acknowledged_messages_survive_a_crash,
 );
 
-/// One user's device, connected and bound.
+/// One user's device, connected and bound, with its own MLS state.
 struct Member {
     account: Account,
     client: RawClient,
     device: DeviceId,
     key: Vec<u8>,
+    mls: MlsState,
+}
+
+/// A real MLS commit, built but not sent yet (pending in its builder's MLS state).
+struct Pending {
+    request: Request,
+    outgoing: Outgoing,
+    create: bool,
+}
+
+impl Pending {
+    /// The epoch the commit is for.
+    fn epoch(&self) -> u64 {
+        self.outgoing.epoch
+    }
+
+    /// The same commit, declared as another change.
+    fn declaring(mut self, declared: Change) -> Self {
+        if let Request::Commit { change, .. } = &mut self.request {
+            *change = declared;
+        }
+        self
+    }
+
+    fn without_welcome(mut self) -> Self {
+        if let Request::Commit { welcome, .. } = &mut self.request {
+            *welcome = None;
+        }
+        self
+    }
+
+    fn without_group_info(mut self) -> Self {
+        if let Request::Commit { group_info, .. } = &mut self.request {
+            *group_info = Bytes::default();
+        }
+        self
+    }
+}
+
+/// The `commit` request for what `outgoing` did, declared as `change`.
+fn pending(room: RoomId, change: Change, outgoing: Outgoing, create: bool) -> Pending {
+    let request = Request::Commit {
+        room,
+        epoch: outgoing.epoch,
+        change,
+        commit: Bytes(outgoing.commit.clone()),
+        group_info: Bytes(outgoing.group_info.clone()),
+        ratchet_tree: Bytes(outgoing.ratchet_tree.clone()),
+        welcome: outgoing.welcome.clone().map(Bytes),
+    };
+    Pending { request, outgoing, create }
 }
 
 impl Member {
     /// Registers `name` and binds a first device.
     async fn new(server: &ServerProcess, name: &str) -> Self {
-        let (account, mut client) = Account::register(server, name, PASSWORD).await;
-        let key = signature_key(name, 1);
+        let (account, client) = Account::register(server, name, PASSWORD).await;
+        Self::bind(account, client).await
+    }
+
+    /// Binds a new device on `client` with a fresh MLS signature key, and gives
+    /// its MLS state the identity the server assigned.
+    async fn bind(account: Account, mut client: RawClient) -> Self {
+        let mut mls = MlsState::in_memory().expect("MLS state");
+        let key = mls.signature_public_key().expect("signature key");
         let (device, _) = client.bind_device(None, &key).await;
-        Self { account, client, device, key }
+        mls.set_identity(Identity::new(account.username.clone(), device.0)).expect("MLS identity");
+        Self { account, client, device, key, mls }
     }
 
     /// Another device of the same user, on its own connection.
-    async fn another_device(&self, server: &ServerProcess, n: u8) -> Self {
-        let mut client = self.account.connect(server).await;
-        let key = signature_key(&self.account.username, n);
-        let (device, _) = client.bind_device(None, &key).await;
-        Self { account: self.account.clone(), client, device, key }
+    async fn another_device(&self, server: &ServerProcess) -> Self {
+        Self::bind(self.account.clone(), self.account.connect(server).await).await
     }
 
     /// The same device on a new connection, as after a reconnect.
@@ -67,6 +126,114 @@ impl Member {
     fn name(&self) -> String {
         self.account.username.clone()
     }
+
+    fn identity(&self) -> Identity {
+        Identity::new(self.name(), self.device.0)
+    }
+
+    /// Uploads `n` real one-time KeyPackages and a last-resort one.
+    fn upload(&self, n: usize) -> Request {
+        let mut packages = self.mls.key_packages(n, true).expect("KeyPackages");
+        let last_resort = packages.pop().map(Bytes);
+        Request::UploadKeyPackages { key_packages: packages.into_iter().map(Bytes).collect(), last_resort }
+    }
+
+    /// Creates `room`'s group (epoch 0): no commit, only GroupInfo and tree.
+    fn create(&self, room: &RoomInfo) -> Pending {
+        let state = self.mls.create_group(&room.group_id.0).expect("create group");
+        let outgoing = Outgoing {
+            group_id: room.group_id.0.clone(),
+            commit: Vec::new(),
+            welcome: None,
+            group_info: state.group_info,
+            ratchet_tree: state.ratchet_tree,
+            epoch: 0,
+            added: Vec::new(),
+            removed: Vec::new(),
+        };
+        pending(room.id, Change::Create {}, outgoing, true)
+    }
+
+    /// An external commit joining `room` from the GroupInfo the server serves.
+    async fn join(&mut self, room: &RoomInfo) -> Pending {
+        let reply = self.client.ok(Request::GroupInfo { room: room.id }).await;
+        let Reply::GroupInfo { group_info: Some(info), ratchet_tree: Some(tree), .. } = reply else {
+            panic!("unexpected reply to group_info: {reply:?}")
+        };
+        self.join_from(room, &info.0, &tree.0)
+    }
+
+    /// An external commit joining `room` from this GroupInfo and tree (for a
+    /// device the server would not give them to). Old state of the group is
+    /// forgotten first.
+    fn join_from(&self, room: &RoomInfo, group_info: &[u8], ratchet_tree: &[u8]) -> Pending {
+        if self.mls.has_group(&room.group_id.0) {
+            self.mls.forget_group(&room.group_id.0).expect("forget group");
+        }
+        let outgoing = self.mls.external_join(group_info, ratchet_tree).expect("external join");
+        pending(room.id, Change::Join {}, outgoing, false)
+    }
+
+    /// A real external join of a group with `room`'s group id at epoch 0, made
+    /// by a throwaway device: a join for a group the server does not have.
+    fn join_elsewhere(&self, room: &RoomInfo) -> Pending {
+        let mut creator = MlsState::in_memory().expect("MLS state");
+        creator.set_identity(Identity::new("someone", 1_000_000)).expect("MLS identity");
+        let state = creator.create_group(&room.group_id.0).expect("create group");
+        self.join_from(room, &state.group_info, &state.ratchet_tree)
+    }
+
+    /// A key update: adds and removes nobody.
+    fn update(&self, room: &RoomInfo) -> Pending {
+        let outgoing = self.mls.self_update(&room.group_id.0).expect("self update");
+        pending(room.id, Change::Update {}, outgoing, false)
+    }
+
+    /// Adds the devices of these claimed KeyPackages, declared as `users`.
+    fn add(&self, room: &RoomInfo, users: &[String], packages: &[(DeviceId, Vec<u8>)]) -> Pending {
+        let key_packages: Vec<Vec<u8>> = packages.iter().map(|p| p.1.clone()).collect();
+        let outgoing = self.mls.add_members(&room.group_id.0, &key_packages).expect("add members");
+        let devices = packages.iter().map(|p| p.0).collect();
+        pending(room.id, Change::Add { users: users.to_vec(), devices }, outgoing, false)
+    }
+
+    /// Removes the leaves of `devices`, declared as removing `users`.
+    fn remove(&self, room: &RoomInfo, users: &[String], devices: &[Identity]) -> Pending {
+        let outgoing = self.mls.remove_members(&room.group_id.0, devices).expect("remove members");
+        pending(room.id, Change::Remove { users: users.to_vec() }, outgoing, false)
+    }
+
+    /// Processes the commits of `room`'s log this device's group has not seen.
+    async fn catch_up(&mut self, room: &RoomInfo) {
+        let group = &room.group_id.0;
+        for entry in log(&mut self.client, room.id, 0).await {
+            if let EntryBody::Commit { epoch, commit, .. } = entry.body
+                && !commit.0.is_empty()
+                && epoch == self.mls.epoch(group).expect("epoch")
+            {
+                self.mls.process(group, &commit.0).expect("process commit");
+            }
+        }
+    }
+
+    /// Sends a commit and settles it in the MLS state by the server's answer.
+    async fn send(&mut self, pending: Pending) -> Response {
+        let response = self.client.request(pending.request.clone()).await;
+        self.settle(&pending, &response);
+        response
+    }
+
+    /// Confirms an accepted commit; drops a refused one.
+    fn settle(&self, pending: &Pending, response: &Response) {
+        let group = &pending.outgoing.group_id;
+        match (&response.outcome, pending.create) {
+            (Outcome::Ok(_), _) => {
+                self.mls.confirm(group).expect("confirm");
+            }
+            (Outcome::Error(_), true) => self.mls.forget_group(group).expect("forget group"),
+            (Outcome::Error(_), false) => self.mls.discard(group).expect("discard"),
+        }
+    }
 }
 
 fn signature_key(name: &str, n: u8) -> Vec<u8> {
@@ -77,39 +244,26 @@ fn mls(tag: &str) -> Bytes {
     Bytes(tag.as_bytes().to_vec())
 }
 
-/// A commit with fake MLS content for `epoch`.
-fn commit(room: RoomId, epoch: u64, change: Change) -> Request {
-    let create = matches!(change, Change::Create {});
-    Request::Commit {
-        room,
-        epoch,
-        change,
-        commit: if create { Bytes::default() } else { mls(&format!("commit@{epoch}")) },
-        group_info: mls(&format!("group-info@{epoch}")),
-        ratchet_tree: mls(&format!("tree@{epoch}")),
-        welcome: None,
-    }
-}
-
-/// An `add` of `users` with their `devices`, and a Welcome for them.
-fn add(room: RoomId, epoch: u64, users: &[String], devices: &[DeviceId]) -> Request {
-    let mut request = commit(room, epoch, Change::Add { users: users.to_vec(), devices: devices.to_vec() });
-    if let Request::Commit { welcome, .. } = &mut request {
-        *welcome = Some(mls("welcome"));
-    }
-    request
-}
-
-fn remove(room: RoomId, epoch: u64, users: &[String]) -> Request {
-    commit(room, epoch, Change::Remove { users: users.to_vec() })
-}
-
 /// Sends a commit that must be accepted; returns its seq and the new epoch.
-async fn committed(client: &mut RawClient, request: Request) -> (Seq, u64) {
-    match client.ok(request).await {
-        Reply::Committed { seq, epoch } => (seq, epoch),
+async fn committed(member: &mut Member, pending: Pending) -> (Seq, u64) {
+    match member.send(pending).await.outcome {
+        Outcome::Ok(Reply::Committed { seq, epoch }) => (seq, epoch),
         other => panic!("unexpected reply to commit: {other:?}"),
     }
+}
+
+/// Sends a commit that must be refused; returns the error code.
+async fn refused(member: &mut Member, pending: Pending) -> ErrorCode {
+    match member.send(pending).await.outcome {
+        Outcome::Error(err) => err.code,
+        Outcome::Ok(reply) => panic!("commit unexpectedly accepted: {reply:?}"),
+    }
+}
+
+/// `member` joins `room` by external commit.
+async fn joined(member: &mut Member, room: &RoomInfo) -> (Seq, u64) {
+    let join = member.join(room).await;
+    committed(member, join).await
 }
 
 fn send(room: RoomId, ciphertext: &[u8], nonce: u64) -> Request {
@@ -147,16 +301,9 @@ async fn log(client: &mut RawClient, room: RoomId, after: i64) -> Vec<LogEntry> 
 async fn create_room(owner: &mut Member, name: &str, public: bool) -> RoomInfo {
     let reply = owner.client.ok(Request::CreateRoom { name: name.into(), public }).await;
     let Reply::Room { room } = reply else { panic!("unexpected reply to create_room: {reply:?}") };
-    assert_eq!(committed(&mut owner.client, commit(room.id, 0, Change::Create {})).await.1, 0);
+    let create = owner.create(&room);
+    assert_eq!(committed(owner, create).await.1, 0);
     room
-}
-
-/// Uploads `n` one-time KeyPackages tagged `tag`, and a last-resort one.
-fn upload(tag: &str, n: usize) -> Request {
-    Request::UploadKeyPackages {
-        key_packages: (0..n).map(|i| mls(&format!("kp:{tag}:{i}"))).collect(),
-        last_resort: Some(mls(&format!("kp:{tag}:last-resort"))),
-    }
 }
 
 async fn claim(client: &mut RawClient, username: &str) -> Vec<(DeviceId, Vec<u8>)> {
@@ -168,12 +315,19 @@ async fn claim(client: &mut RawClient, username: &str) -> Vec<(DeviceId, Vec<u8>
     }
 }
 
-/// `owner` adds `user` (all devices with KeyPackages) to `room` at `epoch`.
-async fn add_member(owner: &mut Member, user: &mut Member, room: RoomId, epoch: u64) -> (Seq, u64) {
-    user.client.ok(upload(&user.name(), 2)).await;
-    let devices: Vec<DeviceId> =
-        claim(&mut owner.client, &user.name()).await.into_iter().map(|p| p.0).collect();
-    committed(&mut owner.client, add(room, epoch, &[user.name()], &devices)).await
+/// `owner` adds `user` (all devices with KeyPackages) to `room` at `epoch`; the
+/// user's device joins the group from the Welcome.
+async fn add_member(owner: &mut Member, user: &mut Member, room: &RoomInfo, epoch: u64) -> (Seq, u64) {
+    let upload = user.upload(2);
+    user.client.ok(upload).await;
+    let packages = claim(&mut owner.client, &user.name()).await;
+    let add = owner.add(room, &[user.name()], &packages);
+    assert_eq!(add.epoch(), epoch);
+    let (welcome, tree) =
+        (add.outgoing.welcome.clone().expect("a Welcome"), add.outgoing.ratchet_tree.clone());
+    let result = committed(owner, add).await;
+    user.mls.join_welcome(&welcome, &tree).expect("join from the Welcome");
+    result
 }
 
 /// Reads events until `n` message entries of `room` arrived; other events are
@@ -267,7 +421,13 @@ async fn key_package_claims_are_atomic_and_fall_back_to_last_resort(backend: Bac
     let server = server(backend, &[]).await;
     let mut bob = Member::new(&server, "bob").await;
     let alice = Member::new(&server, "alice").await;
-    bob.client.ok(upload("bob", 3)).await;
+    let mut uploaded = bob.mls.key_packages(3, true).expect("KeyPackages");
+    let last_resort = uploaded.pop().expect("last resort");
+    let upload = Request::UploadKeyPackages {
+        key_packages: uploaded.iter().cloned().map(Bytes).collect(),
+        last_resort: Some(Bytes(last_resort.clone())),
+    };
+    bob.client.ok(upload).await;
     assert_eq!(bob.client.bind_device(Some(bob.device), &bob.key).await.1, 3);
 
     let claims: Vec<_> = (0..5)
@@ -291,14 +451,16 @@ async fn key_package_claims_are_atomic_and_fall_back_to_last_resort(backend: Bac
         claimers.push(client);
         got.push(package);
     }
-    let one_time: BTreeSet<&Vec<u8>> = got.iter().filter(|p| !p.ends_with(b"last-resort")).collect();
+    let one_time: BTreeSet<&Vec<u8>> = got.iter().filter(|p| **p != last_resort).collect();
     assert_eq!(one_time.len(), 3, "each one-time package exactly once: {got:?}");
-    assert_eq!(got.iter().filter(|p| p.ends_with(b"last-resort")).count(), 2);
+    assert_eq!(one_time, uploaded.iter().collect());
+    assert_eq!(got.iter().filter(|p| **p == last_resort).count(), 2);
     assert_eq!(bob.client.bind_device(Some(bob.device), &bob.key).await.1, 0);
-    assert_eq!(claim(&mut claimers[0], "bob").await[0].1, b"kp:bob:last-resort");
+    assert_eq!(claim(&mut claimers[0], "bob").await[0].1, last_resort);
 
-    let mut tablet = bob.another_device(&server, 2).await;
-    tablet.client.ok(upload("bob-tablet", 1)).await;
+    let mut tablet = bob.another_device(&server).await;
+    let upload = tablet.upload(1);
+    tablet.client.ok(upload).await;
     let both = claim(&mut claimers[0], "BOB").await;
     assert_eq!(both.iter().map(|p| p.0).collect::<Vec<_>>(), vec![bob.device, tablet.device]);
 
@@ -316,10 +478,12 @@ async fn key_package_claims_are_atomic_and_fall_back_to_last_resort(backend: Bac
         last_resort: None,
     };
     assert_eq!(carol.client.fails(too_many).await, ErrorCode::BadRequest);
-    for batch in 0..2 {
-        carol.client.ok(upload(&format!("carol{batch}"), MAX_KEY_PACKAGES_PER_UPLOAD)).await;
+    for _ in 0..2 {
+        let upload = carol.upload(MAX_KEY_PACKAGES_PER_UPLOAD);
+        carol.client.ok(upload).await;
     }
-    assert_eq!(carol.client.fails(upload("carol-more", 1)).await, ErrorCode::BadRequest);
+    let upload = carol.upload(1);
+    assert_eq!(carol.client.fails(upload).await, ErrorCode::BadRequest);
 }
 
 /// The lobby exists from the start without a group; the first joiner creates it
@@ -344,17 +508,21 @@ async fn the_lobby_is_created_by_its_first_joiner(backend: Backend) {
     else {
         panic!("the lobby has no group yet")
     };
-    assert_eq!(alice.client.fails(commit(lobby.id, 0, Change::Join {})).await, ErrorCode::StaleEpoch);
-    assert_eq!(committed(&mut alice.client, commit(lobby.id, 0, Change::Create {})).await, (Seq(1), 0));
+    let stray = alice.join_elsewhere(&lobby);
+    assert_eq!(refused(&mut alice, stray).await, ErrorCode::StaleEpoch);
+    let create = alice.create(&lobby);
+    let created = (Bytes(create.outgoing.group_info.clone()), Bytes(create.outgoing.ratchet_tree.clone()));
+    assert_eq!(committed(&mut alice, create).await, (Seq(1), 0));
 
     let Reply::GroupInfo { epoch: Some(0), group_info: Some(info), ratchet_tree: Some(tree), .. } =
         bob.client.ok(Request::GroupInfo { room: lobby.id }).await
     else {
         panic!("the lobby's group exists now")
     };
-    assert_eq!((info, tree), (mls("group-info@0"), mls("tree@0")));
-    assert_eq!(bob.client.fails(commit(lobby.id, 0, Change::Create {})).await, ErrorCode::StaleEpoch);
-    assert_eq!(committed(&mut bob.client, commit(lobby.id, 0, Change::Join {})).await, (Seq(2), 1));
+    assert_eq!((info, tree), created);
+    let create = bob.create(&lobby);
+    assert_eq!(refused(&mut bob, create).await, ErrorCode::StaleEpoch);
+    assert_eq!(joined(&mut bob, &lobby).await, (Seq(2), 1));
 
     let (room, entry) = next_entry(&mut alice.client).await;
     assert_eq!((room, entry.seq, entry.sender.as_str(), entry.device), (lobby.id, Seq(2), "bob", bob.device));
@@ -384,12 +552,18 @@ async fn of_two_commits_for_one_epoch_exactly_one_wins(backend: Backend) {
     let mut alice = Member::new(&server, "alice").await;
     let mut bob = Member::new(&server, "bob").await;
     let room = create_room(&mut alice, "race", true).await;
-    let (_, mut epoch) = committed(&mut bob.client, commit(room.id, 0, Change::Join {})).await;
+    let (_, mut epoch) = joined(&mut bob, &room).await;
     for _ in 0..10 {
+        alice.catch_up(&room).await;
+        bob.catch_up(&room).await;
+        let (alices, bobs) = (alice.update(&room), bob.update(&room));
+        assert_eq!((alices.epoch(), bobs.epoch()), (epoch, epoch));
         let (a, b) = tokio::join!(
-            alice.client.request(commit(room.id, epoch, Change::Update {})),
-            bob.client.request(commit(room.id, epoch, Change::Update {})),
+            alice.client.request(alices.request.clone()),
+            bob.client.request(bobs.request.clone()),
         );
+        alice.settle(&alices, &a);
+        bob.settle(&bobs, &b);
         let winners: Vec<&Response> = [&a, &b].into_iter().filter(|r| error_code(r).is_none()).collect();
         assert_eq!(winners.len(), 1, "{a:?} / {b:?}");
         let Outcome::Ok(Reply::Committed { epoch: next, .. }) = &winners[0].outcome else { panic!("{a:?}") };
@@ -426,42 +600,55 @@ async fn private_rooms_keep_outsiders_out(backend: Backend) {
     let room = create_room(&mut alice, "secret", false).await;
     assert_eq!((room.kind, room.owner.as_deref(), room.member), (RoomKind::Private, Some("alice"), true));
 
-    let outsider_requests = |epoch| {
+    let outsider_requests = || {
         vec![
             Request::GroupInfo { room: room.id },
             Request::Members { room: room.id },
-            commit(room.id, epoch, Change::Join {}),
             fetch(room.id, 0, 10),
             send(room.id, b"let me in", 1),
         ]
     };
-    for request in outsider_requests(0) {
+    for request in outsider_requests() {
         let name = request.name();
         assert_eq!(carol.client.fails(request).await, ErrorCode::Forbidden, "{name}");
     }
+    // Carol gets no GroupInfo from the server: she joins with Alice's.
+    let state = alice.mls.group_state(&room.group_id.0).expect("group state");
+    let join = carol.join_from(&room, &state.group_info, &state.ratchet_tree);
+    assert_eq!(refused(&mut carol, join).await, ErrorCode::Forbidden, "join");
     assert_eq!(carol.client.fails(Request::FindRoom { name: "secret".into() }).await, ErrorCode::NotFound);
     assert_eq!(
         carol.client.fails(Request::CreateRoom { name: "secret".into(), public: true }).await,
         ErrorCode::NameTaken
     );
 
-    let (_, epoch) = add_member(&mut alice, &mut bob, room.id, 0).await;
-    carol.client.ok(upload("carol", 1)).await;
-    let carol_devices = vec![carol.device];
-    assert_eq!(
-        bob.client.fails(add(room.id, epoch, &[carol.name()], &carol_devices)).await,
-        ErrorCode::Forbidden
-    );
-    assert_eq!(bob.client.fails(remove(room.id, epoch, &[alice.name()])).await, ErrorCode::Forbidden);
-    assert_eq!(alice.client.fails(remove(room.id, epoch, &[alice.name()])).await, ErrorCode::Forbidden);
-    assert_eq!(alice.client.fails(remove(room.id, epoch, &[carol.name()])).await, ErrorCode::Forbidden);
+    let (_, epoch) = add_member(&mut alice, &mut bob, &room, 0).await;
+    let upload = carol.upload(1);
+    carol.client.ok(upload).await;
+    let carols = claim(&mut bob.client, "carol").await;
+    let add_carol = bob.add(&room, &[carol.name()], &carols);
+    assert_eq!(add_carol.epoch(), epoch);
+    assert_eq!(refused(&mut bob, add_carol).await, ErrorCode::Forbidden);
+    let remove_owner = bob.remove(&room, &[alice.name()], &[alice.identity()]);
+    assert_eq!(refused(&mut bob, remove_owner).await, ErrorCode::Forbidden);
+    // No MLS client removes itself or a non-member; these commits remove Bob's
+    // leaf while declaring the refused change.
+    let remove_self = alice.remove(&room, &[alice.name()], &[bob.identity()]);
+    assert_eq!(refused(&mut alice, remove_self).await, ErrorCode::Forbidden);
+    let remove_outsider = alice.remove(&room, &[carol.name()], &[bob.identity()]);
+    assert_eq!(refused(&mut alice, remove_outsider).await, ErrorCode::Forbidden);
     assert!(matches!(bob.client.ok(Request::FindRoom { name: "secret".into() }).await, Reply::Room { .. }));
     assert!(matches!(bob.client.ok(fetch(room.id, 0, 10)).await, Reply::Log { .. }));
-    for request in outsider_requests(epoch) {
+    for request in outsider_requests() {
         let name = request.name();
         assert_eq!(carol.client.fails(request).await, ErrorCode::Forbidden, "{name}");
     }
-    let (_, epoch) = committed(&mut alice.client, remove(room.id, epoch, &[bob.name()])).await;
+    let state = alice.mls.group_state(&room.group_id.0).expect("group state");
+    let join = carol.join_from(&room, &state.group_info, &state.ratchet_tree);
+    assert_eq!(join.epoch(), epoch);
+    assert_eq!(refused(&mut carol, join).await, ErrorCode::Forbidden, "join");
+    let removal = alice.remove(&room, &[bob.name()], &[bob.identity()]);
+    let (_, epoch) = committed(&mut alice, removal).await;
     assert_eq!(epoch, 2);
     assert_eq!(bob.client.fails(fetch(room.id, 0, 10)).await, ErrorCode::Forbidden);
 }
@@ -474,23 +661,34 @@ async fn welcomes_are_released_only_by_an_accepted_commit(backend: Backend) {
     let mut alice = Member::new(&server, "alice").await;
     let mut bob = Member::new(&server, "bob").await;
     let room = create_room(&mut alice, "club", false).await;
-    bob.client.ok(upload("bob", 2)).await;
-    let devices: Vec<DeviceId> = claim(&mut alice.client, "bob").await.into_iter().map(|p| p.0).collect();
+    let upload = bob.upload(2);
+    bob.client.ok(upload).await;
+    let packages = claim(&mut alice.client, "bob").await;
+    let devices: Vec<DeviceId> = packages.iter().map(|p| p.0).collect();
     assert_eq!(devices, vec![bob.device]);
 
-    assert_eq!(alice.client.fails(add(room.id, 7, &[bob.name()], &devices)).await, ErrorCode::StaleEpoch);
+    // An add built in epoch 0, sent after a key update moved the group on.
+    let stale = alice.add(&room, &[bob.name()], &packages);
+    alice.mls.discard(&room.group_id.0).expect("discard");
+    let update = alice.update(&room);
+    assert_eq!(committed(&mut alice, update).await.1, 1);
+    assert_eq!(alice.client.fails(stale.request).await, ErrorCode::StaleEpoch);
     let early = events(&mut bob.client, Duration::from_millis(500)).await;
     assert!(!early.iter().any(|e| matches!(e, Event::Welcome { .. })), "{early:?}");
     assert_eq!(bob.client.ok(Request::Welcomes {}).await, Reply::Welcomes { welcomes: vec![] });
 
-    let (seq, _) = committed(&mut alice.client, add(room.id, 0, &[bob.name()], &devices)).await;
+    let add = alice.add(&room, &[bob.name()], &packages);
+    let sent_welcome = Bytes(add.outgoing.welcome.clone().expect("a Welcome"));
+    let sent_tree = Bytes(add.outgoing.ratchet_tree.clone());
+    let (seq, _) = committed(&mut alice, add).await;
     let welcome = loop {
         if let Event::Welcome { welcome } = bob.client.next_event().await {
             break welcome;
         }
     };
     assert_eq!((welcome.room.id, welcome.room.name.as_str(), welcome.room.member), (room.id, "club", true));
-    assert_eq!((welcome.seq, welcome.welcome, welcome.ratchet_tree), (seq, mls("welcome"), mls("tree@0")));
+    bob.mls.join_welcome(&welcome.welcome.0, &welcome.ratchet_tree.0).expect("bob joins from the Welcome");
+    assert_eq!((welcome.seq, welcome.welcome, welcome.ratchet_tree), (seq, sent_welcome, sent_tree));
 
     let mut again = bob.reconnect(&server).await;
     let on_bind = events(&mut again, Duration::from_millis(300)).await;
@@ -515,10 +713,12 @@ async fn sends_are_idempotent_and_reach_every_connection_once_in_order(backend: 
     let mut bob = Member::new(&server, "bob").await;
     let mut carol = Member::new(&server, "carol").await;
     let room = create_room(&mut alice, "chat", true).await;
-    let mut bob_phone = bob.another_device(&server, 2).await;
+    let mut bob_phone = bob.another_device(&server).await;
     let mut epoch = 0;
     for member in [&mut bob, &mut bob_phone, &mut carol] {
-        epoch = committed(&mut member.client, commit(room.id, epoch, Change::Join {})).await.1;
+        let join = member.join(&room).await;
+        assert_eq!(join.epoch(), epoch);
+        epoch = committed(member, join).await.1;
     }
 
     const EACH: u64 = 20;
@@ -569,7 +769,7 @@ async fn a_member_who_was_offline_catches_up_with_fetch(backend: Backend) {
     let mut alice = Member::new(&server, "alice").await;
     let mut bob = Member::new(&server, "bob").await;
     let room = create_room(&mut alice, "news", true).await;
-    let (cursor, _) = committed(&mut bob.client, commit(room.id, 0, Change::Join {})).await;
+    let (cursor, _) = joined(&mut bob, &room).await;
     let offline = RawClient::greeted(server.addr, &server.fingerprint).await;
     std::mem::replace(&mut bob.client, offline).close().await;
 
@@ -609,7 +809,7 @@ async fn delete_erases_the_ciphertext_from_the_database(backend: Backend) {
     let mut alice = Member::new(&server, "alice").await;
     let mut bob = Member::new(&server, "bob").await;
     let room = create_room(&mut alice, "board", true).await;
-    committed(&mut bob.client, commit(room.id, 0, Change::Join {})).await;
+    joined(&mut bob, &room).await;
 
     let secrets: [&[u8]; 2] = [b"CIPHERTEXT-bob-regrets-this-7f3a", b"CIPHERTEXT-bob-again-1c9e"];
     let kept: &[u8] = b"CIPHERTEXT-kept-forever-55d0";
@@ -680,24 +880,27 @@ async fn removed_members_receive_nothing_more(backend: Backend) {
     let mut alice = Member::new(&server, "alice").await;
     let mut bob = Member::new(&server, "bob").await;
     let room = create_room(&mut alice, "team", false).await;
-    let (_, epoch) = add_member(&mut alice, &mut bob, room.id, 0).await;
+    let (_, epoch) = add_member(&mut alice, &mut bob, &room, 0).await;
     log(&mut bob.client, room.id, 0).await;
     let (_, before) = sent(&mut alice.client, room.id, b"before", 1).await;
     assert_eq!(pushed_messages(&mut bob.client, room.id, 1).await[0].seq, before);
 
-    let (removal, epoch) = committed(&mut alice.client, remove(room.id, epoch, &[bob.name()])).await;
+    let remove = alice.remove(&room, &[bob.name()], &[bob.identity()]);
+    assert_eq!(remove.epoch(), epoch);
+    let (removal, epoch) = committed(&mut alice, remove).await;
     sent(&mut alice.client, room.id, b"after", 2).await;
     let seen = entries_of(&events(&mut bob.client, Duration::from_millis(800)).await, room.id);
     assert_eq!(seen.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![removal], "{seen:?}");
-    for request in [
-        fetch(room.id, 0, 10),
-        send(room.id, b"still here?", 3),
-        Request::GroupInfo { room: room.id },
-        commit(room.id, epoch, Change::Join {}),
-    ] {
+    for request in
+        [fetch(room.id, 0, 10), send(room.id, b"still here?", 3), Request::GroupInfo { room: room.id }]
+    {
         let name = request.name();
         assert_eq!(bob.client.fails(request).await, ErrorCode::Forbidden, "{name}");
     }
+    let state = alice.mls.group_state(&room.group_id.0).expect("group state");
+    let rejoin = bob.join_from(&room, &state.group_info, &state.ratchet_tree);
+    assert_eq!(rejoin.epoch(), epoch);
+    assert_eq!(refused(&mut bob, rejoin).await, ErrorCode::Forbidden, "join");
     let mut again = bob.reconnect(&server).await;
     sent(&mut alice.client, room.id, b"later", 3).await;
     let seen = entries_of(&events(&mut again, Duration::from_millis(800)).await, room.id);
@@ -713,8 +916,8 @@ async fn leavers_lose_access_and_any_member_may_remove_them(backend: Backend) {
     let mut bob = Member::new(&server, "bob").await;
     let mut carol = Member::new(&server, "carol").await;
     let room = create_room(&mut alice, "hall", true).await;
-    let (_, epoch) = committed(&mut bob.client, commit(room.id, 0, Change::Join {})).await;
-    let (_, epoch) = committed(&mut carol.client, commit(room.id, epoch, Change::Join {})).await;
+    joined(&mut bob, &room).await;
+    let (_, epoch) = joined(&mut carol, &room).await;
 
     assert_eq!(carol.client.ok(Request::Leave { room: room.id }).await, Reply::Done);
     let left = loop {
@@ -731,11 +934,15 @@ async fn leavers_lose_access_and_any_member_may_remove_them(backend: Backend) {
     };
     assert_eq!(members.iter().map(|m| m.username.as_str()).collect::<Vec<_>>(), vec!["alice", "bob"]);
 
-    assert_eq!(bob.client.fails(remove(room.id, epoch, &[alice.name()])).await, ErrorCode::Forbidden);
-    let (_, epoch) = committed(&mut bob.client, remove(room.id, epoch, &[carol.name()])).await;
+    bob.catch_up(&room).await;
+    let remove_owner = bob.remove(&room, &[alice.name()], &[alice.identity()]);
+    assert_eq!(remove_owner.epoch(), epoch);
+    assert_eq!(refused(&mut bob, remove_owner).await, ErrorCode::Forbidden);
+    let remove_leaver = bob.remove(&room, &[carol.name()], &[carol.identity()]);
+    let (_, epoch) = committed(&mut bob, remove_leaver).await;
     assert_eq!(alice.client.fails(Request::Leave { room: room.id }).await, ErrorCode::Forbidden);
     // A public room takes a leaver back.
-    committed(&mut carol.client, commit(room.id, epoch, Change::Join {})).await;
+    assert_eq!(joined(&mut carol, &room).await.1, epoch + 1);
     assert!(matches!(carol.client.ok(fetch(room.id, 0, 10)).await, Reply::Log { .. }));
 }
 
@@ -761,17 +968,26 @@ async fn direct_conversations_have_two_participants(backend: Backend) {
     assert_eq!(found.id, room.id);
     assert_eq!(carol.client.fails(Request::FindRoom { name: "@alice".into() }).await, ErrorCode::NotFound);
 
-    committed(&mut alice.client, commit(room.id, 0, Change::Create {})).await;
-    assert_eq!(carol.client.fails(commit(room.id, 0, Change::Join {})).await, ErrorCode::Forbidden);
-    carol.client.ok(upload("carol", 1)).await;
-    assert_eq!(
-        alice.client.fails(add(room.id, 0, &[carol.name()], &[carol.device])).await,
-        ErrorCode::Forbidden
-    );
-    let (_, epoch) = committed(&mut bob.client, commit(room.id, 0, Change::Join {})).await;
-    let mut bob_phone = bob.another_device(&server, 2).await;
-    bob_phone.client.ok(upload("bob-phone", 1)).await;
-    committed(&mut alice.client, add(room.id, epoch, &[bob.name()], &[bob_phone.device])).await;
+    let create = alice.create(&room);
+    committed(&mut alice, create).await;
+    let state = alice.mls.group_state(&room.group_id.0).expect("group state");
+    let join = carol.join_from(&room, &state.group_info, &state.ratchet_tree);
+    assert_eq!(refused(&mut carol, join).await, ErrorCode::Forbidden);
+    let upload = carol.upload(1);
+    carol.client.ok(upload).await;
+    let carols = claim(&mut alice.client, "carol").await;
+    let add_carol = alice.add(&room, &[carol.name()], &carols);
+    assert_eq!(refused(&mut alice, add_carol).await, ErrorCode::Forbidden);
+    let (_, epoch) = joined(&mut bob, &room).await;
+    let mut bob_phone = bob.another_device(&server).await;
+    let upload = bob_phone.upload(1);
+    bob_phone.client.ok(upload).await;
+    alice.catch_up(&room).await;
+    let phones = claim(&mut alice.client, "bob").await;
+    assert_eq!(phones.iter().map(|p| p.0).collect::<Vec<_>>(), vec![bob_phone.device]);
+    let add_phone = alice.add(&room, &[bob.name()], &phones);
+    assert_eq!(add_phone.epoch(), epoch);
+    committed(&mut alice, add_phone).await;
     let Reply::Rooms { rooms } = bob.client.ok(Request::ListRooms {}).await else { panic!("rooms") };
     assert!(rooms.iter().any(|r| r.id == room.id && r.name == "@alice" && r.member), "{rooms:?}");
 }
@@ -780,7 +996,7 @@ async fn direct_conversations_have_two_participants(backend: Backend) {
 async fn inputs_are_validated(backend: Backend) {
     let server = server(backend, &[]).await;
     let mut alice = Member::new(&server, "alice").await;
-    let bob = Member::new(&server, "bob").await;
+    let mut bob = Member::new(&server, "bob").await;
     let c = &mut alice.client;
     for name in ["Bad Name", "", &"x".repeat(33), "émoji"] {
         assert_eq!(
@@ -809,27 +1025,35 @@ async fn inputs_are_validated(backend: Backend) {
     let c = &mut alice.client;
     assert_eq!(c.fails(send(other.id, b"same nonce elsewhere", 2)).await, ErrorCode::BadRequest);
 
-    let mut no_info = commit(room.id, 0, Change::Update {});
-    if let Request::Commit { group_info, .. } = &mut no_info {
-        *group_info = Bytes::default();
-    }
-    assert_eq!(c.fails(no_info).await, ErrorCode::BadRequest);
-    let no_welcome = commit(room.id, 0, Change::Add { users: vec![bob.name()], devices: vec![bob.device] });
-    assert_eq!(c.fails(no_welcome).await, ErrorCode::BadRequest);
-    assert_eq!(c.fails(add(room.id, 0, &[bob.name()], &[alice.device])).await, ErrorCode::BadRequest);
-    let nobody = commit(room.id, 0, Change::Add { users: vec!["nobody".into()], devices: vec![] });
-    assert_eq!(c.fails(nobody).await, ErrorCode::NotFound);
-    assert_eq!(c.fails(remove(room.id, 0, &[])).await, ErrorCode::BadRequest);
+    let no_info = alice.update(&room).without_group_info();
+    assert_eq!(refused(&mut alice, no_info).await, ErrorCode::BadRequest);
+    let upload = bob.upload(1);
+    bob.client.ok(upload).await;
+    let bobs = claim(&mut alice.client, "bob").await;
+    let no_welcome = alice.add(&room, &[bob.name()], &bobs).without_welcome();
+    assert_eq!(refused(&mut alice, no_welcome).await, ErrorCode::BadRequest);
+    let wrong_device = alice
+        .add(&room, &[bob.name()], &bobs)
+        .declaring(Change::Add { users: vec![bob.name()], devices: vec![alice.device] });
+    assert_eq!(refused(&mut alice, wrong_device).await, ErrorCode::BadRequest);
+    let nobody = alice.update(&room).declaring(Change::Add { users: vec!["nobody".into()], devices: vec![] });
+    assert_eq!(refused(&mut alice, nobody).await, ErrorCode::NotFound);
+    let remove_nobody = alice.update(&room).declaring(Change::Remove { users: vec![] });
+    assert_eq!(refused(&mut alice, remove_nobody).await, ErrorCode::BadRequest);
+    let update = alice.update(&room);
     let create_with_commit = Request::Commit {
         room: room.id,
         epoch: 0,
         change: Change::Create {},
-        commit: mls("not empty"),
-        group_info: mls("gi"),
-        ratchet_tree: mls("tree"),
+        commit: Bytes(update.outgoing.commit.clone()),
+        group_info: Bytes(update.outgoing.group_info.clone()),
+        ratchet_tree: Bytes(update.outgoing.ratchet_tree.clone()),
         welcome: None,
     };
-    assert_eq!(c.fails(create_with_commit).await, ErrorCode::BadRequest);
+    assert_eq!(
+        refused(&mut alice, Pending { request: create_with_commit, ..update }).await,
+        ErrorCode::BadRequest
+    );
 }
 
 /// A user's first bound connection announces them online to everyone; the last
@@ -857,7 +1081,7 @@ async fn acknowledged_messages_survive_a_crash(backend: Backend) {
     let mut server = server(backend, &["--requests-per-second", "10000"]).await;
     let mut alice = Member::new(&server, "alice").await;
     let room = create_room(&mut alice, "durable", true).await;
-    let Member { account, mut client, device, key } = alice;
+    let Member { account, mut client, device, key, .. } = alice;
 
     let (acks_tx, mut acks_rx) = tokio::sync::mpsc::unbounded_channel();
     let stream = tokio::spawn(async move {

@@ -47,6 +47,7 @@ mod connection;
 pub mod error;
 mod fanout;
 mod handler;
+mod handshake;
 mod http;
 mod listener;
 mod live;

@@ -204,6 +204,33 @@ impl MlsState {
         })
     }
 
+    /// Builds a commit that adds and removes nobody but gives this device a fresh leaf
+    /// (a key update, for post-compromise security). Proposals stored from other
+    /// members are committed too. Pending until [`confirm`](Self::confirm) /
+    /// [`discard`](Self::discard).
+    ///
+    /// # Errors
+    /// [`MlsError::UnknownGroup`]; [`MlsError::NotMember`]; [`MlsError::PendingCommit`].
+    pub fn self_update(&self, group_id: &[u8]) -> Result<Outgoing> {
+        let group_id = GroupId::from_slice(group_id);
+        self.store.write(|tx| {
+            let mut group = load(tx, &group_id)?;
+            ensure_can_commit(&group)?;
+            let bundle = group
+                .commit_builder()
+                .force_self_update(true)
+                .leaf_node_parameters(LeafNodeParameters::builder().with_capabilities(capabilities()).build())
+                .load_psks(tx.storage())
+                .map_err(MlsError::internal("self update"))?
+                .create_group_info(true)
+                .build(tx.provider.rand(), tx.provider.crypto(), &self.signer, |_| true)
+                .map_err(MlsError::internal("self update"))?
+                .stage_commit(&tx.provider)
+                .map_err(MlsError::internal("self update"))?;
+            self.outgoing(tx, &group, bundle)
+        })
+    }
+
     /// The server accepted this device's pending commit (or external join): merge it.
     /// Returns the new epoch. A no-op, returning the current epoch, when nothing is
     /// pending (the commit already came back through [`process`](Self::process)).

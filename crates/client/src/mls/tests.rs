@@ -159,6 +159,28 @@ fn removed_device_cannot_decrypt_afterwards() {
 /// A and C both build a commit for epoch 2; the server takes A's. C discards its own,
 /// processes A's commit, rebuilds its commit for epoch 3, and that one goes through for
 /// everyone (including D, added by the winning commit).
+/// A self update adds and removes nobody, advances the epoch for everyone, and
+/// carries the committer's new leaf in its update path.
+#[test]
+fn self_update_changes_keys_only() {
+    let (a, b, c) = three_devices();
+    let update = a.state.self_update(GROUP).expect("self update");
+    assert_eq!((update.epoch, update.added.clone(), update.removed.clone()), (2, vec![], vec![]));
+    assert_eq!(update.welcome, None);
+    let summary = inspect_handshake(&update.commit).expect("inspect");
+    assert_eq!(summary.proposals, vec![]);
+    assert_eq!(summary.path_leaf.map(|leaf| leaf.identity), Some(a.me.clone()));
+    assert_eq!(a.state.confirm(GROUP).expect("confirm"), 3);
+    for member in [&b, &c] {
+        let Processed::Commit { sender, added, removed, epoch, .. } = member.commit(&update.commit) else {
+            unreachable!()
+        };
+        assert_eq!((sender, added, removed, epoch), (a.me.clone(), vec![], vec![], 3));
+    }
+    let message = b.state.encrypt(GROUP, b"after the update").expect("encrypt");
+    assert_eq!(a.read(&message, &b), b"after the update");
+}
+
 #[test]
 fn lost_commit_race_is_retried() {
     let (a, b, c) = three_devices();

@@ -315,6 +315,14 @@ pub(crate) async fn commit(
         at_ms,
     };
 
+    let mut removable = 0;
+    if matches!(change, Change::Remove { .. }) {
+        for user in &targets.users {
+            removable += shared.store.devices_of(*user).await?.len();
+        }
+    }
+    crate::handshake::verify(&change, &commit.0, epoch, &me.user.username, me.device, removable)?;
+
     let turn = shared.fanout.turn(room).await;
     let appended = shared.store.append_commit(&new, |facts| policy::commit(facts, &change, epoch)).await?;
     if let Some(welcome) = &welcome {
