@@ -70,7 +70,7 @@ async fn failures_are_generic_and_codes_work_once(backend: Backend) {
 async fn backoff_refuses_even_correct_logins_and_ends(backend: Backend) {
     let server = server(
         backend,
-        &["--login-max-failures", "3", "--login-backoff-secs", "2", "--login-backoff-max-secs", "2"],
+        &["--login-max-failures", "3", "--login-backoff-secs", "3", "--login-backoff-max-secs", "3"],
     )
     .await;
     let reg = Home::new(bin()).register(&server, "carol", PASSWORD);
@@ -83,7 +83,7 @@ async fn backoff_refuses_even_correct_logins_and_ends(backend: Backend) {
     let refused = home.login(&server, "carol", PASSWORD, &code_now(&reg.secret)).fails();
     assert_eq!(refused.stderr, generic, "a backed-off account looks like any failure");
 
-    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    std::thread::sleep(std::time::Duration::from_millis(4_500));
     home.login(&server, "carol", PASSWORD, &code_now(&reg.secret)).ok();
 }
 

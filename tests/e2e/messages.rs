@@ -203,6 +203,11 @@ async fn a_second_device_reads_new_messages_but_not_old_ones(backend: Backend) {
     phone.login(&server, "alice", PASSWORD, &code_now(&reg.secret)).ok();
     send(&bob, "#fam", "fresh news");
     assert_eq!(texts(&history(&phone, "#fam")), ["bob: fresh news"]);
+    let shown = phone.run(&["history", "#fam"], None).ok().stdout;
+    assert!(
+        shown.contains("not readable on it"),
+        "the new device says why older messages are missing: {shown}"
+    );
     assert_eq!(texts(&history(&alice, "#fam")), ["bob: old news", "bob: fresh news"]);
     let members = alice.run(&["room", "members", "fam", "--json"], None).ok().json();
     let alice_devices =

@@ -169,7 +169,10 @@ async fn record_failure(
         config.login_backoff,
         config.login_backoff_max,
     ) {
-        let until = now.saturating_add(i64::try_from(backoff.as_secs()).unwrap_or(i64::MAX));
+        // Times are whole seconds: round up, so a back-off is never shorter than
+        // configured (a failure at 10.9 s with a 2 s back-off lasts until 13 s).
+        let until =
+            now.saturating_add(i64::try_from(backoff.as_secs()).unwrap_or(i64::MAX)).saturating_add(1);
         shared.store.lock_until(username, until).await?;
         ctx.audit(Some(username), AuditAction::Lockout, json!({ "failures": failures, "until": until }))
             .await?;
