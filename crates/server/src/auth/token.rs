@@ -28,10 +28,11 @@ pub fn hash_token(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// A new public session id (96 random bits, base64url).
+/// A new public session id: 96 random bits as 24 hex digits. (Not base64url: an
+/// id starting with `-` would read as an option on a command line.)
 #[must_use]
 pub fn new_session_id() -> SessionId {
-    SessionId(URL_SAFE_NO_PAD.encode(random::<12>()))
+    SessionId(hex::encode(random::<12>()))
 }
 
 /// A new recovery code as shown to the user (`abcd-efgh-ijkl-mnop`, 80 random
@@ -72,6 +73,15 @@ mod tests {
         assert!(is_token_shape(&a));
         assert_ne!(a, b);
         assert_eq!(hash_token(&a), ha);
+    }
+
+    #[test]
+    fn session_ids_are_hex_and_never_look_like_options() {
+        for _ in 0..64 {
+            let id = new_session_id().0;
+            assert_eq!(id.len(), 24);
+            assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        }
     }
 
     #[test]
