@@ -141,16 +141,7 @@ impl Member {
     /// Creates `room`'s group (epoch 0): no commit, only GroupInfo and tree.
     fn create(&self, room: &RoomInfo) -> Pending {
         let state = self.mls.create_group(&room.group_id.0).expect("create group");
-        let outgoing = Outgoing {
-            group_id: room.group_id.0.clone(),
-            commit: Vec::new(),
-            welcome: None,
-            group_info: state.group_info,
-            ratchet_tree: state.ratchet_tree,
-            epoch: 0,
-            added: Vec::new(),
-            removed: Vec::new(),
-        };
+        let outgoing = Outgoing::creation(&room.group_id.0, state);
         pending(room.id, Change::Create {}, outgoing, true)
     }
 

@@ -276,16 +276,7 @@ impl Messenger {
             let (outgoing, change) = match (epoch, group_info, ratchet_tree) {
                 (None, _, _) => {
                     let state = self.mls.create_group(&room.group_id.0)?;
-                    let outgoing = Outgoing {
-                        group_id: room.group_id.0.clone(),
-                        commit: Vec::new(),
-                        welcome: None,
-                        group_info: state.group_info,
-                        ratchet_tree: state.ratchet_tree,
-                        epoch: 0,
-                        added: Vec::new(),
-                        removed: Vec::new(),
-                    };
+                    let outgoing = Outgoing::creation(&room.group_id.0, state);
                     (outgoing, Change::Create {})
                 }
                 (Some(_), Some(info), Some(tree)) => {

@@ -116,6 +116,24 @@ pub struct Outgoing {
     pub removed: Vec<Identity>,
 }
 
+impl Outgoing {
+    /// What a group's creation sends to the server: no commit (epoch 0 starts
+    /// here), only the new group's GroupInfo and ratchet tree.
+    #[must_use]
+    pub fn creation(group_id: &[u8], state: GroupState) -> Self {
+        Self {
+            group_id: group_id.to_vec(),
+            commit: Vec::new(),
+            welcome: None,
+            group_info: state.group_info,
+            ratchet_tree: state.ratchet_tree,
+            epoch: 0,
+            added: Vec::new(),
+            removed: Vec::new(),
+        }
+    }
+}
+
 /// What [`MlsState::process`] made of one message of a group's log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Processed {

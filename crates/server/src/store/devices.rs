@@ -54,11 +54,7 @@ impl Store {
         .bind(id.0)
         .fetch_optional(pool)
         .await?);
-        Ok(row.map(|(id, user, signature_key)| DeviceRecord {
-            id: DeviceId(id),
-            user: UserId(user),
-            signature_key,
-        }))
+        Ok(row.map(device_record))
     }
 
     /// The device registered with `signature_key`, if any.
@@ -69,11 +65,7 @@ impl Store {
         .bind(signature_key)
         .fetch_optional(pool)
         .await?);
-        Ok(row.map(|(id, user, signature_key)| DeviceRecord {
-            id: DeviceId(id),
-            user: UserId(user),
-            signature_key,
-        }))
+        Ok(row.map(device_record))
     }
 
     /// The ids of `user`'s devices, oldest first.
@@ -173,4 +165,8 @@ impl Store {
         .fetch_optional(pool)
         .await?))
     }
+}
+
+fn device_record((id, user, signature_key): (i64, i64, Vec<u8>)) -> DeviceRecord {
+    DeviceRecord { id: DeviceId(id), user: UserId(user), signature_key }
 }
