@@ -93,6 +93,8 @@ pub enum Command {
     History(HistoryArgs),
     /// Delete a message for everyone (your own; room owners: any).
     Delete(DeleteArgs),
+    /// Tell a conversation's online members that you are typing (never stored).
+    Typing(TypingArgs),
     /// Stay connected and print events as they arrive (reconnects by itself).
     Listen(ListenArgs),
     /// List users and who is online.
@@ -143,6 +145,15 @@ pub struct HistoryArgs {
     /// Show at most this many of the newest messages.
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
+    #[command(flatten)]
+    pub opts: MessagingOpts,
+}
+
+/// `conclave typing`.
+#[derive(Debug, Args)]
+pub struct TypingArgs {
+    /// `#room` or `@user`.
+    pub target: String,
     #[command(flatten)]
     pub opts: MessagingOpts,
 }

@@ -56,6 +56,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Send(args) => cmd::send::run(args).await,
         Command::History(args) => cmd::history::run(args).await,
         Command::Delete(args) => cmd::delete::run(args).await,
+        Command::Typing(args) => cmd::typing::run(args).await,
         Command::Listen(args) => cmd::listen::run(args).await,
         Command::Users(args) => cmd::users::run(args).await,
         Command::Rooms(args) => cmd::rooms::run(args).await,

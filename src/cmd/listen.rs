@@ -79,6 +79,10 @@ fn print(out: Output, update: &Update) -> anyhow::Result<()> {
             json!({ "event": "presence", "user": p.username, "online": p.online }),
             format!("{} is {}", untrusted(&p.username), if p.online { "online" } else { "offline" }),
         ),
+        Update::Typing { room, user } => (
+            json!({ "event": "typing", "room": room, "user": user }),
+            format!("{}: {} is typing…", untrusted(room), untrusted(user)),
+        ),
     };
     out.result(&value, || text)
 }

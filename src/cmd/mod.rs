@@ -13,5 +13,6 @@ pub mod rooms;
 pub mod send;
 pub mod serve;
 pub mod sessions;
+pub mod typing;
 pub mod users;
 pub mod whoami;

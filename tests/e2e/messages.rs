@@ -19,6 +19,7 @@ backend_tests!(
     a_member_can_leave_a_group,
     anyone_can_join_a_public_room,
     a_device_with_broken_group_state_rejoins_and_says_so,
+    typing_indicators_reach_listeners_and_are_not_history,
 );
 
 /// Registers `names` (each in its own home); every one is in the lobby after.
@@ -368,4 +369,29 @@ async fn a_device_with_broken_group_state_rejoins_and_says_so(backend: Backend) 
     assert_eq!(seen.last().map(String::as_str), Some("dave: three"), "{seen:?}");
     assert!(seen.contains(&"alice: two".to_owned()), "{seen:?}");
     assert_eq!(texts(&history(&carol, "#crew")), ["alice: two", "dave: three"]);
+}
+
+/// `conclave typing` shows up in another member's `listen` as a typing event;
+/// it is not part of anyone's history, and messages after it read normally.
+async fn typing_indicators_reach_listeners_and_are_not_history(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let [alice, bob] = <[Home; 2]>::try_from(users(&server, &["alice", "bob"])).ok().unwrap();
+    send(&alice, "#lobby", "hello before typing");
+    let listener = bob.spawn(&["listen", "--json"]);
+    listener
+        .wait_for(20, |l| l.contains("hello before typing"))
+        .unwrap_or_else(|| panic!("listen did not catch up; its stderr:\n{}", listener.stderr()));
+
+    alice.run(&["typing", "#lobby"], None).ok();
+    let line = listener
+        .wait_for(20, |l| l.contains("\"typing\""))
+        .unwrap_or_else(|| panic!("listen showed no typing event; its stderr:\n{}", listener.stderr()));
+    let event: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!((event["user"].as_str(), event["room"].as_str()), (Some("alice"), Some("lobby")));
+
+    send(&alice, "#lobby", "after typing");
+    listener
+        .wait_for(20, |l| l.contains("after typing"))
+        .unwrap_or_else(|| panic!("the next message did not arrive; its stderr:\n{}", listener.stderr()));
+    assert_eq!(texts(&history(&bob, "#lobby")), ["alice: hello before typing", "alice: after typing"]);
 }

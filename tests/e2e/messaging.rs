@@ -8,7 +8,7 @@
 //! messages stay opaque bytes: the server never reads them.
 
 use crate::{PASSWORD, server};
-use conclave_client::mls::{Identity, MlsState, Outgoing};
+use conclave_client::mls::{Identity, MlsState, Outgoing, Processed};
 use conclave_proto::{
     Bytes, Change, DeviceId, EntryBody, ErrorCode, Event, LogEntry, MemberInfo, MessageId, Outcome, Reply,
     Request, Response, RoomId, RoomInfo, RoomKind, Seq, UserPresence,
@@ -33,6 +33,7 @@ backend_tests!(
     inputs_are_validated,
     presence_is_pushed_and_listed,
     acknowledged_messages_survive_a_crash,
+    signals_reach_other_online_members_and_are_never_stored,
 );
 
 /// One user's device, connected and bound, with its own MLS state.
@@ -1116,4 +1117,75 @@ async fn acknowledged_messages_survive_a_crash(backend: Backend) {
             "{entry:?}"
         );
     }
+}
+
+/// A typing signal (an ephemeral MLS application message) reaches the other
+/// member devices online now — not the sender's own device, not outsiders — and
+/// is never stored: the log and the database do not have it, and messages sent
+/// after it still decrypt in order.
+async fn signals_reach_other_online_members_and_are_never_stored(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let mut alice = Member::new(&server, "alice").await;
+    let mut bob = Member::new(&server, "bob").await;
+    let mut mallory = Member::new(&server, "mallory").await;
+    let room = create_room(&mut alice, "chat", false).await;
+    let (_, epoch) = add_member(&mut alice, &mut bob, &room, 0).await;
+    assert_eq!(epoch, 1);
+    let first = alice.mls.encrypt(&room.group_id.0, b"first").expect("encrypt");
+    let (_, last_seq) = sent(&mut alice.client, room.id, &first, 1).await;
+    let before = log(&mut bob.client, room.id, 0).await.len();
+    events(&mut alice.client, Duration::from_millis(300)).await;
+    events(&mut bob.client, Duration::from_millis(300)).await;
+
+    let typing = alice.mls.encrypt(&room.group_id.0, br#"{"v":1,"type":"typing"}"#).expect("encrypt");
+    let reply = alice.client.ok(Request::Signal { room: room.id, ciphertext: Bytes(typing.clone()) }).await;
+    assert_eq!(reply, Reply::Done);
+    let got = events(&mut bob.client, Duration::from_millis(500)).await;
+    let signal = got.iter().find_map(|event| match event {
+        Event::Signal { room: r, sender, device, after, ciphertext } if *r == room.id => {
+            Some((sender.clone(), *device, *after, ciphertext.0.clone()))
+        }
+        _ => None,
+    });
+    let (sender, device, after, ciphertext) = signal.unwrap_or_else(|| panic!("bob got no signal: {got:?}"));
+    assert_eq!((sender.as_str(), device, after), ("alice", alice.device, last_seq));
+    assert!(
+        matches!(bob.mls.process(&room.group_id.0, &first), Ok(Processed::Application { .. })),
+        "bob reads the stored message first"
+    );
+    match bob.mls.process(&room.group_id.0, &ciphertext).expect("bob decrypts the signal") {
+        Processed::Application { plaintext, sender, .. } => {
+            assert_eq!(sender, alice.identity());
+            assert_eq!(plaintext, br#"{"v":1,"type":"typing"}"#);
+        }
+        other => panic!("not an application message: {other:?}"),
+    }
+    let own = events(&mut alice.client, Duration::from_millis(300)).await;
+    assert!(
+        !own.iter().any(|e| matches!(e, Event::Signal { .. })),
+        "the sender's device gets no echo: {own:?}"
+    );
+
+    assert_eq!(log(&mut bob.client, room.id, 0).await.len(), before, "nothing was appended to the log");
+    leak::assert_absent(&server, &typing).await;
+
+    let after_signal = alice.mls.encrypt(&room.group_id.0, b"after the signal").expect("encrypt");
+    let (_, seq) = sent(&mut alice.client, room.id, &after_signal, 2).await;
+    let entry = log(&mut bob.client, room.id, seq.0 - 1).await.pop().expect("the next message");
+    let EntryBody::Message { ciphertext: Some(next), .. } = entry.body else { panic!("a message") };
+    assert!(
+        matches!(bob.mls.process(&room.group_id.0, &next.0), Ok(Processed::Application { .. })),
+        "messages after a signal still decrypt"
+    );
+
+    let outsider = mallory.mls.key_packages(1, false).expect("KeyPackage");
+    assert_eq!(
+        mallory.client.fails(Request::Signal { room: room.id, ciphertext: Bytes(outsider[0].clone()) }).await,
+        ErrorCode::Forbidden,
+        "outsiders cannot signal"
+    );
+    assert_eq!(
+        alice.client.fails(Request::Signal { room: room.id, ciphertext: Bytes(vec![7; 5000]) }).await,
+        ErrorCode::TooLarge
+    );
 }

@@ -27,6 +27,8 @@ pub enum Body {
         /// The text, as typed.
         text: String,
     },
+    /// "I am typing": sent only as an ephemeral signal, never stored.
+    Typing {},
     /// Anything this version does not know.
     #[serde(other)]
     Unknown,
@@ -37,6 +39,12 @@ impl Content {
     #[must_use]
     pub fn text(text: impl Into<String>) -> Self {
         Self { v: CONTENT_VERSION, body: Body::Text { text: text.into() } }
+    }
+
+    /// A typing indicator.
+    #[must_use]
+    pub fn typing() -> Self {
+        Self { v: CONTENT_VERSION, body: Body::Typing {} }
     }
 
     /// Serialises for encryption.
@@ -56,7 +64,7 @@ impl Content {
     pub fn display_text(&self) -> String {
         match &self.body {
             Body::Text { text } => text.clone(),
-            Body::Unknown => "[a message this version of Conclave cannot show]".to_owned(),
+            Body::Typing {} | Body::Unknown => "[a message this version of Conclave cannot show]".to_owned(),
         }
     }
 }

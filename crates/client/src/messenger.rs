@@ -67,6 +67,14 @@ pub enum Update {
     },
     /// A user came online or went offline.
     Presence(UserPresence),
+    /// A member is typing in a room (show it for a few seconds, or until their
+    /// next message arrives).
+    Typing {
+        /// Room name.
+        room: String,
+        /// Who.
+        user: String,
+    },
 }
 
 /// A conversation's history as [`Messenger::history`] returns it.
@@ -444,6 +452,30 @@ impl Messenger {
         Ok((message, updates))
     }
 
+    /// Tells the room's online members that this user is typing: an ephemeral
+    /// MLS application message the server relays and never stores. Front ends
+    /// send it at most every few seconds while the user types.
+    ///
+    /// # Errors
+    /// Server and MLS errors (`too_fast` when sent too often).
+    pub async fn send_typing(&mut self, room: &RoomInfo) -> Result<()> {
+        if !self.mls.has_group(&room.group_id.0) {
+            return Ok(());
+        }
+        let ciphertext = self.mls.encrypt(&room.group_id.0, &Content::typing().encode())?;
+        self.client.request(Request::Signal { room: room.id, ciphertext: ciphertext.into() }).await?;
+        Ok(())
+    }
+
+    /// At most `limit` messages of the local history before `before`, oldest
+    /// first: the page above the oldest one shown, for scrolling back.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn older(&self, room: &RoomInfo, before: Seq, limit: u32) -> Result<Vec<StoredMessage>> {
+        self.history.messages_before(room.id, before, limit)
+    }
+
     /// Deletes a message for everyone.
     ///
     /// # Errors
@@ -753,6 +785,9 @@ impl Messenger {
                     Ok(Vec::new())
                 }
             }
+            Event::Signal { room, sender, device, after, ciphertext } => {
+                self.signal(room, &sender, device, after, &ciphertext.0)
+            }
             Event::Welcome { welcome } => self.accept_welcome(&welcome),
             Event::Presence { username, online } => {
                 Ok(vec![Update::Presence(UserPresence { username, online })])
@@ -762,6 +797,46 @@ impl Messenger {
             Event::ServerShutdown => Err(ClientError::ServerShutdown),
             Event::Unknown => Ok(Vec::new()),
         }
+    }
+
+    /// Reads an ephemeral signal, only when this device has applied the room's
+    /// log up to where the signal was relayed (else it would decrypt it ahead
+    /// of stored messages of the same sender and lose them). Signals that cannot
+    /// be read are dropped: they carry nothing that must arrive.
+    fn signal(
+        &mut self,
+        room: RoomId,
+        sender: &str,
+        device: DeviceId,
+        after: Seq,
+        ciphertext: &[u8],
+    ) -> Result<Vec<Update>> {
+        let Some(local) = self.history.room(room)? else { return Ok(Vec::new()) };
+        if local.cursor < after || device == self.device || !self.mls.has_group(&local.group_id) {
+            return Ok(Vec::new());
+        }
+        self.apply_lock.lock().map_err(ClientError::Io)?;
+        let processed = self.mls.process_ephemeral(&local.group_id, ciphertext);
+        self.apply_lock.unlock().ok();
+        let typing = match processed {
+            Ok((identity, plaintext)) => {
+                identity.user == sender
+                    && identity.device == device.0
+                    && matches!(
+                        Content::decode(&plaintext).map(|c| c.body),
+                        Some(crate::content::Body::Typing {})
+                    )
+            }
+            Err(err) => {
+                tracing::debug!(room = %local.name, %err, "dropped an unreadable signal");
+                false
+            }
+        };
+        Ok(if typing {
+            vec![Update::Typing { room: local.name, user: sender.to_owned() }]
+        } else {
+            Vec::new()
+        })
     }
 
     /// All users and who is online.

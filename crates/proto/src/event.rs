@@ -1,7 +1,8 @@
 //! What the server pushes without being asked.
 
 use crate::{
-    ids::RoomId,
+    bytes::Bytes,
+    ids::{DeviceId, RoomId, Seq},
     room::{LogEntry, WelcomeInfo},
 };
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,23 @@ pub enum Event {
         room: RoomId,
         /// The entry.
         entry: LogEntry,
+    },
+    /// An ephemeral message from another member device (see the `signal`
+    /// request): never stored, so missing it loses nothing.
+    Signal {
+        /// The room.
+        room: RoomId,
+        /// Who sent it.
+        sender: String,
+        /// The sending device.
+        device: DeviceId,
+        /// The room's last sequence number when it was relayed. A client that has
+        /// not processed the log up to here must drop the signal rather than
+        /// decrypt it: decrypting it first would move the sender's MLS ratchet past
+        /// stored messages the client has yet to read.
+        after: Seq,
+        /// The MLS ciphertext.
+        ciphertext: Bytes,
     },
     /// This device was added to a room.
     Welcome {

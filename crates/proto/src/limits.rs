@@ -48,6 +48,12 @@ pub const MAX_OFFERED_VERSIONS: usize = 16;
 pub const ROOM_NAME_MAX_CHARS: usize = 32;
 /// Largest MLS application message (ciphertext) accepted by `send`.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Largest ephemeral MLS message (`signal`): a typing indicator needs a few
+/// hundred bytes.
+pub const MAX_SIGNAL_BYTES: usize = 4096;
+/// Ephemeral messages one user may send per minute (a client sends a typing
+/// indicator at most every few seconds per conversation).
+pub const SIGNALS_PER_MINUTE: u32 = 120;
 /// Most one-time KeyPackages a device may hold on the server.
 pub const MAX_KEY_PACKAGES_PER_DEVICE: usize = 200;
 /// Most KeyPackages in one upload.

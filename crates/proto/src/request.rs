@@ -146,6 +146,15 @@ pub enum Request {
         /// the message twice.
         nonce: u64,
     },
+    /// An ephemeral MLS application message (a typing indicator): relayed to the
+    /// connections of the room's other member devices that are online now, and
+    /// never stored. Answered with `done`.
+    Signal {
+        /// The room.
+        room: RoomId,
+        /// The MLS ciphertext (at most `MAX_SIGNAL_BYTES`).
+        ciphertext: Bytes,
+    },
     /// Room log entries after `after`, oldest first, at most `limit` (≤ 500).
     Fetch {
         /// The room.
@@ -240,6 +249,7 @@ impl Request {
             Self::GroupInfo { .. } => "group_info",
             Self::Commit { .. } => "commit",
             Self::Send { .. } => "send",
+            Self::Signal { .. } => "signal",
             Self::Fetch { .. } => "fetch",
             Self::Delete { .. } => "delete",
             Self::Members { .. } => "members",

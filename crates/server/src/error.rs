@@ -129,6 +129,9 @@ impl From<AppendError> for RequestError {
                 Self::Invalid("that nonce was already used for a message in another room")
             }
             AppendError::Store(err) => Self::Store(err),
+            AppendError::Unstored => {
+                Self::Protocol(ErrorCode::Unavailable, "the message could not be stored: send it again")
+            }
         }
     }
 }

@@ -75,6 +75,11 @@ pub(crate) fn encode(event: Event) -> Frame {
     ServerFrame::Event { event }.encode().into()
 }
 
+/// The turn stripe of a room.
+fn stripe(room: RoomId) -> usize {
+    usize::try_from(room.0.rem_euclid(TURN_STRIPES as i64)).unwrap_or(0)
+}
+
 /// Membership changes a published entry makes, applied after it is delivered.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Delta<'a> {
@@ -163,6 +168,15 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
+    /// The next frame if one is ready now (queued frames in order, then, if
+    /// frames were dropped, one `resync`), without waiting.
+    pub(crate) fn try_next(&mut self) -> Option<Frame> {
+        match self.rx.try_recv() {
+            Ok(frame) => Some(frame),
+            Err(_) => self.lagged.swap(false, Ordering::AcqRel).then(|| Utf8Bytes::from_static(RESYNC)),
+        }
+    }
+
     /// The next frame to write: queued frames in order, then, if frames were
     /// dropped, one `resync`.
     ///
@@ -234,8 +248,21 @@ impl Fanout {
     /// Waits for `room`'s turn. Hold it from before an append is stored until
     /// its entry is published, so entries are published in seq order.
     pub(crate) async fn turn(&self, room: RoomId) -> MutexGuard<'_, ()> {
-        let stripe = usize::try_from(room.0.rem_euclid(TURN_STRIPES as i64)).unwrap_or(0);
-        self.inner.turns[stripe].lock().await
+        self.inner.turns[stripe(room)].lock().await
+    }
+
+    /// Waits for the turns of all of `rooms` (a batch of messages), taking each
+    /// stripe once and in stripe order, so it cannot deadlock with a handler
+    /// that holds one turn.
+    pub(crate) async fn turns(&self, rooms: impl Iterator<Item = RoomId>) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = rooms.map(stripe).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for index in stripes {
+            guards.push(self.inner.turns[index].lock().await);
+        }
+        guards
     }
 
     /// Delivers `frame` to every connection subscribed to `room`, then applies
@@ -272,6 +299,13 @@ impl Fanout {
         }
     }
 
+    /// Delivers an ephemeral `frame` to the connections of every device
+    /// subscribed to `room` except `from`, the sender's.
+    pub(crate) fn relay(&self, room: RoomId, from: DeviceId, frame: &Frame) {
+        let state = self.read();
+        self.deliver_except(&state, room, frame, Some(from));
+    }
+
     /// Delivers `frame` to every connection of `device` (a Welcome).
     pub(crate) fn to_device(&self, device: DeviceId, frame: &Frame) {
         let state = self.read();
@@ -292,9 +326,13 @@ impl Fanout {
     }
 
     fn deliver(&self, state: &State, room: RoomId, frame: &Frame) {
+        self.deliver_except(state, room, frame, None);
+    }
+
+    fn deliver_except(&self, state: &State, room: RoomId, frame: &Frame, except: Option<DeviceId>) {
         let Some(devices) = state.rooms.get(&room) else { return };
         let (mut attempted, mut delivered) = (0, 0);
-        for device in devices {
+        for device in devices.iter().filter(|d| Some(**d) != except) {
             for id in state.devices.get(device).into_iter().flatten() {
                 if let Some(connection) = state.connections.get(id) {
                     attempted += 1;

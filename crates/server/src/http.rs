@@ -37,6 +37,11 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     )
 }
 
+/// Initial WebSocket read buffer per connection.
+const READ_BUFFER_BYTES: usize = 4096;
+/// Frames gathered before a write: one TLS record's worth.
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+
 /// `GET /ws`: upgrades to the WebSocket protocol with the configured frame and
 /// message limit (tungstenite's own default would be 64 MiB).
 async fn websocket(
@@ -48,7 +53,14 @@ async fn websocket(
     upgrade
         .max_frame_size(limit)
         .max_message_size(limit)
-        .write_buffer_size(0)
-        .max_write_buffer_size(limit.saturating_mul(4))
+        // Small buffers: memory per idle connection is what bounds how many a
+        // node holds. Reads grow the buffer for a large message as needed;
+        // writes gather a burst of frames (see `Connection::write_encoded`) up
+        // to one TLS record before they go out.
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        // A server frame may be far larger than a client's (a large group's
+        // ratchet tree), up to the clients' limit.
+        .max_write_buffer_size(conclave_proto::limits::MAX_SERVER_FRAME_BYTES + 2 * WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| session::run(socket, context, shared))
 }

@@ -39,6 +39,7 @@
 //! * [`audit`] — the hash-chained audit log.
 //! * `metrics`, `shutdown`, `live`, [`tls`], [`error`].
 
+mod appender;
 pub mod audit;
 mod auth;
 pub mod clock;
@@ -83,8 +84,12 @@ pub(crate) struct Shared {
     address_limiter: AddressLimiter,
     /// Pushes stored entries, Welcomes and presence to bound connections.
     fanout: fanout::Fanout,
+    /// Stores and publishes messages in batches (group commit).
+    appender: appender::Appender,
     /// KeyPackage claims per claiming user ([`CLAIMS_PER_MINUTE`]).
     claim_limiter: KeyedLimiter<UserId>,
+    /// Ephemeral messages per user ([`conclave_proto::limits::SIGNALS_PER_MINUTE`]).
+    signal_limiter: KeyedLimiter<UserId>,
 }
 
 /// KeyPackage claims one user may make per minute: each claim uses up another
@@ -117,14 +122,18 @@ impl Server {
             .map_err(|source| ServerError::Io { path: config.secret_key_file.clone(), source })?;
         let hasher = Hasher::new(config.argon2, config.hash_concurrency)?;
         let metrics = Arc::new(metrics::Metrics::new());
+        let fanout = fanout::Fanout::new(metrics.clone());
+        let appender = appender::Appender::start(store.clone(), fanout.clone(), metrics.clone());
         let shared = Shared {
             audit: audit::Audit::new(store.clone()),
             address_limiter: AddressLimiter::new(config.auth_attempts_per_minute),
             store,
             hasher,
             secrets,
-            fanout: fanout::Fanout::new(metrics.clone()),
+            fanout,
+            appender,
             claim_limiter: KeyedLimiter::new(CLAIMS_PER_MINUTE),
+            signal_limiter: KeyedLimiter::new(conclave_proto::limits::SIGNALS_PER_MINUTE),
             metrics,
             live: live::LiveSessions::default(),
             config,

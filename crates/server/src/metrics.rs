@@ -28,6 +28,9 @@ pub struct Metrics {
     pub frame_errors: Counter,
     /// Application messages stored.
     pub messages: Counter,
+    /// Transactions that stored messages (group commits): `messages` divided by
+    /// this is the average batch.
+    pub message_batches: Counter,
     /// Commits accepted.
     pub commits: Counter,
     /// Frames pushed to a connection's queue by the fan-out.
@@ -56,6 +59,7 @@ impl Metrics {
             frames_out: Counter::default(),
             frame_errors: Counter::default(),
             messages: Counter::default(),
+            message_batches: Counter::default(),
             commits: Counter::default(),
             deliveries: Counter::default(),
             deliveries_dropped: Counter::default(),
@@ -73,6 +77,11 @@ impl Metrics {
             metrics.frame_errors.clone(),
         );
         registry.register("messages", "Application messages stored", metrics.messages.clone());
+        registry.register(
+            "message_batches",
+            "Transactions that stored messages (group commit)",
+            metrics.message_batches.clone(),
+        );
         registry.register("commits", "MLS commits accepted", metrics.commits.clone());
         registry.register(
             "deliveries",

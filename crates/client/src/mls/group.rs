@@ -416,6 +416,30 @@ impl MlsState {
         })
     }
 
+    /// Decrypts an ephemeral application message (a typing indicator) that did
+    /// not come through the room's log. Only a PrivateMessage of the current or a
+    /// recent epoch is accepted: a handshake message arriving this way is refused
+    /// before it can touch the group, since only the server's log may order
+    /// commits.
+    ///
+    /// # Errors
+    /// As [`process`](Self::process); [`MlsError::Policy`] for anything but an
+    /// application message.
+    pub fn process_ephemeral(&self, group_id: &[u8], message: &[u8]) -> Result<(Identity, Vec<u8>)> {
+        let refused = || MlsError::Policy { what: "ephemeral message", reason: "not an application message" };
+        let parsed = MlsMessageIn::tls_deserialize_exact(message)
+            .map_err(MlsError::malformed("MLS message"))?
+            .try_into_protocol_message()
+            .map_err(MlsError::malformed("group message"))?;
+        if !matches!(parsed, ProtocolMessage::PrivateMessage(_)) {
+            return Err(refused());
+        }
+        match self.process(group_id, message)? {
+            Processed::Application { sender, plaintext, .. } => Ok((sender, plaintext)),
+            _ => Err(refused()),
+        }
+    }
+
     /// The group's members, in leaf order.
     ///
     /// # Errors

@@ -295,6 +295,29 @@ impl History {
         Ok(n > 0)
     }
 
+    /// At most `limit` messages of a room before `before`, in room order: the
+    /// page above what is on screen when scrolling back.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn messages_before(&self, room: RoomId, before: Seq, limit: u32) -> Result<Vec<StoredMessage>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT m.id, m.seq, r.name, m.sender, m.device, m.text, m.sent_at_ms \
+                 FROM messages m JOIN rooms r ON r.id = m.room_id WHERE m.room_id = ?1 AND m.seq < ?2 \
+                 ORDER BY m.seq DESC LIMIT ?3",
+            )
+            .map_err(db_err)?;
+        let mut rows = stmt
+            .query_map(params![room.0, before.0, limit], stored_message)
+            .map_err(db_err)?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(db_err)?;
+        rows.reverse();
+        Ok(rows)
+    }
+
     /// The last `limit` messages of a room, in room order.
     ///
     /// # Errors

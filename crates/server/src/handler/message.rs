@@ -2,24 +2,25 @@
 
 use super::{Caller, Ctx};
 use crate::{
+    appender::Outgoing,
     audit::AuditAction,
     clock,
     error::RequestError,
     fanout::{self, Delta},
     policy,
-    store::NewMessage,
 };
 use conclave_proto::{
     Bytes, EntryBody, Event, LogEntry, MessageId, Reply, RoomId, Seq,
-    limits::{MAX_FETCH, MAX_MESSAGE_BYTES},
+    limits::{MAX_FETCH, MAX_MESSAGE_BYTES, MAX_SIGNAL_BYTES},
 };
 use serde_json::json;
 
 /// # `send`
 ///
-/// Stores an MLS application message in the room's log and answers `sent` only
-/// once it is durably stored; then every member device's connections receive it
-/// in seq order. Only devices in the room's group may send. A retried send with
+/// Stores an MLS application message in the room's log (with other messages
+/// in one transaction: see [`crate::appender`]) and answers `sent` only once it
+/// is durably stored; every member device's connections receive it in seq
+/// order. Only devices in the room's group may send. A retried send with
 /// the same nonce gets the first one's id and seq and stores nothing.
 pub(crate) async fn send(
     ctx: &Ctx<'_>,
@@ -34,34 +35,54 @@ pub(crate) async fn send(
     if ciphertext.0.len() > MAX_MESSAGE_BYTES {
         return Err(RequestError::TooLarge("a message is at most 64 KiB"));
     }
-    let shared = ctx.shared;
-    let at_ms = clock::now_ms();
-    let size = ciphertext.0.len();
-    let turn = shared.fanout.turn(room).await;
-    let new =
-        NewMessage { room, user: me.user.id, device: me.device, ciphertext: &ciphertext.0, nonce, at_ms };
-    let stored = shared.store.append_message(&new, policy::may_use).await?;
-    if stored.fresh {
-        let entry = LogEntry {
-            seq: stored.seq,
-            at_ms: stored.at_ms,
-            sender: me.user.username.clone(),
-            device: me.device,
-            body: EntryBody::Message { id: stored.id, ciphertext: Some(ciphertext) },
-        };
-        shared.fanout.publish(room, &fanout::encode(Event::Entry { room, entry }), Delta::default());
-    }
-    drop(turn);
-    if stored.fresh {
-        shared.metrics.messages.inc();
-        ctx.audit(
-            Some(&me.user.username),
-            AuditAction::MessageSent,
-            json!({ "room": room.0, "id": stored.id.0, "seq": stored.seq.0, "size": size }),
-        )
-        .await?;
-    }
+    let outgoing = Outgoing {
+        room,
+        user: me.user.id,
+        username: me.user.username.clone(),
+        device: me.device,
+        ciphertext,
+        nonce,
+        at_ms: clock::now_ms(),
+    };
+    let stored = ctx.shared.appender.append(outgoing).await?;
     Ok(Reply::Sent { id: stored.id, seq: stored.seq })
+}
+
+/// # `signal`
+///
+/// Relays an ephemeral MLS application message (a typing indicator) to the
+/// online connections of the room's other member devices. Nothing is stored or
+/// audited: a signal nobody is online to see is simply gone. The relayed event
+/// carries the room's last sequence number, so receivers that are behind drop it
+/// instead of decrypting it ahead of stored messages.
+pub(crate) async fn signal(
+    ctx: &Ctx<'_>,
+    me: &Caller<'_>,
+    room: RoomId,
+    ciphertext: Bytes,
+) -> Result<Reply, RequestError> {
+    if ciphertext.0.is_empty() {
+        return Err(RequestError::Invalid("the ciphertext is empty"));
+    }
+    if ciphertext.0.len() > MAX_SIGNAL_BYTES {
+        return Err(RequestError::TooLarge("a signal is at most 4 KiB"));
+    }
+    let shared = ctx.shared;
+    if !shared.signal_limiter.allow(&me.user.id) {
+        return Err(RequestError::TooFast("signals"));
+    }
+    let record = shared.store.room(me.user.id, room).await?.ok_or(RequestError::NotFound("no such room"))?;
+    let joined = shared.store.device_joined(room, me.device).await?;
+    policy::may_use(record.viewer, joined.is_some())?;
+    let event = Event::Signal {
+        room,
+        sender: me.user.username.clone(),
+        device: me.device,
+        after: record.last_seq,
+        ciphertext,
+    };
+    shared.fanout.relay(room, me.device, &fanout::encode(event));
+    Ok(Reply::Done)
 }
 
 /// # `fetch`

@@ -57,6 +57,7 @@ pub(crate) async fn messaging(
             room::commit(ctx, me, request).await
         }
         Request::Send { room, ciphertext, nonce } => message::send(ctx, me, room, ciphertext, nonce).await,
+        Request::Signal { room, ciphertext } => message::signal(ctx, me, room, ciphertext).await,
         Request::Fetch { room, after, limit } => message::fetch(ctx, me, room, after, limit).await,
         Request::Delete { room, message } => message::delete(ctx, me, room, message).await,
         Request::Users {} => presence::users(ctx).await,

@@ -174,7 +174,12 @@ impl Session {
                 }
                 Wake::Inbound(Inbound::Closed) => return,
                 Wake::Push(frame) => {
-                    if self.conn.write_encoded(frame).await.is_err() {
+                    let mut outbox = match &mut self.phase {
+                        Phase::Authenticated(auth) => auth.device.as_mut().map(|bound| &mut bound.outbox),
+                        _ => None,
+                    };
+                    let more = || outbox.as_mut().and_then(|o| o.try_next());
+                    if self.conn.write_encoded(frame, more).await.is_err() {
                         return;
                     }
                 }

@@ -16,6 +16,10 @@ pub struct NewAuditEntry<'a> {
     pub detail: &'a str,
 }
 
+/// Inserts one chained audit entry.
+pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit_log (seq, at_ms, actor, action, detail, prev_hash, hash) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
 /// A stored audit entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRow {
@@ -52,10 +56,7 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await?;
             let hash = link(&prev, seq);
-            sqlx::query(
-                "INSERT INTO audit_log (seq, at_ms, actor, action, detail, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
+            sqlx::query(INSERT_AUDIT)
             .bind(seq)
             .bind(entry.at_ms)
             .bind(entry.actor)

@@ -12,7 +12,8 @@
 //! these functions return: what is acknowledged is on disk.
 
 use super::{
-    Result, Store, StoreError,
+    NewAuditEntry, Result, Store, StoreError,
+    audit::INSERT_AUDIT,
     rooms::{epoch_of, parse_kind},
     with_pool,
 };
@@ -36,6 +37,10 @@ pub(crate) enum AppendError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The batch this message was part of failed to store (the cause is logged
+    /// once); nothing of it was stored, and sending again is safe.
+    #[error("the batch could not be stored")]
+    Unstored,
 }
 
 impl From<sqlx::Error> for AppendError {
@@ -102,6 +107,8 @@ pub(crate) struct NewMessage<'a> {
     pub room: RoomId,
     /// Sender.
     pub user: UserId,
+    /// The sender's username, for the audit log.
+    pub username: &'a str,
     /// Sending device.
     pub device: DeviceId,
     /// MLS ciphertext.
@@ -168,6 +175,27 @@ macro_rules! member_gone {
     }};
 }
 /// The device acted in the room, so it has joined: its Welcome is spent.
+/// Takes the next sequence number of a room (and its row lock) for a message.
+const NEXT_SEQ: &str = "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq, epoch";
+/// Returns a number [`NEXT_SEQ`] took for a message that was then refused.
+const UNDO_SEQ: &str = "UPDATE rooms SET last_seq = last_seq - 1 WHERE id = $1";
+/// The earlier message a device sent with a nonce.
+const BY_NONCE: &str =
+    "SELECT room_id, seq, message_id, at_ms FROM room_log WHERE device_id = $1 AND nonce = $2";
+
+/// What a retried send (same device and nonce) returns: the first send.
+fn earlier_send(
+    room: RoomId,
+    (found, seq, id, at_ms): (i64, i64, Option<i64>, i64),
+) -> Result<StoredMessage, AppendError> {
+    match id {
+        Some(id) if found == room.0 => {
+            Ok(StoredMessage { id: MessageId(id), seq: Seq(seq), at_ms, fresh: false })
+        }
+        _ => Err(AppendError::NonceReused),
+    }
+}
+
 const WELCOME_SPENT: &str = "DELETE FROM welcomes WHERE device_id = $1 AND room_id = $2";
 
 fn membership(row: Option<(String, bool)>) -> Membership {
@@ -308,90 +336,118 @@ impl Store {
         })
     }
 
-    /// Appends an application message if `decide` (given the sender's standing
-    /// and whether the device is in the group) allows it. A nonce the device
-    /// already used in this room returns that earlier message instead.
+    /// Appends a batch of messages in one transaction — one fsync for all of
+    /// them (group commit) — together with their `message_sent` audit entries.
+    ///
+    /// Each message is decided on its own: a retried nonce returns the earlier
+    /// send (`fresh == false`), and a message `decide` refuses (given the sender's
+    /// standing and whether the device is in the group) gets its refusal, without
+    /// affecting the rest; the sequence number it took is given back under the
+    /// room's row lock, so refusals leave no gaps. `audit` gives each stored message's audit entry
+    /// (actor, detail); `link` chains it (see [`Store::append_audit`]).
     ///
     /// # Errors
-    /// [`AppendError::NonceReused`] for a nonce used in another room, otherwise as
-    /// [`Store::append_commit`].
-    pub(crate) async fn append_message(
+    /// A storage failure fails the whole batch (nothing is stored); a nonce
+    /// raced in from another connection fails it with [`StoreError::Conflict`].
+    pub(crate) async fn append_messages(
         &self,
-        message: &NewMessage<'_>,
-        decide: impl FnOnce(Membership, bool) -> Result<(), Refusal>,
-    ) -> Result<StoredMessage, AppendError> {
-        let nonce = message.nonce.cast_signed();
-        if let Some(earlier) = self.message_by_nonce(message.room, message.device, nonce).await? {
-            return Ok(earlier);
-        }
-        let room = message.room.0;
-        let result: Result<StoredMessage, AppendError> = with_pool!(self, pool => {
+        messages: &[NewMessage<'_>],
+        decide: impl Fn(Membership, bool) -> Result<(), Refusal>,
+        audit: impl Fn(&NewMessage<'_>, &StoredMessage) -> (String, String),
+        link: impl Fn(&[u8], i64, &NewAuditEntry<'_>) -> [u8; 32],
+    ) -> Result<Vec<Result<StoredMessage, AppendError>>> {
+        with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let Some((seq, epoch, ..)) =
-                sqlx::query_as::<_, LockRow>(LOCK_ROOM).bind(room).fetch_optional(&mut *tx).await?
-            else {
-                return Err(AppendError::NotFound);
-            };
-            let sender: Option<(String, bool)> =
-                sqlx::query_as(MEMBERSHIP).bind(room).bind(message.user.0).fetch_optional(&mut *tx).await?;
-            let in_group: Option<i64> =
-                sqlx::query_scalar(IN_GROUP).bind(room).bind(message.device.0).fetch_optional(&mut *tx).await?;
-            if let Err(refusal) = decide(membership(sender), in_group.is_some()) {
-                tx.rollback().await?;
-                return Err(AppendError::Refused(refusal));
+            let mut outcomes = Vec::with_capacity(messages.len());
+            let mut audits: Vec<(i64, String, String)> = Vec::new();
+            for message in messages {
+                let room = message.room.0;
+                let nonce = message.nonce.cast_signed();
+                let earlier: Option<(i64, i64, Option<i64>, i64)> = sqlx::query_as(BY_NONCE)
+                    .bind(message.device.0)
+                    .bind(nonce)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some(earlier) = earlier {
+                    outcomes.push(earlier_send(message.room, earlier));
+                    continue;
+                }
+                let Some((seq, epoch)) =
+                    sqlx::query_as::<_, (i64, Option<i64>)>(NEXT_SEQ).bind(room).fetch_optional(&mut *tx).await?
+                else {
+                    outcomes.push(Err(AppendError::NotFound));
+                    continue;
+                };
+                let sender: Option<(String, bool)> =
+                    sqlx::query_as(MEMBERSHIP).bind(room).bind(message.user.0).fetch_optional(&mut *tx).await?;
+                let in_group: Option<i64> =
+                    sqlx::query_scalar(IN_GROUP).bind(room).bind(message.device.0).fetch_optional(&mut *tx).await?;
+                if let Err(refusal) = decide(membership(sender), in_group.is_some()) {
+                    // Give the number back (the row lock is still ours): no gaps.
+                    sqlx::query(UNDO_SEQ).bind(room).execute(&mut *tx).await?;
+                    outcomes.push(Err(AppendError::Refused(refusal)));
+                    continue;
+                }
+                let Some(id) = message_id(message.room, Seq(seq)) else {
+                    return Err(StoreError::Database(sqlx::Error::Protocol("room log is full".into())));
+                };
+                sqlx::query(
+                    "INSERT INTO room_log (room_id, seq, kind, sender_id, device_id, message_id, epoch, data, nonce, at_ms) \
+                     VALUES ($1, $2, 'message', $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(room)
+                .bind(seq)
+                .bind(message.user.0)
+                .bind(message.device.0)
+                .bind(id.0)
+                .bind(epoch)
+                .bind(message.ciphertext)
+                .bind(nonce)
+                .bind(message.at_ms)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(WELCOME_SPENT).bind(message.device.0).bind(room).execute(&mut *tx).await?;
+                let stored = StoredMessage { id, seq: Seq(seq), at_ms: message.at_ms, fresh: true };
+                let (actor, detail) = audit(message, &stored);
+                audits.push((message.at_ms, actor, detail));
+                outcomes.push(Ok(stored));
             }
-            let id = message_id(message.room, Seq(seq)).ok_or_else(|| {
-                StoreError::Database(sqlx::Error::Protocol("room log is full".into()))
-            })?;
-            sqlx::query(
-                "INSERT INTO room_log (room_id, seq, kind, sender_id, device_id, message_id, epoch, data, nonce, at_ms) \
-                 VALUES ($1, $2, 'message', $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(room)
-            .bind(seq)
-            .bind(message.user.0)
-            .bind(message.device.0)
-            .bind(id.0)
-            .bind(epoch)
-            .bind(message.ciphertext)
-            .bind(nonce)
-            .bind(message.at_ms)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(WELCOME_SPENT).bind(message.device.0).bind(room).execute(&mut *tx).await?;
+            if !audits.is_empty() {
+                // One move of the chain head for the whole batch: its row lock
+                // (PostgreSQL) or the write lock (SQLite) orders this batch with
+                // every other audit append.
+                let count = i64::try_from(audits.len()).unwrap_or(i64::MAX);
+                let (last, mut prev): (i64, Vec<u8>) = sqlx::query_as(
+                    "UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash",
+                )
+                .bind(count)
+                .fetch_one(&mut *tx)
+                .await?;
+                for (seq, (at_ms, actor, detail)) in (last - count + 1..).zip(&audits) {
+                    let entry = NewAuditEntry {
+                        at_ms: *at_ms,
+                        actor: Some(actor),
+                        action: "message_sent",
+                        detail,
+                    };
+                    let hash = link(&prev, seq, &entry);
+                    sqlx::query(INSERT_AUDIT)
+                        .bind(seq)
+                        .bind(entry.at_ms)
+                        .bind(entry.actor)
+                        .bind(entry.action)
+                        .bind(entry.detail)
+                        .bind(&prev)
+                        .bind(hash.as_slice())
+                        .execute(&mut *tx)
+                        .await?;
+                    prev = hash.to_vec();
+                }
+                sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&prev).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
-            Ok(StoredMessage { id, seq: Seq(seq), at_ms: message.at_ms, fresh: true })
-        });
-        match result {
-            // The same nonce raced in on another connection of the device.
-            Err(AppendError::Store(StoreError::Conflict)) => self
-                .message_by_nonce(message.room, message.device, nonce)
-                .await?
-                .ok_or(AppendError::Store(StoreError::Conflict)),
-            other => other,
-        }
-    }
-
-    async fn message_by_nonce(
-        &self,
-        room: RoomId,
-        device: DeviceId,
-        nonce: i64,
-    ) -> Result<Option<StoredMessage>, AppendError> {
-        let row: Option<(i64, i64, Option<i64>, i64)> = with_pool!(self, pool => sqlx::query_as(
-            "SELECT room_id, seq, message_id, at_ms FROM room_log WHERE device_id = $1 AND nonce = $2",
-        )
-        .bind(device.0)
-        .bind(nonce)
-        .fetch_optional(pool)
-        .await?);
-        match row {
-            None => Ok(None),
-            Some((found, seq, Some(id), at_ms)) if found == room.0 => {
-                Ok(Some(StoredMessage { id: MessageId(id), seq: Seq(seq), at_ms, fresh: false }))
-            }
-            Some(_) => Err(AppendError::NonceReused),
-        }
+            Ok(outcomes)
+        })
     }
 
     /// Deletes a message for everyone if `decide` (given the caller's standing,

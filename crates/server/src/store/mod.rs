@@ -33,7 +33,7 @@ mod sessions;
 pub use accounts::{NewUser, UserRecord};
 pub use audit::{AuditRow, NewAuditEntry};
 pub(crate) use devices::DeviceRecord;
-pub(crate) use log::{AppendError, NewCommit, NewMessage};
+pub(crate) use log::{AppendError, NewCommit, NewMessage, StoredMessage};
 pub(crate) use rooms::{RoomRecord, kind_name};
 pub use sessions::{NewSession, SessionRecord};
 

@@ -1,0 +1,182 @@
+//! Group commit for messages: one task stores every `send` of this node.
+//!
+//! ```text
+//!  session ─┐                        ┌─ one transaction, one fsync ─┐
+//!  session ─┼─▶ bounded queue ─▶ task: take all queued (≤ MAX_BATCH) ─▶ publish each ─▶ reply each
+//!  session ─┘                        └─ messages + their audit entries ┘   (in seq order)
+//! ```
+//!
+//! A durable store costs one fsync per transaction, so storing each message in
+//! its own transaction caps a node at a few hundred messages per second however
+//! fast the rest is. Here, while one batch is being written, the next one
+//! gathers in the queue; under load a batch holds many messages, at rest it
+//! holds one and adds no delay. A sender is answered only after its batch has
+//! committed, so every acknowledged message is on disk.
+//!
+//! **Order.** The task holds the turns of every room in the batch (in stripe
+//! order, so it cannot deadlock with a handler holding one) from before the
+//! transaction until the entries are published: entries reach connections in
+//! sequence order, as with commits and deletions.
+//!
+//! **Failure.** A refused message (policy, unknown room, reused nonce) is
+//! answered on its own; a storage error fails the batch and every sender in it
+//! gets `unavailable` (nothing was stored; resending with the same nonce is
+//! safe). A nonce raced in from another connection fails the batch with a
+//! conflict; its messages are then stored one by one.
+//!
+//! **Lifetime.** The task ends when every handle is gone (the server has
+//! stopped and its sessions have ended), after storing what was queued.
+
+use crate::{
+    audit::{AuditAction, entry_hash},
+    fanout::{self, Delta, Fanout},
+    metrics::Metrics,
+    policy,
+    store::{AppendError, NewMessage, Store, StoreError, StoredMessage},
+};
+use conclave_proto::{Bytes, DeviceId, EntryBody, Event, LogEntry, RoomId, UserId};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most messages in one transaction: bounds the transaction's length (and so
+/// the wait of the first sender in it).
+const MAX_BATCH: usize = 256;
+/// Sends waiting to be stored; senders wait for room when it is full.
+const QUEUE: usize = 4096;
+
+/// A message to store and publish.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub room: RoomId,
+    pub user: UserId,
+    pub username: String,
+    pub device: DeviceId,
+    pub ciphertext: Bytes,
+    pub nonce: u64,
+    pub at_ms: i64,
+}
+
+struct Job {
+    message: Outgoing,
+    reply: oneshot::Sender<Result<StoredMessage, AppendError>>,
+}
+
+/// Handle to the appender task. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Appender {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("room", &self.message.room).finish_non_exhaustive()
+    }
+}
+
+impl Appender {
+    /// Starts the task.
+    pub(crate) fn start(store: Store, fanout: Fanout, metrics: Arc<Metrics>) -> Self {
+        let (jobs, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(rx, store, fanout, metrics));
+        Self { jobs }
+    }
+
+    /// Stores `message` (in the next batch), publishes it to the room, and
+    /// returns where it landed once it is on disk.
+    ///
+    /// # Errors
+    /// As [`Store::append_messages`]; [`AppendError::Unstored`] if the batch
+    /// failed or the server is stopping.
+    pub(crate) async fn append(&self, message: Outgoing) -> Result<StoredMessage, AppendError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(Job { message, reply }).await.map_err(|_| AppendError::Unstored)?;
+        answer.await.unwrap_or(Err(AppendError::Unstored))
+    }
+}
+
+async fn run(mut rx: mpsc::Receiver<Job>, store: Store, fanout: Fanout, metrics: Arc<Metrics>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let jobs = std::mem::take(&mut batch);
+        metrics.message_batches.inc();
+        let outcomes = match store_and_publish(&store, &fanout, &jobs).await {
+            Err(StoreError::Conflict) if jobs.len() > 1 => {
+                let mut outcomes = Vec::with_capacity(jobs.len());
+                for job in &jobs {
+                    let one = store_and_publish(&store, &fanout, std::slice::from_ref(job)).await;
+                    outcomes.push(one.map(|mut o| o.remove(0)).unwrap_or_else(|err| failed(&err)));
+                }
+                outcomes
+            }
+            Err(err) => jobs.iter().map(|_| failed(&err)).collect(),
+            Ok(outcomes) => outcomes,
+        };
+        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            if outcome.as_ref().is_ok_and(|stored| stored.fresh) {
+                metrics.messages.inc();
+            }
+            // The sender may have gone; the message is stored all the same.
+            job.reply.send(outcome).ok();
+        }
+    }
+}
+
+fn failed(err: &StoreError) -> Result<StoredMessage, AppendError> {
+    tracing::warn!(error = %err, "a batch of messages could not be stored");
+    Err(AppendError::Unstored)
+}
+
+/// Stores the batch and publishes its fresh entries, holding the rooms' turns.
+async fn store_and_publish(
+    store: &Store,
+    fanout: &Fanout,
+    jobs: &[Job],
+) -> Result<Vec<Result<StoredMessage, AppendError>>, StoreError> {
+    let _turns = fanout.turns(jobs.iter().map(|job| job.message.room)).await;
+    let messages: Vec<NewMessage<'_>> = jobs
+        .iter()
+        .map(|job| {
+            let m = &job.message;
+            NewMessage {
+                room: m.room,
+                user: m.user,
+                username: &m.username,
+                device: m.device,
+                ciphertext: &m.ciphertext.0,
+                nonce: m.nonce,
+                at_ms: m.at_ms,
+            }
+        })
+        .collect();
+    let outcomes = store
+        .append_messages(
+            &messages,
+            policy::may_use,
+            |message, stored| {
+                let detail = serde_json::json!({
+                    "room": message.room.0, "id": stored.id.0, "seq": stored.seq.0, "size": message.ciphertext.len()
+                });
+                (message.username.to_owned(), detail.to_string())
+            },
+            |prev, seq, entry| {
+                entry_hash(prev, seq, entry.at_ms, entry.actor, AuditAction::MessageSent.as_str(), entry.detail)
+            },
+        )
+        .await?;
+    for (job, outcome) in jobs.iter().zip(&outcomes) {
+        let Ok(stored) = outcome else { continue };
+        if !stored.fresh {
+            continue;
+        }
+        let m = &job.message;
+        let entry = LogEntry {
+            seq: stored.seq,
+            at_ms: stored.at_ms,
+            sender: m.username.clone(),
+            device: m.device,
+            body: EntryBody::Message { id: stored.id, ciphertext: Some(m.ciphertext.clone()) },
+        };
+        fanout.publish(m.room, &fanout::encode(Event::Entry { room: m.room, entry }), Delta::default());
+    }
+    Ok(outcomes)
+}
