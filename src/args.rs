@@ -104,6 +104,9 @@ pub enum Command {
     /// Create, join, invite to, remove from, leave or list a room.
     #[command(subcommand)]
     Room(RoomCommand),
+    /// The full-screen terminal chat client (log in or register there too).
+    #[command(long_about = CHAT_ABOUT)]
+    Chat(ChatArgs),
 }
 
 /// Options of every messaging command.
@@ -315,6 +318,32 @@ Times are UTC.
 Examples:
     conclave sessions
     conclave sessions --revoke 3f2a9c0d";
+
+const CHAT_ABOUT: &str = "\
+The full-screen terminal chat client. With a saved session it opens straight into the \
+chat; otherwise it starts on a login screen (server, username, password, authenticator \
+code), where Ctrl-R switches to creating an account (the TOTP QR code is shown there). \
+On first contact with a server it shows the certificate fingerprint and asks, as the \
+other commands do. It reconnects by itself; F1 or /help lists keys and commands.
+
+Examples:
+    conclave chat
+    conclave chat --server chat.example.org:8443 --user alice";
+
+/// `conclave chat`.
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// Pre-fill the login form with this server (without a saved session).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub server: Option<ServerAddress>,
+
+    /// Pre-fill the login form with this username.
+    #[arg(long, value_name = "NAME", value_parser = parse_username)]
+    pub user: Option<String>,
+
+    #[command(flatten)]
+    pub client: ClientOpts,
+}
 
 /// `conclave register`.
 #[derive(Debug, Args)]

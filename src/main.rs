@@ -17,7 +17,7 @@ use clap::Parser;
 use conclave_client::text::sanitize;
 use std::{io::IsTerminal, process::ExitCode};
 use tracing::Level;
-use tracing_subscriber::{EnvFilter, filter::filter_fn, fmt, prelude::*};
+use tracing_subscriber::{EnvFilter, filter::filter_fn, fmt, fmt::writer::BoxMakeWriter, prelude::*};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -61,6 +61,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Users(args) => cmd::users::run(args).await,
         Command::Rooms(args) => cmd::rooms::run(args).await,
         Command::Room(command) => cmd::room::run(command).await,
+        Command::Chat(args) => cmd::chat::run(args).await,
     }
 }
 
@@ -85,11 +86,21 @@ fn init_tracing(cli: &Cli) -> anyhow::Result<()> {
             || !(meta.target().starts_with("tungstenite") || meta.target().starts_with("tokio_tungstenite"))
     });
     let registry = tracing_subscriber::registry().with(filter).with(no_frame_dumps);
-    let text = fmt::layer().with_writer(std::io::stderr);
+    // `chat` owns the whole screen: its logs go to a file in the client home.
+    let chat_log = match &cli.command {
+        Command::Chat(args) => Some(cmd::chat::log_file(args)?),
+        _ => None,
+    };
+    let ansi = chat_log.is_none() && std::io::stderr().is_terminal();
+    let writer = match chat_log {
+        Some(file) => BoxMakeWriter::new(std::sync::Mutex::new(file)),
+        None => BoxMakeWriter::new(std::io::stderr),
+    };
+    let text = fmt::layer().with_writer(writer);
     let installed = if cli.log_json {
         registry.with(text.json()).try_init()
     } else {
-        registry.with(text.with_ansi(std::io::stderr().is_terminal())).try_init()
+        registry.with(text.with_ansi(ansi)).try_init()
     };
     installed.map_err(|err| anyhow!("cannot set up logging: {err}"))
 }

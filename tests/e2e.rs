@@ -7,6 +7,7 @@
 //! * `protocol` — the wire protocol under malformed and hostile input.
 //! * `ops` — what an operator sees: TLS, health, metrics, restarts, certificates.
 //! * `audit` — the hash-chained audit log and `conclave admin audit`.
+//! * `chat` — the terminal UI in a pseudo-terminal, against CLI users.
 //! * `leak` — no secret in the server's storage or logs.
 //! * `messages` — end-to-end encrypted conversations through the CLI.
 //! * `messaging` — devices, KeyPackages, rooms and their policy, MLS commits,
@@ -16,6 +17,8 @@
 mod audit;
 #[path = "e2e/auth.rs"]
 mod auth;
+#[path = "e2e/chat.rs"]
+mod chat;
 #[path = "e2e/leak.rs"]
 mod leak;
 #[path = "e2e/messages.rs"]

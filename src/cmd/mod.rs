@@ -2,6 +2,7 @@
 //! whole job, returning an error for `main` to print.
 
 pub mod admin;
+pub mod chat;
 pub mod delete;
 pub mod history;
 pub mod listen;

@@ -70,7 +70,11 @@ impl Connection {
             .map_err(|err| trust.handshake_error(err, &observed))?;
 
         let url = format!("wss://{server}{WEBSOCKET_PATH}");
+        // tungstenite prepares its whole read buffer before each read (128 KiB
+        // by default), which made reading cost more than the data: 16 KiB is one
+        // TLS record, and the buffer still grows for a large frame.
         let config = WebSocketConfig::default()
+            .read_buffer_size(16 * 1024)
             .max_frame_size(Some(MAX_SERVER_FRAME_BYTES))
             .max_message_size(Some(MAX_SERVER_FRAME_BYTES));
         let (ws, _response) = timeout(CONNECT_TIMEOUT, client_async_with_config(url, tls, Some(config)))

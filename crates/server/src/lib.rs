@@ -42,6 +42,8 @@
 mod appender;
 pub mod audit;
 mod auth;
+#[doc(hidden)]
+pub mod bench;
 pub mod clock;
 pub mod config;
 mod connection;

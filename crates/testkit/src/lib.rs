@@ -16,12 +16,14 @@
 //! * `account` — [`Account`]: registration, more connections, devices, over
 //!   [`RawClient`].
 //! * `totp` — codes for a given time, as an authenticator app computes them.
+//! * `pty` — [`Terminal`]: a program in a pseudo-terminal, its screen emulated.
 //! * [`leak`] — plaintext searches over server storage and logs.
 
 mod account;
 mod bin;
 mod db;
 pub mod leak;
+mod pty;
 mod raw;
 mod server;
 mod totp;
@@ -29,6 +31,7 @@ mod totp;
 pub use account::Account;
 pub use bin::{Home, Output, Registered, Running};
 pub use db::{Backend, TestDb};
+pub use pty::Terminal;
 pub use raw::{RawClient, https_get, tls12_handshake};
 pub use server::ServerProcess;
 pub use totp::{code_at, code_now, code_previous_step, new_secret};

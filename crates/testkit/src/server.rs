@@ -105,6 +105,13 @@ impl ServerProcess {
         self.child = Some(child);
     }
 
+    /// The server's process id while it runs, to read its memory and CPU time
+    /// from `/proc` (the load generator does).
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `HOST:PORT` as the CLI takes it.
     #[must_use]
     pub fn address(&self) -> String {

@@ -360,6 +360,9 @@ impl Store {
             let mut tx = pool.begin().await?;
             let mut outcomes = Vec::with_capacity(messages.len());
             let mut audits: Vec<(i64, String, String)> = Vec::new();
+            // (room, device) pairs already allowed in this transaction: under the
+            // room's row lock nothing can change their standing before commit.
+            let mut allowed: Vec<(RoomId, DeviceId)> = Vec::new();
             for message in messages {
                 let room = message.room.0;
                 let nonce = message.nonce.cast_signed();
@@ -378,15 +381,22 @@ impl Store {
                     outcomes.push(Err(AppendError::NotFound));
                     continue;
                 };
-                let sender: Option<(String, bool)> =
-                    sqlx::query_as(MEMBERSHIP).bind(room).bind(message.user.0).fetch_optional(&mut *tx).await?;
-                let in_group: Option<i64> =
-                    sqlx::query_scalar(IN_GROUP).bind(room).bind(message.device.0).fetch_optional(&mut *tx).await?;
-                if let Err(refusal) = decide(membership(sender), in_group.is_some()) {
-                    // Give the number back (the row lock is still ours): no gaps.
-                    sqlx::query(UNDO_SEQ).bind(room).execute(&mut *tx).await?;
-                    outcomes.push(Err(AppendError::Refused(refusal)));
-                    continue;
+                if !allowed.contains(&(message.room, message.device)) {
+                    let sender: Option<(String, bool)> =
+                        sqlx::query_as(MEMBERSHIP).bind(room).bind(message.user.0).fetch_optional(&mut *tx).await?;
+                    let in_group: Option<i64> = sqlx::query_scalar(IN_GROUP)
+                        .bind(room)
+                        .bind(message.device.0)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let Err(refusal) = decide(membership(sender), in_group.is_some()) {
+                        // Give the number back (the row lock is still ours): no gaps.
+                        sqlx::query(UNDO_SEQ).bind(room).execute(&mut *tx).await?;
+                        outcomes.push(Err(AppendError::Refused(refusal)));
+                        continue;
+                    }
+                    sqlx::query(WELCOME_SPENT).bind(message.device.0).bind(room).execute(&mut *tx).await?;
+                    allowed.push((message.room, message.device));
                 }
                 let Some(id) = message_id(message.room, Seq(seq)) else {
                     return Err(StoreError::Database(sqlx::Error::Protocol("room log is full".into())));
@@ -406,7 +416,6 @@ impl Store {
                 .bind(message.at_ms)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query(WELCOME_SPENT).bind(message.device.0).bind(room).execute(&mut *tx).await?;
                 let stored = StoredMessage { id, seq: Seq(seq), at_ms: message.at_ms, fresh: true };
                 let (actor, detail) = audit(message, &stored);
                 audits.push((message.at_ms, actor, detail));

@@ -1,0 +1,291 @@
+//! The server under load and what it costs.
+//!
+//! [`Target`] is either a `conclave serve` this process starts — a fresh data
+//! directory on 127.0.0.1:0, with the per-address and per-connection rate limits
+//! raised so that the load generator is not mistaken for an attacker — or a
+//! running server given by address. [`ProcSample`] reads a process's memory, CPU
+//! time and open files from `/proc`, so figures come from the kernel and not from
+//! the server's own accounting.
+
+use anyhow::{Context, Result, bail};
+use conclave_client::{Fingerprint, ServerAddress, Trust};
+use conclave_testkit::{Backend, ServerProcess};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Flags the bench always passes to a server it starts. Load comes from one
+/// address and a few hundred requests per second per connection, which the
+/// defaults (30 logins a minute per address, 50 requests a second per
+/// connection) rightly refuse; a 1,000-member commit carries a ratchet tree
+/// larger than the default 256 KiB frame. Everything else — argon2, SQLite
+/// `synchronous=FULL`, TLS — stays at its default.
+pub const LOAD_FLAGS: [&str; 6] = [
+    "--auth-attempts-per-minute",
+    "1000000",
+    "--requests-per-second",
+    "100000",
+    "--max-frame-bytes",
+    "16777216",
+];
+
+/// Where the server comes from, as given on the command line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// Load a running server at HOST:PORT instead of starting one.
+    #[arg(long, value_name = "HOST:PORT", requires = "fingerprint", global = true)]
+    pub server: Option<String>,
+    /// SHA-256 certificate fingerprint of --server, as `conclave serve` printed it.
+    #[arg(long, value_name = "HEX", global = true)]
+    pub fingerprint: Option<String>,
+    /// Process id of --server, to read its memory and CPU time from /proc.
+    #[arg(long, value_name = "PID", global = true)]
+    pub server_pid: Option<u32>,
+    /// The `conclave` binary to start [default: the one next to this executable].
+    #[arg(long, value_name = "PATH", global = true)]
+    pub conclave_bin: Option<PathBuf>,
+    /// A further flag for the `conclave serve` the bench starts (repeat for each
+    /// word, e.g. `--serve-arg=--hash-concurrency --serve-arg=4`).
+    #[arg(long = "serve-arg", value_name = "ARG", allow_hyphen_values = true, global = true)]
+    pub serve_args: Vec<String>,
+    /// Copy the log of the server the bench started to this file at the end
+    /// (its data directory, log included, is deleted).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub server_log: Option<PathBuf>,
+}
+
+/// The server being loaded.
+#[derive(Debug)]
+pub struct Target {
+    /// Where to connect.
+    pub address: ServerAddress,
+    /// How its certificate is checked: pinned to the printed fingerprint.
+    pub trust: Trust,
+    /// Its process, when known, for `/proc` figures.
+    pub pid: Option<u32>,
+    /// How it was started, for the report.
+    pub info: TargetInfo,
+    /// Keeps a server this process started alive; dropping it kills the server
+    /// and removes its data directory.
+    process: Option<ServerProcess>,
+}
+
+/// How the server was started, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetInfo {
+    /// `HOST:PORT`.
+    pub address: String,
+    /// Whether the bench started it with a fresh data directory.
+    pub started_by_bench: bool,
+    /// The `conclave serve` command line (without the temporary paths).
+    pub command: Option<String>,
+    /// Its process id, if known.
+    pub pid: Option<u32>,
+}
+
+impl Target {
+    /// Starts a server or connects to the given one, as `args` say.
+    ///
+    /// # Errors
+    /// When the `conclave` binary cannot be found or the address or fingerprint
+    /// does not parse.
+    pub async fn open(args: &ServerArgs) -> Result<Self> {
+        if let Some(server) = &args.server {
+            let address: ServerAddress = server.parse().context("--server")?;
+            let fingerprint = args.fingerprint.as_deref().unwrap_or_default();
+            let pin: Fingerprint = fingerprint.parse().context("--fingerprint")?;
+            return Ok(Self {
+                info: TargetInfo {
+                    address: address.to_string(),
+                    started_by_bench: false,
+                    command: None,
+                    pid: args.server_pid,
+                },
+                address,
+                trust: Trust::Pinned(pin),
+                pid: args.server_pid,
+                process: None,
+            });
+        }
+        let bin = match &args.conclave_bin {
+            Some(bin) => bin.clone(),
+            None => sibling_binary()?,
+        };
+        let mut flags: Vec<&str> = LOAD_FLAGS.to_vec();
+        flags.extend(args.serve_args.iter().map(String::as_str));
+        let process = ServerProcess::start(&bin, Backend::Sqlite, &flags).await;
+        let address: ServerAddress = process.address().parse().context("server address")?;
+        let pin: Fingerprint = process.fingerprint.parse().context("server fingerprint")?;
+        let pid = process.pid();
+        let command = format!("conclave serve --data-dir <fresh> --listen 127.0.0.1:0 {}", flags.join(" "));
+        Ok(Self {
+            info: TargetInfo {
+                address: address.to_string(),
+                started_by_bench: true,
+                command: Some(command),
+                pid,
+            },
+            address,
+            trust: Trust::Pinned(pin),
+            pid,
+            process: Some(process),
+        })
+    }
+
+    /// Restarts a server this process started, on the same address and data
+    /// directory, so that later readings start from a fresh process (what setup
+    /// allocated and the allocator kept is gone). A no-op for an external server.
+    ///
+    /// # Errors
+    /// When the server does not stop cleanly.
+    pub fn restart(&mut self) -> Result<bool> {
+        let Some(process) = &mut self.process else { return Ok(false) };
+        if !process.stop() {
+            bail!("the server did not stop cleanly; see its log");
+        }
+        process.restart();
+        self.pid = process.pid();
+        self.info.pid = self.pid;
+        Ok(true)
+    }
+
+    /// Copies the log of a server this process started to `path`.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn save_log(&self, path: &std::path::Path) -> Result<()> {
+        if let Some(process) = &self.process {
+            std::fs::write(path, process.log_text())
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// The server's figures now, if its process is known and readable.
+    #[must_use]
+    pub fn sample(&self) -> Option<ProcSample> {
+        self.pid.and_then(|pid| ProcSample::read(&pid.to_string()).ok())
+    }
+}
+
+/// `conclave` in the directory of this executable (`cargo build --release --bin
+/// conclave --bin conclave-bench` puts both there).
+fn sibling_binary() -> Result<PathBuf> {
+    let me = std::env::current_exe().context("cannot locate this executable")?;
+    let candidate = me.with_file_name("conclave");
+    if !candidate.is_file() {
+        bail!(
+            "no `conclave` binary next to {}: build it (cargo build --release --bin conclave) or pass \
+             --conclave-bin PATH or --server HOST:PORT",
+            me.display()
+        );
+    }
+    Ok(candidate)
+}
+
+/// Clock ticks per second of `/proc/PID/stat` times: `USER_HZ`, which Linux fixes
+/// at 100 for user space on every architecture.
+const USER_HZ: f64 = 100.0;
+
+/// One reading of a process's resources.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ProcSample {
+    /// Resident memory, KiB (`VmRSS`).
+    pub rss_kib: u64,
+    /// Peak resident memory so far, KiB (`VmHWM`).
+    pub peak_rss_kib: u64,
+    /// User plus system CPU time, seconds.
+    pub cpu_secs: f64,
+    /// Open file descriptors.
+    pub fds: u64,
+    /// Threads.
+    pub threads: u64,
+}
+
+impl ProcSample {
+    /// Reads `/proc/<pid>/…`; `pid` may be `self`.
+    ///
+    /// # Errors
+    /// When the process is gone or the files cannot be parsed.
+    pub fn read(pid: &str) -> Result<Self> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let field = |name: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // The command name may contain spaces and parentheses: fields start after
+        // the last ')'. utime and stime are fields 14 and 15 (1-based), i.e. the
+        // 12th and 13th after the name.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).context("malformed /proc stat")?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
+        #[allow(clippy::cast_precision_loss)] // CPU ticks stay far below 2^52.
+        let cpu_secs = (ticks(11) + ticks(12)) as f64 / USER_HZ;
+        Ok(Self {
+            rss_kib: field("VmRSS:"),
+            peak_rss_kib: field("VmHWM:"),
+            cpu_secs,
+            fds: u64::try_from(fds).unwrap_or(u64::MAX),
+            threads: field("Threads:"),
+        })
+    }
+
+    /// This process.
+    #[must_use]
+    pub fn own() -> Self {
+        Self::read("self").unwrap_or_default()
+    }
+}
+
+/// Raises this process's soft limit on open files to the hard limit, before the
+/// server is spawned so that it inherits the limit too. Returns the new limit.
+///
+/// # Errors
+/// When the limit cannot be read or set.
+pub fn raise_open_files() -> Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX).context("cannot raise RLIMIT_NOFILE")
+}
+
+/// The machine, for the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// CPU model name from `/proc/cpuinfo`.
+    pub cpu: String,
+    /// CPUs available to this process.
+    pub cpus: usize,
+    /// Total memory, MiB.
+    pub memory_mib: u64,
+    /// Soft limit on open files after raising it.
+    pub open_files_limit: u64,
+}
+
+impl Machine {
+    /// Reads the machine's description.
+    #[must_use]
+    pub fn describe(open_files_limit: u64) -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|rest| rest.trim_start_matches([' ', '\t', ':']).trim().to_owned())
+            .unwrap_or_default();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory_kib: u64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Self {
+            cpu,
+            cpus: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            memory_mib: memory_kib / 1024,
+            open_files_limit,
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! `sweep`: `room` at rising rates on one room until it stops holding, to find
+//! the saturation throughput.
+//!
+//! A rate *holds* when every receiver got every entry exactly once and in order
+//! within `--deliver-within-s` of the window's end, the p99 latency is at most
+//! `--p99-limit-ms`, and no send was refused. The total rate doubles from
+//! `--start-rate` until a step fails, then `--refine` bisection steps narrow the
+//! gap. The room is set up once; each step runs on it after a short pause.
+
+use crate::{
+    room::{self, CheckArgs, close_all},
+    server::Target,
+    stats::Report,
+    traffic::{self, RunResult},
+};
+use anyhow::{Result, bail};
+use serde::Serialize;
+use std::time::Duration;
+
+/// Flags of `sweep`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SweepArgs {
+    /// Members of the room, the owner included.
+    #[arg(long, default_value_t = 1000)]
+    pub members: usize,
+    /// Members that send; the total rate is split evenly among them.
+    #[arg(long, default_value_t = 10)]
+    pub senders: usize,
+    /// Plaintext bytes per message.
+    #[arg(long, default_value_t = 140)]
+    pub size: usize,
+    /// Length of each step's sending window, seconds.
+    #[arg(long, default_value_t = 20.0)]
+    pub duration: f64,
+    /// Total messages per second of the first step.
+    #[arg(long, default_value_t = 10.0)]
+    pub start_rate: f64,
+    /// Highest total rate tried.
+    #[arg(long, default_value_t = 100_000.0)]
+    pub max_rate: f64,
+    /// A step fails when its p99 latency exceeds this, ms.
+    #[arg(long, default_value_t = 50.0)]
+    pub p99_limit_ms: f64,
+    /// Bisection steps after the first failure.
+    #[arg(long, default_value_t = 3)]
+    pub refine: u32,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+/// One step of the sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// Total messages per second offered.
+    pub rate: f64,
+    /// Whether it held.
+    pub holds: bool,
+    /// Why not, if it did not.
+    pub reason: Option<String>,
+    /// The run's figures.
+    pub result: RunResult,
+}
+
+/// Runs the scenario.
+///
+/// # Errors
+/// Setup failures.
+pub async fn run(target: &Target, args: &SweepArgs) -> Result<Report> {
+    if args.start_rate <= 0.0 || args.max_rate < args.start_rate {
+        bail!("--start-rate must be positive and at most --max-rate");
+    }
+    let tag = crate::run_tag("s");
+    let ready = room::prepare(target, &tag, args.members, args.senders, &args.check).await?;
+    let rooms = [ready.room.clone()];
+    let mut participants = ready.participants;
+    let mut steps: Vec<Step> = Vec::new();
+    let (mut good, mut bad): (Option<f64>, Option<f64>) = (None, None);
+    let mut rate = args.start_rate;
+    let mut refinements = 0;
+    loop {
+        #[allow(clippy::cast_precision_loss)] // Sender counts are small.
+        let per_sender = rate / args.senders as f64;
+        let plan = room::plan(per_sender, args.size, args.duration, &args.check);
+        let (back, result) = traffic::run(target, &rooms, participants, plan).await?;
+        participants = back;
+        let reason = failure(&result, args.p99_limit_ms);
+        let holds = reason.is_none();
+        eprintln!(
+            "sweep: {rate:.1} msg/s in, {:.0} deliveries/s, p99 {:.2} ms: {}",
+            result.delivered_per_s,
+            result.latency.p99_ms,
+            reason.as_deref().unwrap_or("holds")
+        );
+        steps.push(Step { rate, holds, reason, result });
+        if holds {
+            good = Some(good.map_or(rate, |g: f64| g.max(rate)));
+        } else {
+            bad = Some(bad.map_or(rate, |b: f64| b.min(rate)));
+        }
+        rate = match (good, bad) {
+            (_, None) if rate * 2.0 <= args.max_rate => rate * 2.0,
+            (_, None) => break,
+            (None, Some(_)) => break,
+            (Some(g), Some(b)) => {
+                if refinements >= args.refine || b - g < 1.0 {
+                    break;
+                }
+                refinements += 1;
+                f64::midpoint(g, b)
+            }
+        };
+        // Let queues from a failed step drain before the next.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    close_all(participants).await;
+
+    let holding = steps.iter().filter(|s| s.holds).max_by(|a, b| a.rate.total_cmp(&b.rate));
+    let mut report = Report::new("sweep");
+    report.line(
+        "setup",
+        format!(
+            "register {:.1} s, connect+bind {:.1} s, group of {} {:.1} s",
+            ready.setup.register_s, ready.setup.connect_s, args.members, ready.setup.group_s
+        ),
+    );
+    report.line(
+        "criteria",
+        format!(
+            "p99 <= {} ms, everything delivered within {} s, no loss, no refused send",
+            args.p99_limit_ms, args.check.deliver_within_s
+        ),
+    );
+    for step in &steps {
+        report.line(
+            &format!("{:.1} msg/s", step.rate),
+            format!(
+                "{:>9.0} deliveries/s  p99 {:>8.2} ms  max {:>8.2} ms  server {} µs/delivery  {}",
+                step.result.delivered_per_s,
+                step.result.latency.p99_ms,
+                step.result.latency.max_ms,
+                step.result.server_cpu_us_per_delivery.map_or_else(|| "?".to_owned(), |v| format!("{v:.2}")),
+                step.reason.as_deref().unwrap_or("holds")
+            ),
+        );
+    }
+    match holding {
+        Some(step) => report.line(
+            "saturation",
+            format!(
+                "{:.1} msg/s in = {:.0} deliveries/s still holds",
+                step.rate, step.result.delivered_per_s
+            ),
+        ),
+        None => report.line("saturation", "no step held"),
+    }
+    report.field("members", args.members);
+    report.field("senders", args.senders);
+    report.field("p99_limit_ms", args.p99_limit_ms);
+    report.field("deliver_within_s", args.check.deliver_within_s);
+    report.field("setup", ready.setup);
+    report.field("holding_rate_msgs_per_s", holding.map(|s| s.rate));
+    report.field("holding_deliveries_per_s", holding.map(|s| s.result.delivered_per_s));
+    report.field("steps", &steps);
+    Ok(report)
+}
+
+/// Why a step does not hold, or `None`.
+fn failure(result: &RunResult, p99_limit_ms: f64) -> Option<String> {
+    if !result.loss.exactly_once_in_order {
+        return Some(format!(
+            "not delivered in time or lost: {} missing, {} duplicated/reordered",
+            result.loss.missing, result.loss.duplicated_or_reordered
+        ));
+    }
+    if result.latency.p99_ms > p99_limit_ms {
+        return Some(format!("p99 {:.2} ms over {p99_limit_ms} ms", result.latency.p99_ms));
+    }
+    let refused: u64 = result.errors.values().sum();
+    if refused > 0 || result.connection_failures > 0 {
+        return Some(format!("{refused} refused sends, {} failed connections", result.connection_failures));
+    }
+    if result.content.decrypt_failures + result.content.content_errors > 0 {
+        return Some("content check failed".to_owned());
+    }
+    None
+}

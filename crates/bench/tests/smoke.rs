@@ -1,0 +1,66 @@
+//! Smoke test of `conclave-bench`: a tiny `room` run against a server started in
+//! this test process, checking that the bench completes, reports the figures it
+//! promises, and finds no loss. Timing figures are not asserted: targets are
+//! shown by the benchmark, never by timed assertions in tests.
+
+use conclave_server::{Config, RawConfig, Server};
+use serde_json::Value;
+use std::process::Command;
+
+/// A 3-member room with one sender at 5 msg/s for 1 s: every member gets every
+/// message exactly once and in order, the verifying members decrypt and check
+/// content, and the JSON report carries latency, throughput and server figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_run_reports_no_loss() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let flags = RawConfig {
+        data_dir: Some(dir.path().join("data")),
+        auth_attempts_per_minute: Some(100_000),
+        requests_per_second: Some(100_000),
+        ..RawConfig::default()
+    };
+    let config = Config::resolve(RawConfig::default(), flags).expect("config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let server = Server::start(config).await.expect("server start");
+    let fingerprint = server.fingerprint().to_owned();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.run(listener, async move {
+        stopped.await.ok();
+    }));
+
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_conclave-bench"))
+            .args(["--json", "--server", &addr.to_string(), "--fingerprint", &fingerprint])
+            .args(["--server-pid", &std::process::id().to_string()])
+            .args(["room", "--members", "3", "--senders", "1", "--rate", "5", "--duration", "1"])
+            .args(["--verifiers", "2", "--sample", "2", "--deliver-within-s", "10"])
+            .output()
+            .expect("run conclave-bench")
+    })
+    .await
+    .expect("bench task");
+    stop.send(()).ok();
+    serving.await.expect("server task").expect("server");
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "conclave-bench failed: {stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("one JSON object on stdout");
+    assert_eq!(report["scenario"], "room");
+    let result = &report["result"];
+    assert_eq!(result["offered"], 5, "{report:#}");
+    assert_eq!(result["acked"], 5, "{report:#}");
+    assert_eq!(result["deliveries"], 15, "3 receivers x 5 messages: {report:#}");
+    assert_eq!(result["loss"]["exactly_once_in_order"], true, "{report:#}");
+    assert_eq!(result["loss"]["complete_receivers"], 3, "{report:#}");
+    assert!(result["content"]["decrypted"].as_u64().unwrap_or(0) >= 2, "{report:#}");
+    assert_eq!(result["content"]["decrypt_failures"], 0, "{report:#}");
+    assert_eq!(result["content"]["content_errors"], 0, "{report:#}");
+    for field in ["p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms"] {
+        assert!(result["latency"][field].as_f64().is_some_and(|v| v > 0.0), "{field}: {report:#}");
+    }
+    assert!(result["delivered_per_s"].as_f64().is_some_and(|v| v > 0.0), "{report:#}");
+    assert!(result["server"]["rss_after_kib"].as_u64().is_some_and(|v| v > 0), "{report:#}");
+    assert!(result["server_cpu_us_per_delivery"].as_f64().is_some(), "{report:#}");
+    assert!(report["machine"]["cpus"].as_u64().is_some_and(|v| v > 0), "{report:#}");
+}
