@@ -358,6 +358,14 @@ impl Store {
     ) -> Result<Vec<Result<StoredMessage, AppendError>>> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            // Write first: this takes SQLite's write lock (waiting its busy
+            // timeout) or the chain head's row lock (PostgreSQL) before anything
+            // is read, so the transaction can never fail to upgrade from reader
+            // to writer (SQLITE_BUSY_SNAPSHOT) under concurrent writes.
+            let (head, mut prev): (i64, Vec<u8>) =
+                sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
+                    .fetch_one(&mut *tx)
+                    .await?;
             let mut outcomes = Vec::with_capacity(messages.len());
             let mut audits: Vec<(i64, String, String)> = Vec::new();
             // (room, device) pairs already allowed in this transaction: under the
@@ -422,17 +430,8 @@ impl Store {
                 outcomes.push(Ok(stored));
             }
             if !audits.is_empty() {
-                // One move of the chain head for the whole batch: its row lock
-                // (PostgreSQL) or the write lock (SQLite) orders this batch with
-                // every other audit append.
-                let count = i64::try_from(audits.len()).unwrap_or(i64::MAX);
-                let (last, mut prev): (i64, Vec<u8>) = sqlx::query_as(
-                    "UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash",
-                )
-                .bind(count)
-                .fetch_one(&mut *tx)
-                .await?;
-                for (seq, (at_ms, actor, detail)) in (last - count + 1..).zip(&audits) {
+                let mut last = head;
+                for (seq, (at_ms, actor, detail)) in (head + 1..).zip(&audits) {
                     let entry = NewAuditEntry {
                         at_ms: *at_ms,
                         actor: Some(actor),
@@ -451,8 +450,13 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                     prev = hash.to_vec();
+                    last = seq;
                 }
-                sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&prev).execute(&mut *tx).await?;
+                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                    .bind(last)
+                    .bind(&prev)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
             Ok(outcomes)
