@@ -159,6 +159,19 @@ pub fn plan(rate: f64, size: usize, duration: f64, check: &CheckArgs) -> Plan {
     }
 }
 
+impl Setup {
+    /// The setup line of a human summary.
+    pub fn describe(&self, report: &mut Report, members: usize) {
+        report.line(
+            "setup",
+            format!(
+                "register {:.1} s, connect+bind {:.1} s, group of {members} {:.1} s",
+                self.register_s, self.connect_s, self.group_s
+            ),
+        );
+    }
+}
+
 /// Runs the scenario.
 ///
 /// # Errors
@@ -172,13 +185,7 @@ pub async fn run(target: &Target, args: &RoomArgs) -> Result<Report> {
     close_all(participants).await;
 
     let mut report = Report::new("room");
-    report.line(
-        "setup",
-        format!(
-            "register {:.1} s, connect+bind {:.1} s, group of {} {:.1} s",
-            ready.setup.register_s, ready.setup.connect_s, args.members, ready.setup.group_s
-        ),
-    );
+    ready.setup.describe(&mut report, args.members);
     result.describe(&mut report);
     report.field("members", args.members);
     report.field("verifiers", if args.check.decrypt_all { args.members } else { args.check.verifiers });

@@ -116,13 +116,7 @@ pub async fn run(target: &Target, args: &SweepArgs) -> Result<Report> {
 
     let holding = steps.iter().filter(|s| s.holds).max_by(|a, b| a.rate.total_cmp(&b.rate));
     let mut report = Report::new("sweep");
-    report.line(
-        "setup",
-        format!(
-            "register {:.1} s, connect+bind {:.1} s, group of {} {:.1} s",
-            ready.setup.register_s, ready.setup.connect_s, args.members, ready.setup.group_s
-        ),
-    );
+    ready.setup.describe(&mut report, args.members);
     report.line(
         "criteria",
         format!(

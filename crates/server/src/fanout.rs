@@ -183,17 +183,13 @@ impl Outbox {
     /// Cancel-safe: a frame is taken only by a poll that returns it.
     pub(crate) async fn recv(&mut self) -> Frame {
         loop {
-            match self.rx.try_recv() {
-                Ok(frame) => return frame,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    if self.lagged.swap(false, Ordering::AcqRel) {
-                        return Utf8Bytes::from_static(RESYNC);
-                    }
-                    if let Some(frame) = self.rx.recv().await {
-                        return frame;
-                    }
-                }
-                Err(mpsc::error::TryRecvError::Disconnected) => std::future::pending::<()>().await,
+            if let Some(frame) = self.try_next() {
+                return frame;
+            }
+            match self.rx.recv().await {
+                Some(frame) => return frame,
+                // The fan-out is gone with the server; shutdown ends the session.
+                None => std::future::pending::<()>().await,
             }
         }
     }

@@ -29,12 +29,7 @@ pub(crate) async fn send(
     ciphertext: Bytes,
     nonce: u64,
 ) -> Result<Reply, RequestError> {
-    if ciphertext.0.is_empty() {
-        return Err(RequestError::Invalid("the ciphertext is empty"));
-    }
-    if ciphertext.0.len() > MAX_MESSAGE_BYTES {
-        return Err(RequestError::TooLarge("a message is at most 64 KiB"));
-    }
+    check_size(&ciphertext, MAX_MESSAGE_BYTES, "a message is at most 64 KiB")?;
     let outgoing = Outgoing {
         room,
         user: me.user.id,
@@ -61,12 +56,7 @@ pub(crate) async fn signal(
     room: RoomId,
     ciphertext: Bytes,
 ) -> Result<Reply, RequestError> {
-    if ciphertext.0.is_empty() {
-        return Err(RequestError::Invalid("the ciphertext is empty"));
-    }
-    if ciphertext.0.len() > MAX_SIGNAL_BYTES {
-        return Err(RequestError::TooLarge("a signal is at most 4 KiB"));
-    }
+    check_size(&ciphertext, MAX_SIGNAL_BYTES, "a signal is at most 4 KiB")?;
     let shared = ctx.shared;
     if !shared.signal_limiter.allow(&me.user.id) {
         return Err(RequestError::TooFast("signals"));
@@ -158,6 +148,17 @@ pub(crate) async fn delete(
         .await?;
     }
     Ok(Reply::Sent { id: message, seq: appended.seq })
+}
+
+/// Refuses an empty ciphertext or one over `max` bytes (`too_large` says `limit`).
+fn check_size(ciphertext: &Bytes, max: usize, limit: &'static str) -> Result<(), RequestError> {
+    if ciphertext.0.is_empty() {
+        Err(RequestError::Invalid("the ciphertext is empty"))
+    } else if ciphertext.0.len() > max {
+        Err(RequestError::TooLarge(limit))
+    } else {
+        Ok(())
+    }
 }
 
 /// Keeps the first entries whose encoded size (base64 grows data by a third,
