@@ -22,6 +22,7 @@ mod group;
 mod login;
 mod peer;
 mod population;
+mod probe;
 mod room;
 mod server;
 mod stats;

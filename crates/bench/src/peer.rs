@@ -11,7 +11,7 @@
 
 use crate::{population::CLIENT_NAME, server::Target};
 use anyhow::{Context, Result, anyhow, bail};
-use conclave_client::{Connection, SessionToken};
+use conclave_client::{Connection, FrameText, SessionToken};
 use conclave_proto::{
     ClientFrame, ErrorBody, Event, Outcome, PROTOCOL_VERSION, Reply, Request, Response, ServerFrame,
     WelcomeInfo,
@@ -96,6 +96,14 @@ impl Peer {
     /// Socket failures and invalid frames.
     pub async fn frame(&mut self) -> Result<ServerFrame> {
         Ok(self.conn.next_frame().await?)
+    }
+
+    /// The next frame as undecoded text (see [`crate::probe`]). Cancel-safe.
+    ///
+    /// # Errors
+    /// Socket failures.
+    pub async fn text(&mut self) -> Result<FrameText> {
+        Ok(self.conn.next_text().await?)
     }
 
     /// Reads and drops frames until none has come for `quiet` (keeping

@@ -25,11 +25,12 @@
 
 use crate::{
     group::{Member, Room},
+    probe,
     server::{ProcSample, Target},
     stats::{Latency, LatencySummary, Usage, per_sec},
 };
 use anyhow::{Result, bail};
-use conclave_client::mls::Processed;
+use conclave_client::{decode_server_frame, mls::Processed};
 use conclave_proto::{Bytes, EntryBody, Event, Outcome, Reply, Request, Response, ServerFrame};
 use serde::Serialize;
 use std::{
@@ -154,6 +155,19 @@ struct Log {
     content_errors: u64,
     /// Socket failure that ended the task early.
     failure: Option<String>,
+}
+
+impl Log {
+    /// Records the arrival of entry `seq` at `now_us` if it came after setup
+    /// (seq above `base`); returns whether it did.
+    fn arrive(&mut self, seq: i64, base: i64, now_us: u32, seen_last: &mut i64) -> bool {
+        if seq <= base {
+            return false;
+        }
+        self.arrivals.push((u32::try_from(seq - base).unwrap_or(u32::MAX), now_us));
+        *seen_last = (*seen_last).max(seq);
+        true
+    }
 }
 
 /// The outcome of one run.
@@ -390,6 +404,7 @@ async fn drive(mut p: Participant, outbox: Vec<Vec<u8>>, shared: Arc<Shared>) ->
     let mut sender_reported = p.sender.is_none();
     let mut seen_last: i64 = base;
     let mut verifier = Verifier::new(p.verify, plan.sample);
+    let counting = p.verify == Verify::No;
     let elapsed_us = |t0: Instant| u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX);
 
     loop {
@@ -422,21 +437,30 @@ async fn drive(mut p: Participant, outbox: Vec<Vec<u8>>, shared: Arc<Shared>) ->
                     sending = false;
                 }
             }
-            frame = p.member.peer.frame() => {
-                let frame = match frame {
+            text = p.member.peer.text() => {
+                let now_us = elapsed_us(shared.t0);
+                let text = match text {
+                    Ok(text) => text,
+                    Err(err) => {
+                        log.failure = Some(format!("{err:#}"));
+                        break;
+                    }
+                };
+                // A member that only counts reads an entry's seq and nothing more.
+                if counting && let Some(seq) = probe::entry_seq(&text, room.id.0) {
+                    log.arrive(seq, base, now_us, &mut seen_last);
+                    continue;
+                }
+                let frame = match decode_server_frame(&text) {
                     Ok(frame) => frame,
                     Err(err) => {
                         log.failure = Some(format!("{err:#}"));
                         break;
                     }
                 };
-                let now_us = elapsed_us(shared.t0);
                 match frame {
                     ServerFrame::Event { event: Event::Entry { room: id, entry } } if id == room.id => {
-                        if entry.seq.0 > base {
-                            let offset = u32::try_from(entry.seq.0 - base).unwrap_or(u32::MAX);
-                            log.arrivals.push((offset, now_us));
-                            seen_last = seen_last.max(entry.seq.0);
+                        if log.arrive(entry.seq.0, base, now_us, &mut seen_last) {
                             if entry.device != p.member.device
                                 && let EntryBody::Message { ciphertext: Some(ciphertext), .. } = entry.body
                             {

@@ -57,7 +57,7 @@ pub mod trust;
 
 pub use address::ServerAddress;
 pub use client::{Client, Identity, LoggedIn, NewSession, Registered};
-pub use connection::Connection;
+pub use connection::{Connection, FrameText, decode_server_frame};
 pub use error::{ClientError, Result};
 pub use fingerprint::Fingerprint;
 pub use home::{Home, SavedSession, SessionToken};

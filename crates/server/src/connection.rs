@@ -9,10 +9,6 @@ use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use tokio_tungstenite::tungstenite;
 
-/// Most queued frames written with one flush; bounds how long a busy
-/// connection's task goes without reading.
-const MAX_WRITE_BATCH: u64 = 64;
-
 /// What arrived from the peer.
 #[derive(Debug)]
 pub enum Inbound {
@@ -87,24 +83,15 @@ impl Connection {
     }
 
     /// Sends frames that are already encoded (fan-out frames shared by many
-    /// connections): `first`, then whatever `more` yields, written together and
-    /// flushed once, so a burst costs one TLS record and one system call rather
-    /// than one per frame.
+    /// connections), written together and flushed once, so a burst costs one TLS
+    /// record and one system call rather than one per frame. Empties `frames`.
     ///
     /// # Errors
     /// If the socket is closed or broken.
-    pub async fn write_encoded(
-        &mut self,
-        first: Utf8Bytes,
-        mut more: impl FnMut() -> Option<Utf8Bytes>,
-    ) -> Result<(), axum::Error> {
-        self.socket.feed(Message::Text(first)).await?;
-        let mut written = 1;
-        while written < MAX_WRITE_BATCH
-            && let Some(frame) = more()
-        {
+    pub async fn write_encoded(&mut self, frames: &mut Vec<Utf8Bytes>) -> Result<(), axum::Error> {
+        let written = frames.len() as u64;
+        for frame in frames.drain(..) {
             self.socket.feed(Message::Text(frame)).await?;
-            written += 1;
         }
         self.socket.flush().await?;
         self.metrics.frames_out.inc_by(written);

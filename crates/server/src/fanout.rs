@@ -46,17 +46,22 @@
 use crate::metrics::Metrics;
 use axum::extract::ws::Utf8Bytes;
 use conclave_proto::{DeviceId, Event, RoomId, ServerFrame, UserId};
+use futures_util::task::AtomicWaker;
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{HashMap, HashSet, VecDeque},
     sync::{
         Arc, RwLock, RwLockReadGuard, RwLockWriteGuard,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
+    task::Poll,
 };
-use tokio::sync::{Mutex, MutexGuard, mpsc};
+use tokio::sync::{Mutex, MutexGuard};
 
 /// Frames one connection may have queued before it counts as lagging.
 pub(crate) const QUEUE_FRAMES: usize = 1024;
+
+/// Queue capacity an idle connection keeps after a burst.
+const KEEP_CAPACITY: usize = 64;
 
 /// Room turns: appends to rooms that share a stripe wait for each other on this
 /// node, which bounds memory whatever the number of rooms. They serialize on
@@ -136,60 +141,115 @@ struct UserEntry {
     version: u64,
 }
 
+/// One connection's queue of frames, shared by its [`Outlet`] (the fan-out side)
+/// and its [`Outbox`] (the session side).
+///
+/// A `std` mutex around a `VecDeque` rather than a channel: a push is one short
+/// uncontended lock, the session takes a whole burst under one lock, and only the
+/// push that finds the queue empty wakes the session.
+#[derive(Debug, Default)]
+struct Queue {
+    frames: std::sync::Mutex<VecDeque<Frame>>,
+    /// Frames were dropped because the queue was full: the session owes the
+    /// client a `resync`.
+    lagged: AtomicBool,
+    /// The session waiting for frames.
+    waker: AtomicWaker,
+}
+
+impl Queue {
+    fn frames(&self) -> std::sync::MutexGuard<'_, VecDeque<Frame>> {
+        // Pushes and takes leave the deque consistent, so a poisoned lock is usable.
+        self.frames.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// The sending half of one connection's queue.
 #[derive(Debug)]
 struct Outlet {
-    tx: mpsc::Sender<Frame>,
-    lagged: Arc<AtomicBool>,
+    queue: Arc<Queue>,
 }
 
 impl Outlet {
     /// Queues `frame` unless the connection is lagging; never waits.
     fn push(&self, frame: &Frame) -> bool {
-        if self.lagged.load(Ordering::Acquire) {
+        let queue = &*self.queue;
+        if queue.lagged.load(Ordering::Acquire) {
             return false;
         }
-        match self.tx.try_send(frame.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.lagged.store(true, Ordering::Release);
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        let mut frames = queue.frames();
+        if frames.len() >= QUEUE_FRAMES {
+            drop(frames);
+            queue.lagged.store(true, Ordering::Release);
+            return false;
         }
+        let was_empty = frames.is_empty();
+        frames.push_back(frame.clone());
+        drop(frames);
+        if was_empty {
+            queue.waker.wake();
+        }
+        true
     }
 }
 
 /// The receiving half of one connection's queue, owned by its session.
 #[derive(Debug)]
 pub(crate) struct Outbox {
-    rx: mpsc::Receiver<Frame>,
-    lagged: Arc<AtomicBool>,
+    queue: Arc<Queue>,
 }
 
 impl Outbox {
-    /// The next frame if one is ready now (queued frames in order, then, if
-    /// frames were dropped, one `resync`), without waiting.
-    pub(crate) fn try_next(&mut self) -> Option<Frame> {
-        match self.rx.try_recv() {
-            Ok(frame) => Some(frame),
-            Err(_) => self.lagged.swap(false, Ordering::AcqRel).then(|| Utf8Bytes::from_static(RESYNC)),
+    /// Whether there is something to write now: queued frames, or a `resync`.
+    pub(crate) fn is_ready(&self) -> bool {
+        !self.queue.frames().is_empty() || self.queue.lagged.load(Ordering::Acquire)
+    }
+
+    /// Waits until [`is_ready`](Self::is_ready). Cancel-safe: takes nothing.
+    pub(crate) async fn ready(&self) {
+        std::future::poll_fn(|cx| {
+            if self.is_ready() {
+                return Poll::Ready(());
+            }
+            self.queue.waker.register(cx.waker());
+            // A push between the check and the registration found the queue
+            // empty and woke the previous waker: look again.
+            if self.is_ready() { Poll::Ready(()) } else { Poll::Pending }
+        })
+        .await;
+    }
+
+    /// Moves up to `max` frames into `batch`, in order, without waiting: queued
+    /// frames first, then, once the queue is empty, one `resync` if frames were
+    /// dropped.
+    pub(crate) fn take(&mut self, batch: &mut Vec<Frame>, max: usize) {
+        let mut frames = self.queue.frames();
+        let count = frames.len().min(max);
+        batch.extend(frames.drain(..count));
+        if frames.is_empty() && frames.capacity() > KEEP_CAPACITY {
+            // A burst is over: an idle connection holds no large buffer.
+            *frames = VecDeque::new();
+        }
+        if frames.is_empty() && batch.len() < max && self.queue.lagged.swap(false, Ordering::AcqRel) {
+            batch.push(Utf8Bytes::from_static(RESYNC));
         }
     }
 
-    /// The next frame to write: queued frames in order, then, if frames were
-    /// dropped, one `resync`.
-    ///
-    /// Cancel-safe: a frame is taken only by a poll that returns it.
+    /// The next frame if one is ready now, without waiting.
+    pub(crate) fn try_next(&mut self) -> Option<Frame> {
+        let mut batch = Vec::with_capacity(1);
+        self.take(&mut batch, 1);
+        batch.pop()
+    }
+
+    /// The next frame: queued frames in order, then, if frames were dropped,
+    /// one `resync`. Cancel-safe.
+    #[cfg(test)]
     pub(crate) async fn recv(&mut self) -> Frame {
         loop {
+            self.ready().await;
             if let Some(frame) = self.try_next() {
                 return frame;
-            }
-            match self.rx.recv().await {
-                Some(frame) => return frame,
-                // The fan-out is gone with the server; shutdown ends the session.
-                None => std::future::pending::<()>().await,
             }
         }
     }
@@ -216,11 +276,10 @@ impl Fanout {
     /// that keeps it registered and the queue its session writes from. Tells
     /// everyone when the user comes online.
     pub(crate) fn register(&self, user: UserId, username: &str, device: DeviceId) -> (Registration, Outbox) {
-        let (tx, rx) = mpsc::channel(QUEUE_FRAMES);
-        let lagged = Arc::new(AtomicBool::new(false));
+        let queue = Arc::new(Queue::default());
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let mut state = self.write();
-        state.connections.insert(id, Connection { outlet: Outlet { tx, lagged: lagged.clone() } });
+        state.connections.insert(id, Connection { outlet: Outlet { queue: queue.clone() } });
         state.devices.entry(device).or_default().push(id);
         let entry = state.users.entry(user).or_insert_with(|| UserEntry {
             username: username.to_owned(),
@@ -238,7 +297,7 @@ impl Fanout {
         }
         drop(state);
         let registration = Registration { fanout: self.clone(), id, device, user };
-        (registration, Outbox { rx, lagged })
+        (registration, Outbox { queue })
     }
 
     /// Waits for `room`'s turn. Hold it from before an append is stored until

@@ -25,13 +25,18 @@ use crate::{
     listener::ConnContext,
     live::Registration,
 };
-use axum::extract::ws::{Utf8Bytes, WebSocket, close_code};
+use axum::extract::ws::{WebSocket, close_code};
 use conclave_proto::{
     ClientFrame, DeviceId, ErrorCode, Event, FrameError, PROTOCOL_VERSION, Reply, Request, Response,
     ServerFrame, event::SessionEndReason, validate,
 };
+use futures_util::FutureExt;
 use std::{sync::Arc, time::Duration};
 use tokio::{sync::mpsc, time::Instant};
+
+mod gate;
+
+use gate::Gate;
 
 /// Where the session is in the protocol.
 enum Phase {
@@ -74,11 +79,12 @@ struct Bound {
 /// What woke the session loop.
 enum Wake {
     Inbound(Inbound),
-    /// The fan-out queued a frame for this connection.
-    Push(Utf8Bytes),
+    /// The fan-out queued frames for this connection.
+    Push,
     Ended(SessionEndReason),
-    /// Time to record use of the session and check it was not ended elsewhere.
-    Refresh,
+    /// The session's deadline, or time to record use of the session and check
+    /// it was not ended elsewhere.
+    Timer,
     Shutdown,
 }
 
@@ -87,6 +93,10 @@ enum Flow {
     Continue,
     Close(SessionEndReason),
 }
+
+/// Most queued frames written with one flush; bounds how long a busy
+/// connection's task goes without reading.
+const MAX_WRITE_BATCH: usize = 64;
 
 /// A request after this long records session use (and re-checks the session).
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
@@ -137,24 +147,53 @@ struct Session {
 
 impl Session {
     async fn serve(mut self) {
+        // The futures that outlive one turn of the loop are made once: a fresh
+        // timer or shutdown listener per wake-up would be registered and
+        // unregistered on every frame written.
         let mut shutdown = self.context.shutdown.clone();
+        let shutdown = shutdown.recv();
+        tokio::pin!(shutdown);
+        let timer = tokio::time::sleep(REFRESH_EVERY);
+        tokio::pin!(timer);
+        // After a burst that left more queued, look at the socket before
+        // writing again, so a flood of pushes never starves the client's requests.
+        let mut read_first = false;
+        // The socket and the session's end channel are polled only when they
+        // woke the task, not whenever a pushed frame did.
+        let (reads, ends) = (Gate::new(), Gate::new());
         loop {
             let wake = {
-                let (ended, deadline, refresh_at, outbox) = match &mut self.phase {
+                let (ended, wake_at, outbox) = match &mut self.phase {
                     Phase::Authenticated(auth) => {
                         let Authenticated { ended, deadline, last_touch, device, .. } = &mut **auth;
-                        let outbox = device.as_mut().map(|bound| &mut bound.outbox);
-                        (Some(ended), Some(*deadline), Some(*last_touch + REFRESH_EVERY), outbox)
+                        let outbox = device.as_mut().map(|bound| &bound.outbox);
+                        (Some(ended), Some((*last_touch + REFRESH_EVERY).min(*deadline)), outbox)
                     }
-                    _ => (None, None, None, None),
+                    _ => (None, None, None),
                 };
-                tokio::select! {
-                    inbound = self.conn.read_frame() => Wake::Inbound(inbound),
-                    frame = async { match outbox { Some(outbox) => outbox.recv().await, None => std::future::pending().await } } => Wake::Push(frame),
-                    Some(reason) = async { match ended { Some(rx) => rx.recv().await, None => std::future::pending().await } } => Wake::Ended(reason),
-                    () = async { match deadline { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => Wake::Ended(SessionEndReason::Expired),
-                    () = async { match refresh_at { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => Wake::Refresh,
-                    () = shutdown.recv() => Wake::Shutdown,
+                if let Some(at) = wake_at
+                    && timer.deadline() != at
+                {
+                    timer.as_mut().reset(at);
+                }
+                let inbound = if std::mem::take(&mut read_first) {
+                    reads.run(self.conn.read_frame()).now_or_never()
+                } else {
+                    None
+                };
+                match inbound {
+                    Some(inbound) => Wake::Inbound(inbound),
+                    // Biased: the cheap checks first, then queued frames, and the
+                    // socket last, so writing a pushed frame does not also poll
+                    // the TLS and WebSocket read path.
+                    None => tokio::select! {
+                        biased;
+                        () = &mut shutdown => Wake::Shutdown,
+                        Some(reason) = async { match ended { Some(rx) => ends.run(rx.recv()).await, None => std::future::pending().await } } => Wake::Ended(reason),
+                        () = &mut timer, if wake_at.is_some() => Wake::Timer,
+                        () = async { match outbox { Some(outbox) => outbox.ready().await, None => std::future::pending().await } } => Wake::Push,
+                        inbound = reads.run(self.conn.read_frame()) => Wake::Inbound(inbound),
+                    },
                 }
             };
             match wake {
@@ -173,21 +212,23 @@ impl Session {
                     }
                 }
                 Wake::Inbound(Inbound::Closed) => return,
-                Wake::Push(frame) => {
-                    let mut outbox = match &mut self.phase {
-                        Phase::Authenticated(auth) => auth.device.as_mut().map(|bound| &mut bound.outbox),
-                        _ => None,
-                    };
-                    let more = || outbox.as_mut().and_then(|o| o.try_next());
-                    if self.conn.write_encoded(frame, more).await.is_err() {
+                Wake::Push => {
+                    let Phase::Authenticated(auth) = &mut self.phase else { continue };
+                    let Some(bound) = &mut auth.device else { continue };
+                    let mut batch = Vec::new();
+                    bound.outbox.take(&mut batch, MAX_WRITE_BATCH);
+                    read_first = bound.outbox.is_ready();
+                    if self.conn.write_encoded(&mut batch).await.is_err() {
                         return;
                     }
                 }
                 Wake::Ended(reason) => return self.end(reason).await,
-                Wake::Refresh => {
-                    if let Phase::Authenticated(auth) = &mut self.phase
-                        && let Err(reason) = refresh(&self.shared, auth).await
-                    {
+                Wake::Timer => {
+                    let Phase::Authenticated(auth) = &mut self.phase else { continue };
+                    if Instant::now() >= auth.deadline {
+                        return self.end(SessionEndReason::Expired).await;
+                    }
+                    if let Err(reason) = refresh(&self.shared, auth).await {
                         return self.end(reason).await;
                     }
                 }
