@@ -115,8 +115,9 @@ struct Inner {
 #[derive(Debug, Default)]
 struct State {
     connections: HashMap<u64, Connection>,
-    /// Live connections of each device.
-    devices: HashMap<DeviceId, Vec<u64>>,
+    /// Live connections of each device, with their queues (so a delivery
+    /// looks up each device once, not each connection again).
+    devices: HashMap<DeviceId, Vec<(u64, Outlet)>>,
     /// Users with at least one live connection.
     users: HashMap<UserId, UserEntry>,
     /// Local subscriptions: devices with a live connection, per room.
@@ -165,7 +166,7 @@ impl Queue {
 }
 
 /// The sending half of one connection's queue.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Outlet {
     queue: Arc<Queue>,
 }
@@ -201,19 +202,16 @@ pub(crate) struct Outbox {
 
 impl Outbox {
     /// Whether there is something to write now: queued frames, or a `resync`.
-    pub(crate) fn is_ready(&self) -> bool {
+    fn is_ready(&self) -> bool {
         !self.queue.frames().is_empty() || self.queue.lagged.load(Ordering::Acquire)
     }
 
     /// Waits until [`is_ready`](Self::is_ready). Cancel-safe: takes nothing.
     pub(crate) async fn ready(&self) {
         std::future::poll_fn(|cx| {
-            if self.is_ready() {
-                return Poll::Ready(());
-            }
+            // Registered before looking, so a push that finds the queue empty
+            // after the look wakes this waker.
             self.queue.waker.register(cx.waker());
-            // A push between the check and the registration found the queue
-            // empty and woke the previous waker: look again.
             if self.is_ready() { Poll::Ready(()) } else { Poll::Pending }
         })
         .await;
@@ -221,8 +219,8 @@ impl Outbox {
 
     /// Moves up to `max` frames into `batch`, in order, without waiting: queued
     /// frames first, then, once the queue is empty, one `resync` if frames were
-    /// dropped.
-    pub(crate) fn take(&mut self, batch: &mut Vec<Frame>, max: usize) {
+    /// dropped. Returns whether more is left for the next call.
+    pub(crate) fn take(&mut self, batch: &mut Vec<Frame>, max: usize) -> bool {
         let mut frames = self.queue.frames();
         let count = frames.len().min(max);
         batch.extend(frames.drain(..count));
@@ -233,12 +231,13 @@ impl Outbox {
         if frames.is_empty() && batch.len() < max && self.queue.lagged.swap(false, Ordering::AcqRel) {
             batch.push(Utf8Bytes::from_static(RESYNC));
         }
+        !frames.is_empty() || self.queue.lagged.load(Ordering::Acquire)
     }
 
     /// The next frame if one is ready now, without waiting.
     pub(crate) fn try_next(&mut self) -> Option<Frame> {
         let mut batch = Vec::with_capacity(1);
-        self.take(&mut batch, 1);
+        let _more = self.take(&mut batch, 1);
         batch.pop()
     }
 
@@ -280,7 +279,7 @@ impl Fanout {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let mut state = self.write();
         state.connections.insert(id, Connection { outlet: Outlet { queue: queue.clone() } });
-        state.devices.entry(device).or_default().push(id);
+        state.devices.entry(device).or_default().push((id, Outlet { queue: queue.clone() }));
         let entry = state.users.entry(user).or_insert_with(|| UserEntry {
             username: username.to_owned(),
             connections: 0,
@@ -364,15 +363,9 @@ impl Fanout {
     /// Delivers `frame` to every connection of `device` (a Welcome).
     pub(crate) fn to_device(&self, device: DeviceId, frame: &Frame) {
         let state = self.read();
-        let delivered = state
-            .devices
-            .get(&device)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| state.connections.get(id))
-            .filter(|c| c.outlet.push(frame))
-            .count();
-        self.count(delivered, 1);
+        let outlets = state.devices.get(&device).map_or(&[][..], Vec::as_slice);
+        let delivered = outlets.iter().filter(|(_, outlet)| outlet.push(frame)).count();
+        self.count(delivered, outlets.len());
     }
 
     /// The users with a bound connection now.
@@ -388,11 +381,9 @@ impl Fanout {
         let Some(devices) = state.rooms.get(&room) else { return };
         let (mut attempted, mut delivered) = (0, 0);
         for device in devices.iter().filter(|d| Some(**d) != except) {
-            for id in state.devices.get(device).into_iter().flatten() {
-                if let Some(connection) = state.connections.get(id) {
-                    attempted += 1;
-                    delivered += usize::from(connection.outlet.push(frame));
-                }
+            for (_, outlet) in state.devices.get(device).into_iter().flatten() {
+                attempted += 1;
+                delivered += usize::from(outlet.push(frame));
             }
         }
         self.count(delivered, attempted);
@@ -461,7 +452,7 @@ impl Drop for Registration {
         state.connections.remove(&self.id);
         let device_gone = match state.devices.get_mut(&self.device) {
             Some(ids) => {
-                ids.retain(|id| *id != self.id);
+                ids.retain(|(id, _)| *id != self.id);
                 ids.is_empty()
             }
             None => true,

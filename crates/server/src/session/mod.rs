@@ -216,8 +216,7 @@ impl Session {
                     let Phase::Authenticated(auth) = &mut self.phase else { continue };
                     let Some(bound) = &mut auth.device else { continue };
                     let mut batch = Vec::new();
-                    bound.outbox.take(&mut batch, MAX_WRITE_BATCH);
-                    read_first = bound.outbox.is_ready();
+                    read_first = bound.outbox.take(&mut batch, MAX_WRITE_BATCH);
                     if self.conn.write_encoded(&mut batch).await.is_err() {
                         return;
                     }
