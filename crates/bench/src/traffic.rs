@@ -460,12 +460,11 @@ async fn drive(mut p: Participant, outbox: Vec<Vec<u8>>, shared: Arc<Shared>) ->
                 };
                 match frame {
                     ServerFrame::Event { event: Event::Entry { room: id, entry } } if id == room.id => {
-                        if log.arrive(entry.seq.0, base, now_us, &mut seen_last) {
-                            if entry.device != p.member.device
-                                && let EntryBody::Message { ciphertext: Some(ciphertext), .. } = entry.body
-                            {
-                                verifier.observe(&p, &shared, &room.group_id, &entry.sender, entry.device.0, ciphertext.0, &mut log);
-                            }
+                        if log.arrive(entry.seq.0, base, now_us, &mut seen_last)
+                            && entry.device != p.member.device
+                            && let EntryBody::Message { ciphertext: Some(ciphertext), .. } = entry.body
+                        {
+                            verifier.observe(&p, &shared, &room.group_id, &entry.sender, entry.device.0, ciphertext.0, &mut log);
                         }
                     }
                     ServerFrame::Event { event: Event::Resync } => log.resyncs += 1,

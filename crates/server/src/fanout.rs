@@ -6,7 +6,7 @@
 //!                                                        │ encoded once; every copy
 //!                                                        │ shares one buffer
 //!            rooms: RoomId → {DeviceId} ─▶ devices: DeviceId → [connection]
-//!                                                        │ try_send: never waits
+//!                                                        │ push: never waits
 //!                                                        ▼
 //!            per-connection bounded queue (QUEUE_FRAMES) ─▶ session task writes
 //! ```
@@ -102,7 +102,7 @@ pub(crate) struct Fanout {
 
 #[derive(Debug)]
 struct Inner {
-    /// std `RwLock`: publishes hold it shared while they `try_send` (no await,
+    /// std `RwLock`: publishes hold it shared while they push (no await,
     /// no blocking); registration and membership changes hold it exclusively,
     /// briefly. Never held across an `.await`.
     state: RwLock<State>,

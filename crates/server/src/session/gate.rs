@@ -86,10 +86,7 @@ impl Gate {
 mod tests {
     use super::Gate;
     use futures_util::FutureExt;
-    use std::{
-        cell::Cell,
-        task::{Context, Poll},
-    };
+    use std::{cell::Cell, task::Context};
     use tokio::sync::mpsc;
 
     /// Receives from `rx` through the gate, counting polls of the source.
@@ -128,11 +125,14 @@ mod tests {
         let gate = Gate::new();
         let (tx, mut rx) = mpsc::channel(4);
         let polls = Cell::new(0);
-        let mut waiting = Box::pin(gated_recv(&gate, &mut rx, &polls));
-        assert!(matches!(futures_util::poll!(&mut waiting), Poll::Pending));
-        let sender = tokio::spawn(async move { tx.send(42).await.unwrap() });
-        let got = tokio::time::timeout(std::time::Duration::from_secs(5), waiting).await;
+        let sender = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            tx.send(42).await.unwrap();
+        });
+        let got =
+            tokio::time::timeout(std::time::Duration::from_secs(5), gated_recv(&gate, &mut rx, &polls)).await;
         assert_eq!(got.expect("the send wakes the gated task"), Some(42));
+        assert_eq!(polls.get(), 2, "polled once to wait, once when woken");
         sender.await.unwrap();
     }
 }
