@@ -236,9 +236,11 @@ impl Outbox {
 
     /// The next frame if one is ready now, without waiting.
     pub(crate) fn try_next(&mut self) -> Option<Frame> {
-        let mut batch = Vec::with_capacity(1);
-        let _more = self.take(&mut batch, 1);
-        batch.pop()
+        let mut frames = self.queue.frames();
+        match frames.pop_front() {
+            Some(frame) => Some(frame),
+            None => self.queue.lagged.swap(false, Ordering::AcqRel).then(|| Utf8Bytes::from_static(RESYNC)),
+        }
     }
 
     /// The next frame: queued frames in order, then, if frames were dropped,
