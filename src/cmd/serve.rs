@@ -31,7 +31,7 @@ pub struct ServeArgs {
     /// Key file encrypting TOTP secrets at rest [default: DATA_DIR/secret.key].
     #[arg(long, env = "CONCLAVE_SECRET_KEY_FILE", value_name = "FILE")]
     pub secret_key_file: Option<PathBuf>,
-    /// Largest WebSocket frame or message in bytes [default: 262144].
+    /// Largest WebSocket frame or message in bytes [default: 1048576].
     #[arg(long, env = "CONCLAVE_MAX_FRAME_BYTES", value_name = "BYTES")]
     pub max_frame_bytes: Option<usize>,
     /// Most simultaneous connections [default: 20000].

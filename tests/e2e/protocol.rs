@@ -4,7 +4,7 @@
 use crate::{PASSWORD, bin, server};
 use conclave_proto::{
     ErrorCode, Event, Outcome, PROTOCOL_VERSION, Reply, Request, Response, SecondFactor, ServerFrame,
-    event::SessionEndReason,
+    event::SessionEndReason, limits::MAX_FRAME_BYTES,
 };
 use conclave_testkit::{Backend, Home, RawClient, backend_tests, code_now, https_get};
 
@@ -76,7 +76,7 @@ async fn malformed_frames_get_typed_errors_and_the_connection_survives(backend: 
     assert_eq!(pong.outcome, Outcome::Ok(Reply::Pong));
 }
 
-/// A message over the 256 KiB limit closes that connection with code 1009
+/// A message over the 1 MiB limit closes that connection with code 1009
 /// (message too big); the server keeps serving everyone else.
 async fn oversized_messages_close_the_connection_and_the_server_survives(backend: Backend) {
     let server = server(backend, &[]).await;
@@ -84,7 +84,7 @@ async fn oversized_messages_close_the_connection_and_the_server_survives(backend
     let mut client = RawClient::greeted(server.addr, &server.fingerprint).await;
     let huge = format!(
         r#"{{"id":1,"request":{{"type":"hello","versions":[1],"client":"{}"}}}}"#,
-        "x".repeat(300 * 1024)
+        "x".repeat(MAX_FRAME_BYTES + 64 * 1024)
     );
     // The server stops reading at the frame header and closes with 1009; when it
     // does so before the client has written everything, the client sees a reset

@@ -1,8 +1,13 @@
 //! Every protocol bound in one place, so server, client and documentation agree.
 
-/// Largest WebSocket frame or message accepted by either side (256 KiB). The server
+/// Largest WebSocket frame or message accepted by either side (1 MiB). The server
 /// can be configured lower or higher (`max_frame_bytes`); this is the default.
-pub const MAX_FRAME_BYTES: usize = 256 * 1024;
+///
+/// Sized for the largest frames a client sends: a commit that adds members to a
+/// large room carries its Welcome, and the Welcome the whole ratchet tree (about
+/// 300 bytes per member once encoded). Rooms of 1,000 members need about 320 KiB,
+/// over the 256 KiB this used to be; 1 MiB leaves room for about 3,000.
+pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
 
 /// Largest frame a client accepts from the server (4 MiB). Server frames can be
 /// larger than client frames: a large group's ratchet tree or GroupInfo is sent

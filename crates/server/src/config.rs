@@ -29,7 +29,7 @@ pub struct RawConfig {
     /// Key that encrypts TOTP secrets at rest. Nodes sharing one database must share
     /// it. Default: `<data_dir>/secret.key`, created on first start.
     pub secret_key_file: Option<PathBuf>,
-    /// Largest WebSocket frame or message, bytes. Default: 262144 (256 KiB).
+    /// Largest WebSocket frame or message, bytes. Default: 1048576 (1 MiB).
     pub max_frame_bytes: Option<usize>,
     /// Most simultaneous connections; further ones wait to be accepted. Default: 20000.
     pub max_connections: Option<usize>,
@@ -252,7 +252,7 @@ mod tests {
         let config = Config::resolve(file, flags).unwrap();
         assert_eq!(config.listen.port(), 9001);
         assert_eq!(config.max_connections, 7);
-        assert_eq!(config.max_frame_bytes, 256 * 1024);
+        assert_eq!(config.max_frame_bytes, 1024 * 1024);
         assert_eq!(config.database, Database::Sqlite(PathBuf::from("conclave-data/conclave.db")));
     }
 
