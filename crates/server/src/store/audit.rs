@@ -16,9 +16,32 @@ pub struct NewAuditEntry<'a> {
     pub detail: &'a str,
 }
 
-/// Inserts one chained audit entry.
-pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit_log (seq, at_ms, actor, action, detail, prev_hash, hash) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+/// The statement that inserts `entry` at `seq` in the chain, after `prev`. One
+/// place for single appends and for the message batches, which chain many.
+pub(super) fn insert_audit<'a, DB: sqlx::Database>(
+    seq: i64,
+    entry: &NewAuditEntry<'a>,
+    prev: &'a [u8],
+    hash: &'a [u8],
+) -> sqlx::query::Query<'a, DB, DB::Arguments>
+where
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Option<&'a str>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a [u8]: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at_ms, actor, action, detail, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(seq)
+    .bind(entry.at_ms)
+    .bind(entry.actor)
+    .bind(entry.action)
+    .bind(entry.detail)
+    .bind(prev)
+    .bind(hash)
+}
 
 /// A stored audit entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,16 +79,7 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await?;
             let hash = link(&prev, seq);
-            sqlx::query(INSERT_AUDIT)
-            .bind(seq)
-            .bind(entry.at_ms)
-            .bind(entry.actor)
-            .bind(entry.action)
-            .bind(entry.detail)
-            .bind(&prev)
-            .bind(hash.as_slice())
-            .execute(&mut *tx)
-            .await?;
+            insert_audit(seq, entry, &prev, &hash).execute(&mut *tx).await?;
             sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(hash.as_slice()).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(seq)

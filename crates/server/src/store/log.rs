@@ -13,7 +13,7 @@
 
 use super::{
     NewAuditEntry, Result, Store, StoreError,
-    audit::INSERT_AUDIT,
+    audit::insert_audit,
     rooms::{epoch_of, parse_kind},
     with_pool,
 };
@@ -439,16 +439,7 @@ impl Store {
                         detail,
                     };
                     let hash = link(&prev, seq, &entry);
-                    sqlx::query(INSERT_AUDIT)
-                        .bind(seq)
-                        .bind(entry.at_ms)
-                        .bind(entry.actor)
-                        .bind(entry.action)
-                        .bind(entry.detail)
-                        .bind(&prev)
-                        .bind(hash.as_slice())
-                        .execute(&mut *tx)
-                        .await?;
+                    insert_audit(seq, &entry, &prev, &hash).execute(&mut *tx).await?;
                     prev = hash.to_vec();
                     last = seq;
                 }
