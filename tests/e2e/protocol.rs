@@ -2,19 +2,23 @@
 //! directly to the real server.
 
 use crate::{PASSWORD, bin, server};
+use conclave_client::{Client, ClientError, Trust};
 use conclave_proto::{
     ErrorCode, Event, Outcome, PROTOCOL_VERSION, Reply, Request, Response, SecondFactor, ServerFrame,
     event::SessionEndReason, limits::MAX_FRAME_BYTES,
 };
 use conclave_testkit::{Backend, Home, RawClient, backend_tests, code_now, https_get};
+use std::time::Duration;
 
 backend_tests!(
     hello_comes_first_and_negotiates_the_version,
     malformed_frames_get_typed_errors_and_the_connection_survives,
     oversized_messages_close_the_connection_and_the_server_survives,
+    clients_refuse_requests_over_the_announced_limit,
     requests_need_authentication,
     one_code_wins_one_concurrent_login,
     logout_closes_every_connection_of_the_session,
+    reconnecting_records_session_use_once_per_interval,
     requests_per_connection_are_rate_limited,
 );
 
@@ -100,6 +104,29 @@ async fn oversized_messages_close_the_connection_and_the_server_survives(backend
     assert_eq!(https_get(server.addr, &server.fingerprint, "/healthz").await.0, 200);
 }
 
+/// `hello` announces the server's frame limit, and the client library refuses a
+/// larger request itself with a clear error: nothing is sent, and the connection
+/// stays open and usable (the server would have closed it with 1009).
+async fn clients_refuse_requests_over_the_announced_limit(backend: Backend) {
+    let server = server(backend, &["--max-frame-bytes", "4096"]).await;
+    let mut raw = RawClient::connect(server.addr, &server.fingerprint).await;
+    let reply = raw.request(hello(vec![PROTOCOL_VERSION])).await;
+    assert!(matches!(reply.outcome, Outcome::Ok(Reply::Hello { max_frame_bytes: 4096, .. })), "{reply:?}");
+    let address = server.addr.to_string();
+    let trust = Trust::Pinned(server.fingerprint.parse().expect("fingerprint"));
+    let mut client = Client::connect(&address, trust, "e2e").await.expect("connect");
+    let oversized = Request::Login {
+        username: "alice".into(),
+        password: "x".repeat(5000),
+        second_factor: SecondFactor::Totp("000000".into()),
+    };
+    match client.request(oversized).await {
+        Err(ClientError::FrameTooLarge { bytes, limit: 4096 }) => assert!(bytes > 5000, "{bytes}"),
+        other => panic!("expected FrameTooLarge, got {other:?}"),
+    }
+    client.ping().await.expect("the connection is still usable");
+}
+
 /// Account requests need a login; a junk or unknown token is refused.
 async fn requests_need_authentication(backend: Backend) {
     let server = server(backend, &[]).await;
@@ -167,6 +194,52 @@ async fn logout_closes_every_connection_of_the_session(backend: Backend) {
     );
 }
 
+/// `authenticate` records use of the session (for the idle timeout) only when the
+/// last record is older than half the idle timeout (at most five minutes), so a
+/// crowd of clients reconnecting costs no database writes, and a session in use
+/// still never idles out.
+async fn reconnecting_records_session_use_once_per_interval(backend: Backend) {
+    let server = server(backend, &["--session-idle-secs", "6"]).await;
+    let reg = Home::new(bin()).register(&server, "judy", PASSWORD);
+    let mut first = RawClient::greeted(server.addr, &server.fingerprint).await;
+    let response = first
+        .request(Request::Login {
+            username: "judy".into(),
+            password: PASSWORD.into(),
+            second_factor: SecondFactor::Totp(code_now(&reg.secret)),
+        })
+        .await;
+    let Outcome::Ok(Reply::LoggedIn { token, .. }) = response.outcome else {
+        panic!("login failed: {response:?}")
+    };
+    let logged_in_at = last_seen(&mut first).await;
+    // Reconnects with a fresh connection each time; returns the recorded use.
+    let reconnect = || async {
+        let mut client = RawClient::greeted(server.addr, &server.fingerprint).await;
+        let auth = client.request(Request::Authenticate { token: token.clone() }).await;
+        assert!(matches!(auth.outcome, Outcome::Ok(Reply::Authenticated { .. })), "{auth:?}");
+        last_seen(&mut client).await
+    };
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(reconnect().await, logged_in_at, "use recorded 1-2 s ago is not written again");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let refreshed = reconnect().await;
+    assert!(refreshed >= logged_in_at + 3, "use older than half the idle timeout is recorded");
+    // Past the idle timeout counted from the login, within it from the refresh.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    reconnect().await;
+}
+
+/// The session's recorded last use, as `list_sessions` shows it.
+async fn last_seen(client: &mut RawClient) -> i64 {
+    match client.request(Request::ListSessions {}).await.outcome {
+        Outcome::Ok(Reply::Sessions { sessions }) => {
+            sessions.iter().find(|s| s.current).expect("the current session is listed").last_seen_at
+        }
+        other => panic!("list_sessions failed: {other:?}"),
+    }
+}
+
 /// A connection that floods requests is told to slow down; it is not dropped.
 async fn requests_per_connection_are_rate_limited(backend: Backend) {
     let server = server(backend, &["--requests-per-second", "5"]).await;
@@ -178,6 +251,6 @@ async fn requests_per_connection_are_rate_limited(backend: Backend) {
         }
     }
     assert!(limited > 0, "40 requests at once on a 5/s connection must hit the limit");
-    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
     assert_eq!(client.request(Request::Ping {}).await.outcome, Outcome::Ok(Reply::Pong));
 }

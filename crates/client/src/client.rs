@@ -131,9 +131,10 @@ impl Client {
         };
         let hello = Request::Hello { versions: vec![PROTOCOL_VERSION], client: client_name.to_owned() };
         match client.request(hello).await? {
-            Reply::Hello { version, server } if version == PROTOCOL_VERSION => {
-                tracing::debug!(version, server = %server, "greeted");
+            Reply::Hello { version, server, max_frame_bytes } if version == PROTOCOL_VERSION => {
+                tracing::debug!(version, server = %server, max_frame_bytes, "greeted");
                 client.server_software = server;
+                client.conn.set_frame_limit(usize::try_from(max_frame_bytes).unwrap_or(usize::MAX));
                 Ok(client)
             }
             Reply::Hello { version, .. } => Err(ClientError::Protocol(format!(

@@ -9,7 +9,10 @@ use crate::{
     error::{ClientError, Result},
     trust::Trust,
 };
-use conclave_proto::{ClientFrame, ServerFrame, WEBSOCKET_PATH, limits::MAX_SERVER_FRAME_BYTES};
+use conclave_proto::{
+    ClientFrame, ServerFrame, WEBSOCKET_PATH,
+    limits::{MAX_FRAME_BYTES, MAX_SERVER_FRAME_BYTES},
+};
 use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::ServerName;
 use std::{sync::Arc, time::Duration};
@@ -45,6 +48,9 @@ pub struct Connection {
     ws: WebSocketStream<TlsStream<TcpStream>>,
     /// Where it goes, for messages.
     server: ServerAddress,
+    /// The largest frame the server accepts: larger requests are refused here,
+    /// since the server would close the connection on them.
+    frame_limit: usize,
 }
 
 impl Connection {
@@ -95,7 +101,7 @@ impl Connection {
             .await
             .map_err(|_| ClientError::Timeout { waiting_for: "the WebSocket upgrade" })??;
         tracing::debug!(%server, "connected");
-        Ok(Self { ws, server: server.clone() })
+        Ok(Self { ws, server: server.clone(), frame_limit: MAX_FRAME_BYTES })
     }
 
     /// The server this connection goes to.
@@ -104,15 +110,27 @@ impl Connection {
         &self.server
     }
 
+    /// Sets the largest frame [`send`](Self::send) writes: the limit the server
+    /// announced in its `hello` reply (until then, the protocol's default).
+    pub fn set_frame_limit(&mut self, bytes: usize) {
+        self.frame_limit = bytes;
+    }
+
     /// Sends one frame.
     ///
     /// # Errors
-    /// [`ClientError::WebSocket`] or [`ClientError::Closed`] when the socket fails.
+    /// [`ClientError::FrameTooLarge`], before anything is written, for a frame
+    /// over the server's limit; [`ClientError::WebSocket`] or
+    /// [`ClientError::Closed`] when the socket fails.
     ///
     /// Not cancel-safe: if the future is dropped, part of the frame may have been
     /// written and the connection must be dropped too.
     pub async fn send(&mut self, frame: &ClientFrame) -> Result<()> {
-        self.ws.send(Message::Text(frame.encode().into())).await.map_err(read_error)
+        let text = frame.encode();
+        if text.len() > self.frame_limit {
+            return Err(ClientError::FrameTooLarge { bytes: text.len(), limit: self.frame_limit });
+        }
+        self.ws.send(Message::Text(text.into())).await.map_err(read_error)
     }
 
     /// Waits for the next frame from the server. Control messages (ping, pong) are

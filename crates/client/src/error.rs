@@ -102,6 +102,17 @@ pub enum ClientError {
         reason: Option<String>,
     },
 
+    /// A request was not sent because it is larger than the server accepts (its
+    /// `max_frame_bytes`); the connection stays usable. For a commit, change
+    /// fewer members at once.
+    #[error("the request is {bytes} bytes, over the server's limit of {limit} bytes; nothing was sent")]
+    FrameTooLarge {
+        /// The encoded request's size.
+        bytes: usize,
+        /// The server's limit.
+        limit: usize,
+    },
+
     /// The server announced that it is shutting down; reconnect later.
     #[error("the server is shutting down; try again later")]
     ServerShutdown,

@@ -86,7 +86,11 @@ impl FakeServer {
                         let acts = match &frame.request {
                             Request::Hello { .. } => vec![Act::Send(ServerFrame::Response(Response::ok(
                                 frame.id,
-                                Reply::Hello { version: PROTOCOL_VERSION, server: "fake/0".into() },
+                                Reply::Hello {
+                                    version: PROTOCOL_VERSION,
+                                    server: "fake/0".into(),
+                                    max_frame_bytes: MAX_FRAME_BYTES as u64,
+                                },
                             )))],
                             request => script(frame.id, request),
                         };

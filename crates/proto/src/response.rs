@@ -8,6 +8,10 @@ use crate::{
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+fn default_max_frame_bytes() -> u64 {
+    crate::limits::MAX_FRAME_BYTES as u64
+}
+
 /// The single response to one request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {
@@ -39,6 +43,12 @@ pub enum Reply {
         version: u32,
         /// Server software name and version.
         server: String,
+        /// The largest frame this server accepts, in bytes (its `max_frame_bytes`),
+        /// so a client can refuse a larger request itself, with a clear error,
+        /// instead of having its connection closed. Absent from older servers:
+        /// the protocol's default then.
+        #[serde(default = "default_max_frame_bytes")]
+        max_frame_bytes: u64,
     },
     /// Answer to `register`: the account exists and, as after `login`, this
     /// connection is authenticated with a new session. The recovery codes are shown

@@ -103,8 +103,9 @@ const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
 /// An idle connection records session use this often, so a connected device
 /// never reaches the idle timeout, and notices within this time that its session
-/// was ended through another server node.
-const REFRESH_EVERY: Duration = Duration::from_secs(300);
+/// was ended through another server node. `authenticate` does not record use of
+/// a session whose last recorded use is more recent than this.
+pub(crate) const REFRESH_EVERY: Duration = Duration::from_secs(300);
 
 /// Records use of the session and checks it is still live. A storage error is
 /// logged and tolerated (the session stays up); a session found ended closes.
@@ -387,6 +388,7 @@ impl Session {
         Ok(Reply::Hello {
             version: PROTOCOL_VERSION,
             server: format!("conclave/{}", env!("CARGO_PKG_VERSION")),
+            max_frame_bytes: self.shared.config.max_frame_bytes as u64,
         })
     }
 
