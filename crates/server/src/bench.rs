@@ -111,6 +111,13 @@ impl StoreRig {
         Ok(Self { store, room, user, device, nonce: 0 })
     }
 
+    /// The store and the room's owner and device, for tests that append
+    /// batches of their own.
+    #[cfg(test)]
+    pub(crate) fn parts(&self) -> (&Store, RoomId, UserId, DeviceId) {
+        (&self.store, self.room, self.user, self.device)
+    }
+
     /// Appends `count` messages of `size` bytes in one batch (one transaction,
     /// one fsync), with their audit entries, as the appender does.
     ///

@@ -4,7 +4,7 @@
 use super::{Result, Store, with_pool};
 
 /// An entry to append; the store assigns sequence number and hashes.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct NewAuditEntry<'a> {
     /// Unix milliseconds.
     pub at_ms: i64,
@@ -16,31 +16,43 @@ pub struct NewAuditEntry<'a> {
     pub detail: &'a str,
 }
 
-/// The statement that inserts `entry` at `seq` in the chain, after `prev`. One
-/// place for single appends and for the message batches, which chain many.
-pub(super) fn insert_audit<'a, DB: sqlx::Database>(
-    seq: i64,
-    entry: &NewAuditEntry<'a>,
-    prev: &'a [u8],
-    hash: &'a [u8],
-) -> sqlx::query::Query<'a, DB, DB::Arguments>
+/// An audit entry with its place in the chain, ready to insert.
+#[derive(Debug)]
+pub(super) struct Chained<'a> {
+    /// Position in the chain.
+    pub seq: i64,
+    /// The entry.
+    pub entry: NewAuditEntry<'a>,
+    /// Hash of the entry before it.
+    pub prev: Vec<u8>,
+    /// Hash of this entry.
+    pub hash: [u8; 32],
+}
+
+/// The statement that inserts `rows` (one or a message batch's worth) in one go.
+pub(super) fn insert_audit<'a, DB>(rows: &'a [Chained<'a>]) -> sqlx::QueryBuilder<DB>
 where
+    DB: sqlx::Database,
+    DB::Arguments: Default,
     i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     Option<&'a str>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     &'a [u8]: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at_ms, actor, action, detail, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(seq)
-    .bind(entry.at_ms)
-    .bind(entry.actor)
-    .bind(entry.action)
-    .bind(entry.detail)
-    .bind(prev)
-    .bind(hash)
+    let mut insert = sqlx::QueryBuilder::new(
+        "INSERT INTO audit_log (seq, at_ms, actor, action, detail, prev_hash, hash) ",
+    );
+    insert.push_values(rows, |mut row, chained| {
+        let Chained { seq, entry, prev, hash } = chained;
+        row.push_bind(*seq)
+            .push_bind(entry.at_ms)
+            .push_bind(entry.actor)
+            .push_bind(entry.action)
+            .push_bind(entry.detail)
+            .push_bind(prev.as_slice())
+            .push_bind(hash.as_slice());
+    });
+    insert
 }
 
 /// A stored audit entry.
@@ -79,7 +91,8 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await?;
             let hash = link(&prev, seq);
-            insert_audit(seq, entry, &prev, &hash).execute(&mut *tx).await?;
+            let row = [Chained { seq, entry: *entry, prev, hash }];
+            insert_audit(&row).build().execute(&mut *tx).await?;
             sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(hash.as_slice()).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(seq)

@@ -11,9 +11,11 @@
 //! reader never sees entry `n + 1` without entry `n`. Callers reply only after
 //! these functions return: what is acknowledged is on disk.
 
+use std::collections::HashMap;
+
 use super::{
     NewAuditEntry, Result, Store, StoreError,
-    audit::insert_audit,
+    audit::{Chained, insert_audit},
     rooms::{epoch_of, parse_kind},
     with_pool,
 };
@@ -197,6 +199,13 @@ fn earlier_send(
 }
 
 const WELCOME_SPENT: &str = "DELETE FROM welcomes WHERE device_id = $1 AND room_id = $2";
+/// A sender's standing in a room in one round trip: [`MEMBERSHIP`]'s role and
+/// whether they left (both NULL for a non-member), and whether the device is in
+/// the group ([`IN_GROUP`]).
+const STANDING: &str = "SELECT \
+       (SELECT role FROM room_members WHERE room_id = $1 AND user_id = $2), \
+       (SELECT left_at IS NOT NULL FROM room_members WHERE room_id = $1 AND user_id = $2), \
+       EXISTS (SELECT 1 FROM member_devices WHERE room_id = $1 AND device_id = $3)";
 
 fn membership(row: Option<(String, bool)>) -> Membership {
     Membership::from_row(row.as_ref().map(|(role, left)| (role.as_str(), *left)))
@@ -366,14 +375,30 @@ impl Store {
                 sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
                     .fetch_one(&mut *tx)
                     .await?;
-            let mut outcomes = Vec::with_capacity(messages.len());
-            let mut audits: Vec<(i64, String, String)> = Vec::new();
+            // Each statement is a round trip to the database (for SQLite, a hop to
+            // its worker thread and back), so what can wait for the end of the
+            // loop does: the log rows, their audit entries and the spent Welcomes
+            // are written by one statement each for the whole batch.
+            let mut outcomes: Vec<Result<StoredMessage, AppendError>> = Vec::with_capacity(messages.len());
+            let mut rows: Vec<(&NewMessage<'_>, i64, Option<i64>, MessageId)> = Vec::new();
             // (room, device) pairs already allowed in this transaction: under the
             // room's row lock nothing can change their standing before commit.
             let mut allowed: Vec<(RoomId, DeviceId)> = Vec::new();
-            for message in messages {
+            // Messages stored by this batch, by (device, nonce): a retry within
+            // the batch finds its first send here, not yet in the table.
+            let mut stored: HashMap<(DeviceId, u64), usize> = HashMap::new();
+            for (index, message) in messages.iter().enumerate() {
                 let room = message.room.0;
                 let nonce = message.nonce.cast_signed();
+                if let Some(&first) = stored.get(&(message.device, message.nonce)) {
+                    outcomes.push(match outcomes[first] {
+                        Ok(earlier) if messages[first].room == message.room => {
+                            Ok(StoredMessage { fresh: false, ..earlier })
+                        }
+                        _ => Err(AppendError::NonceReused),
+                    });
+                    continue;
+                }
                 let earlier: Option<(i64, i64, Option<i64>, i64)> = sqlx::query_as(BY_NONCE)
                     .bind(message.device.0)
                     .bind(nonce)
@@ -390,61 +415,68 @@ impl Store {
                     continue;
                 };
                 if !allowed.contains(&(message.room, message.device)) {
-                    let sender: Option<(String, bool)> =
-                        sqlx::query_as(MEMBERSHIP).bind(room).bind(message.user.0).fetch_optional(&mut *tx).await?;
-                    let in_group: Option<i64> = sqlx::query_scalar(IN_GROUP)
+                    let (role, left, in_group): (Option<String>, Option<bool>, bool) = sqlx::query_as(STANDING)
                         .bind(room)
+                        .bind(message.user.0)
                         .bind(message.device.0)
-                        .fetch_optional(&mut *tx)
+                        .fetch_one(&mut *tx)
                         .await?;
-                    if let Err(refusal) = decide(membership(sender), in_group.is_some()) {
+                    let sender = role.map(|role| (role, left.unwrap_or(false)));
+                    if let Err(refusal) = decide(membership(sender), in_group) {
                         // Give the number back (the row lock is still ours): no gaps.
                         sqlx::query(UNDO_SEQ).bind(room).execute(&mut *tx).await?;
                         outcomes.push(Err(AppendError::Refused(refusal)));
                         continue;
                     }
-                    sqlx::query(WELCOME_SPENT).bind(message.device.0).bind(room).execute(&mut *tx).await?;
                     allowed.push((message.room, message.device));
                 }
                 let Some(id) = message_id(message.room, Seq(seq)) else {
                     return Err(StoreError::Database(sqlx::Error::Protocol("room log is full".into())));
                 };
-                sqlx::query(
-                    "INSERT INTO room_log (room_id, seq, kind, sender_id, device_id, message_id, epoch, data, nonce, at_ms) \
-                     VALUES ($1, $2, 'message', $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(room)
-                .bind(seq)
-                .bind(message.user.0)
-                .bind(message.device.0)
-                .bind(id.0)
-                .bind(epoch)
-                .bind(message.ciphertext)
-                .bind(nonce)
-                .bind(message.at_ms)
-                .execute(&mut *tx)
-                .await?;
-                let stored = StoredMessage { id, seq: Seq(seq), at_ms: message.at_ms, fresh: true };
-                let (actor, detail) = audit(message, &stored);
-                audits.push((message.at_ms, actor, detail));
-                outcomes.push(Ok(stored));
+                rows.push((message, seq, epoch, id));
+                stored.insert((message.device, message.nonce), index);
+                outcomes.push(Ok(StoredMessage { id, seq: Seq(seq), at_ms: message.at_ms, fresh: true }));
             }
-            if !audits.is_empty() {
-                let mut last = head;
-                for (seq, (at_ms, actor, detail)) in (head + 1..).zip(&audits) {
-                    let entry = NewAuditEntry {
-                        at_ms: *at_ms,
-                        actor: Some(actor),
-                        action: "message_sent",
-                        detail,
-                    };
+            if !rows.is_empty() {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO room_log (room_id, seq, kind, sender_id, device_id, message_id, epoch, data, nonce, at_ms) ",
+                );
+                insert.push_values(&rows, |mut row, (message, seq, epoch, id)| {
+                    row.push_bind(message.room.0)
+                        .push_bind(*seq)
+                        .push_bind("message")
+                        .push_bind(message.user.0)
+                        .push_bind(message.device.0)
+                        .push_bind(id.0)
+                        .push_bind(*epoch)
+                        .push_bind(message.ciphertext)
+                        .push_bind(message.nonce.cast_signed())
+                        .push_bind(message.at_ms);
+                });
+                insert.build().execute(&mut *tx).await?;
+                // The devices have acted in their rooms, so they have joined:
+                // their Welcomes are spent.
+                let mut spent = sqlx::QueryBuilder::new("DELETE FROM welcomes WHERE (device_id, room_id) IN (");
+                spent.push_values(&allowed, |mut pair, (room, device)| {
+                    pair.push_bind(device.0).push_bind(room.0);
+                });
+                spent.push(")");
+                spent.build().execute(&mut *tx).await?;
+                let details: Vec<(String, String)> = rows
+                    .iter()
+                    .map(|&(message, seq, _, id)| {
+                        audit(message, &StoredMessage { id, seq: Seq(seq), at_ms: message.at_ms, fresh: true })
+                    })
+                    .collect();
+                let mut chain = Vec::with_capacity(rows.len());
+                for ((seq, (message, ..)), (actor, detail)) in (head + 1..).zip(&rows).zip(&details) {
+                    let entry = NewAuditEntry { at_ms: message.at_ms, actor: Some(actor), action: "message_sent", detail };
                     let hash = link(&prev, seq, &entry);
-                    insert_audit(seq, &entry, &prev, &hash).execute(&mut *tx).await?;
-                    prev = hash.to_vec();
-                    last = seq;
+                    chain.push(Chained { seq, entry, prev: std::mem::replace(&mut prev, hash.to_vec()), hash });
                 }
+                insert_audit(&chain).build().execute(&mut *tx).await?;
                 sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-                    .bind(last)
+                    .bind(head + i64::try_from(chain.len()).unwrap_or(i64::MAX))
                     .bind(&prev)
                     .execute(&mut *tx)
                     .await?;
@@ -700,5 +732,62 @@ mod tests {
         assert_eq!(message_id(RoomId(1 << 31), Seq(1)), None);
         assert_eq!(message_id(RoomId(1), Seq(1 << 32)), None);
         assert_eq!(message_id(RoomId(-1), Seq(1)), None);
+    }
+    use crate::{
+        audit::{self, AuditAction, Verdict, entry_hash},
+        bench::StoreRig,
+        policy,
+    };
+    use conclave_proto::{Seq, UserId};
+
+    /// One batch: a retry of a nonce within the batch returns its first send, a
+    /// message refused by policy takes no sequence number, and the audit chain
+    /// the batch wrote in one statement checks out. A later batch finds the
+    /// earlier send in the table.
+    #[tokio::test]
+    async fn a_batch_stores_once_per_nonce_without_gaps_and_chains_its_audit() {
+        let dir = tempfile::tempdir().unwrap();
+        let rig = StoreRig::new(dir.path()).await.unwrap();
+        let (store, room, user, device) = rig.parts();
+        let message = |nonce, user| NewMessage {
+            room,
+            user,
+            username: "alice",
+            device,
+            ciphertext: b"ciphertext",
+            nonce,
+            at_ms: 1,
+        };
+        let append = |batch: Vec<NewMessage<'static>>| async move {
+            store
+                .append_messages(
+                    &batch,
+                    policy::may_use,
+                    |m, stored| (m.username.to_owned(), format!(r#"{{"seq":{}}}"#, stored.seq.0)),
+                    |prev, seq, e| {
+                        entry_hash(prev, seq, e.at_ms, e.actor, AuditAction::MessageSent.as_str(), e.detail)
+                    },
+                )
+                .await
+                .unwrap()
+        };
+        // Not a member (the device is the owner's: the check is per room and
+        // device, so the refusal comes first in the batch).
+        let stranger = UserId(user.0 + 1000);
+        let outcomes =
+            append(vec![message(2, stranger), message(1, user), message(1, user), message(3, user)]).await;
+        let seqs: Vec<_> = outcomes.iter().map(|o| o.as_ref().ok().map(|s| (s.seq, s.fresh))).collect();
+        assert!(matches!(outcomes[0], Err(AppendError::Refused(_))), "{:?}", outcomes[0]);
+        let Ok(first) = outcomes[1] else { panic!("{outcomes:?}") };
+        assert_eq!(first.seq, Seq(2), "the refusal gave its number back (the creation is seq 1)");
+        assert_eq!(seqs[2], Some((first.seq, false)), "the retry is the first send");
+        assert_eq!(outcomes[2].as_ref().ok().map(|s| s.id), Some(first.id));
+        assert_eq!(seqs[3], Some((Seq(3), true)));
+        let again = append(vec![message(3, user)]).await;
+        assert_eq!(
+            again[0].as_ref().ok(),
+            Some(&StoredMessage { fresh: false, ..*outcomes[3].as_ref().unwrap() })
+        );
+        assert!(matches!(audit::verify(store).await.unwrap(), Verdict::Intact { .. }));
     }
 }
