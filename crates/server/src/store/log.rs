@@ -11,6 +11,7 @@
 //! reader never sees entry `n + 1` without entry `n`. Callers reply only after
 //! these functions return: what is acknowledged is on disk.
 
+use sqlx::QueryBuilder;
 use std::collections::HashMap;
 
 use super::{
@@ -181,15 +182,37 @@ macro_rules! member_gone {
 const NEXT_SEQ: &str = "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq, epoch";
 /// Returns a number [`NEXT_SEQ`] took for a message that was then refused.
 const UNDO_SEQ: &str = "UPDATE rooms SET last_seq = last_seq - 1 WHERE id = $1";
-/// The earlier message a device sent with a nonce.
-const BY_NONCE: &str =
-    "SELECT room_id, seq, message_id, at_ms FROM room_log WHERE device_id = $1 AND nonce = $2";
+/// `prefix` then `(first = ? AND second = ?) OR …`, one term per pair: an index
+/// lookup per pair on both databases, where SQLite would scan the whole table
+/// for `(first, second) IN (VALUES …)`.
+fn any_pair<DB>(
+    prefix: &str,
+    first: &str,
+    second: &str,
+    pairs: impl IntoIterator<Item = (i64, i64)>,
+) -> QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    DB::Arguments: Default,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut query = QueryBuilder::new(prefix);
+    let mut terms = query.separated(" OR ");
+    for (a, b) in pairs {
+        terms.push(format_args!("({first} = "));
+        terms.push_bind_unseparated(a);
+        terms.push_unseparated(format_args!(" AND {second} = "));
+        terms.push_bind_unseparated(b);
+        terms.push_unseparated(")");
+    }
+    query
+}
+
+/// A device's earlier send with a nonce: room, seq, message id, time.
+type EarlierSend = (i64, i64, Option<i64>, i64);
 
 /// What a retried send (same device and nonce) returns: the first send.
-fn earlier_send(
-    room: RoomId,
-    (found, seq, id, at_ms): (i64, i64, Option<i64>, i64),
-) -> Result<StoredMessage, AppendError> {
+fn earlier_send(room: RoomId, (found, seq, id, at_ms): EarlierSend) -> Result<StoredMessage, AppendError> {
     match id {
         Some(id) if found == room.0 => {
             Ok(StoredMessage { id: MessageId(id), seq: Seq(seq), at_ms, fresh: false })
@@ -376,9 +399,10 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await?;
             // Each statement is a round trip to the database (for SQLite, a hop to
-            // its worker thread and back), so what can wait for the end of the
-            // loop does: the log rows, their audit entries and the spent Welcomes
-            // are written by one statement each for the whole batch.
+            // its worker thread and back), so the batch's earlier sends are looked
+            // up at once, and what can wait for the end of the loop does: the log
+            // rows, their audit entries and the spent Welcomes are written by one
+            // statement each for the whole batch.
             let mut outcomes: Vec<Result<StoredMessage, AppendError>> = Vec::with_capacity(messages.len());
             let mut rows: Vec<(&NewMessage<'_>, i64, Option<i64>, MessageId)> = Vec::new();
             // (room, device) pairs already allowed in this transaction: under the
@@ -387,6 +411,19 @@ impl Store {
             // Messages stored by this batch, by (device, nonce): a retry within
             // the batch finds its first send here, not yet in the table.
             let mut stored: HashMap<(DeviceId, u64), usize> = HashMap::new();
+            // Earlier sends of the batch's nonces (retries), looked up at once.
+            let earlier: HashMap<(i64, i64), EarlierSend> = any_pair(
+                "SELECT device_id, nonce, room_id, seq, message_id, at_ms FROM room_log WHERE ",
+                "device_id",
+                "nonce",
+                messages.iter().map(|m| (m.device.0, m.nonce.cast_signed())),
+            )
+            .build_query_as::<(i64, i64, i64, i64, Option<i64>, i64)>()
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(device, nonce, room, seq, id, at_ms)| ((device, nonce), (room, seq, id, at_ms)))
+            .collect();
             for (index, message) in messages.iter().enumerate() {
                 let room = message.room.0;
                 let nonce = message.nonce.cast_signed();
@@ -399,12 +436,7 @@ impl Store {
                     });
                     continue;
                 }
-                let earlier: Option<(i64, i64, Option<i64>, i64)> = sqlx::query_as(BY_NONCE)
-                    .bind(message.device.0)
-                    .bind(nonce)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if let Some(earlier) = earlier {
+                if let Some(&earlier) = earlier.get(&(message.device.0, nonce)) {
                     outcomes.push(earlier_send(message.room, earlier));
                     continue;
                 }
@@ -438,7 +470,7 @@ impl Store {
                 outcomes.push(Ok(StoredMessage { id, seq: Seq(seq), at_ms: message.at_ms, fresh: true }));
             }
             if !rows.is_empty() {
-                let mut insert = sqlx::QueryBuilder::new(
+                let mut insert = QueryBuilder::new(
                     "INSERT INTO room_log (room_id, seq, kind, sender_id, device_id, message_id, epoch, data, nonce, at_ms) ",
                 );
                 insert.push_values(&rows, |mut row, (message, seq, epoch, id)| {
@@ -456,12 +488,10 @@ impl Store {
                 insert.build().execute(&mut *tx).await?;
                 // The devices have acted in their rooms, so they have joined:
                 // their Welcomes are spent.
-                let mut spent = sqlx::QueryBuilder::new("DELETE FROM welcomes WHERE (device_id, room_id) IN (");
-                spent.push_values(&allowed, |mut pair, (room, device)| {
-                    pair.push_bind(device.0).push_bind(room.0);
-                });
-                spent.push(")");
-                spent.build().execute(&mut *tx).await?;
+                any_pair("DELETE FROM welcomes WHERE ", "device_id", "room_id", allowed.iter().map(|(room, device)| (device.0, room.0)))
+                    .build()
+                    .execute(&mut *tx)
+                    .await?;
                 let details: Vec<(String, String)> = rows
                     .iter()
                     .map(|&(message, seq, _, id)| {
