@@ -7,7 +7,7 @@ use conclave_proto::{
     ErrorCode, Event, Outcome, PROTOCOL_VERSION, Reply, Request, Response, SecondFactor, ServerFrame,
     event::SessionEndReason, limits::MAX_FRAME_BYTES,
 };
-use conclave_testkit::{Backend, Home, RawClient, backend_tests, code_now, https_get};
+use conclave_testkit::{Backend, Home, RawClient, ServerProcess, backend_tests, code_now, https_get};
 use std::time::Duration;
 
 backend_tests!(
@@ -165,18 +165,7 @@ async fn one_code_wins_one_concurrent_login(backend: Backend) {
 /// token: they receive `session_ended` and are closed.
 async fn logout_closes_every_connection_of_the_session(backend: Backend) {
     let server = server(backend, &[]).await;
-    let reg = Home::new(bin()).register(&server, "ivan", PASSWORD);
-    let mut first = RawClient::greeted(server.addr, &server.fingerprint).await;
-    let response = first
-        .request(Request::Login {
-            username: "ivan".into(),
-            password: PASSWORD.into(),
-            second_factor: SecondFactor::Totp(code_now(&reg.secret)),
-        })
-        .await;
-    let Outcome::Ok(Reply::LoggedIn { token, .. }) = response.outcome else {
-        panic!("login failed: {response:?}")
-    };
+    let (mut first, token) = registered_and_logged_in(&server, "ivan").await;
     let mut second = RawClient::greeted(server.addr, &server.fingerprint).await;
     let auth = second.request(Request::Authenticate { token: token.clone() }).await;
     assert!(matches!(auth.outcome, Outcome::Ok(Reply::Authenticated { .. })), "{auth:?}");
@@ -200,18 +189,7 @@ async fn logout_closes_every_connection_of_the_session(backend: Backend) {
 /// still never idles out.
 async fn reconnecting_records_session_use_once_per_interval(backend: Backend) {
     let server = server(backend, &["--session-idle-secs", "6"]).await;
-    let reg = Home::new(bin()).register(&server, "judy", PASSWORD);
-    let mut first = RawClient::greeted(server.addr, &server.fingerprint).await;
-    let response = first
-        .request(Request::Login {
-            username: "judy".into(),
-            password: PASSWORD.into(),
-            second_factor: SecondFactor::Totp(code_now(&reg.secret)),
-        })
-        .await;
-    let Outcome::Ok(Reply::LoggedIn { token, .. }) = response.outcome else {
-        panic!("login failed: {response:?}")
-    };
+    let (mut first, token) = registered_and_logged_in(&server, "judy").await;
     let logged_in_at = last_seen(&mut first).await;
     // Reconnects with a fresh connection each time; returns the recorded use.
     let reconnect = || async {
@@ -228,6 +206,24 @@ async fn reconnecting_records_session_use_once_per_interval(backend: Backend) {
     // Past the idle timeout counted from the login, within it from the refresh.
     tokio::time::sleep(Duration::from_millis(3000)).await;
     reconnect().await;
+}
+
+/// Registers `username` (with the CLI) and logs in on a fresh connection;
+/// returns the connection and the session token.
+async fn registered_and_logged_in(server: &ServerProcess, username: &str) -> (RawClient, String) {
+    let reg = Home::new(bin()).register(server, username, PASSWORD);
+    let mut client = RawClient::greeted(server.addr, &server.fingerprint).await;
+    let response = client
+        .request(Request::Login {
+            username: username.into(),
+            password: PASSWORD.into(),
+            second_factor: SecondFactor::Totp(code_now(&reg.secret)),
+        })
+        .await;
+    let Outcome::Ok(Reply::LoggedIn { token, .. }) = response.outcome else {
+        panic!("login failed: {response:?}")
+    };
+    (client, token)
 }
 
 /// The session's recorded last use, as `list_sessions` shows it.

@@ -8,7 +8,7 @@ use crate::{
     fanout::{self, Delta, Fanout, Outbox, Registration},
     metrics::Metrics,
     policy,
-    store::{NewCommit, NewMessage, NewUser, Store, StoreError},
+    store::{AppendError, NewCommit, NewMessage, NewUser, Store, StoreError, StoredMessage},
 };
 use conclave_proto::{Bytes, Change, DeviceId, EntryBody, Event, LogEntry, RoomId, RoomKind, Seq, UserId};
 use std::{path::Path, sync::Arc};
@@ -138,17 +138,28 @@ impl StoreRig {
                 at_ms: 0,
             })
             .collect();
-        let outcomes = self
-            .store
+        let outcomes = self.append(&messages).await?;
+        Ok(outcomes.iter().filter(|o| o.is_ok()).count())
+    }
+
+    /// Appends `messages` in one batch as the appender does: the same policy,
+    /// audit entries and hash chain.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub(crate) async fn append(
+        &self,
+        messages: &[NewMessage<'_>],
+    ) -> Result<Vec<Result<StoredMessage, AppendError>>, StoreError> {
+        self.store
             .append_messages(
-                &messages,
+                messages,
                 policy::may_use,
                 |m, stored| (m.username.to_owned(), format!(r#"{{"seq":{}}}"#, stored.seq.0)),
                 |prev, seq, e| {
                     entry_hash(prev, seq, e.at_ms, e.actor, AuditAction::MessageSent.as_str(), e.detail)
                 },
             )
-            .await?;
-        Ok(outcomes.iter().filter(|o| o.is_ok()).count())
+            .await
     }
 }

@@ -764,9 +764,8 @@ mod tests {
         assert_eq!(message_id(RoomId(-1), Seq(1)), None);
     }
     use crate::{
-        audit::{self, AuditAction, Verdict, entry_hash},
+        audit::{self, Verdict},
         bench::StoreRig,
-        policy,
     };
     use conclave_proto::{Seq, UserId};
 
@@ -788,18 +787,9 @@ mod tests {
             nonce,
             at_ms: 1,
         };
-        let append = |batch: Vec<NewMessage<'static>>| async move {
-            store
-                .append_messages(
-                    &batch,
-                    policy::may_use,
-                    |m, stored| (m.username.to_owned(), format!(r#"{{"seq":{}}}"#, stored.seq.0)),
-                    |prev, seq, e| {
-                        entry_hash(prev, seq, e.at_ms, e.actor, AuditAction::MessageSent.as_str(), e.detail)
-                    },
-                )
-                .await
-                .unwrap()
+        let append = |batch: Vec<NewMessage<'static>>| {
+            let rig = &rig;
+            async move { rig.append(&batch).await.unwrap() }
         };
         // Not a member (the device is the owner's: the check is per room and
         // device, so the refusal comes first in the batch).
