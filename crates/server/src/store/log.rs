@@ -12,7 +12,7 @@
 //! these functions return: what is acknowledged is on disk.
 
 use sqlx::QueryBuilder;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use super::{
     NewAuditEntry, Result, Store, StoreError,
@@ -178,10 +178,6 @@ macro_rules! member_gone {
     }};
 }
 /// The device acted in the room, so it has joined: its Welcome is spent.
-/// Takes the next sequence number of a room (and its row lock) for a message.
-const NEXT_SEQ: &str = "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq, epoch";
-/// Returns a number [`NEXT_SEQ`] took for a message that was then refused.
-const UNDO_SEQ: &str = "UPDATE rooms SET last_seq = last_seq - 1 WHERE id = $1";
 /// `prefix` then `(first = ? AND second = ?) OR …`, one term per pair: an index
 /// lookup per pair on both databases, where SQLite would scan the whole table
 /// for `(first, second) IN (VALUES …)`.
@@ -374,9 +370,10 @@ impl Store {
     /// Each message is decided on its own: a retried nonce returns the earlier
     /// send (`fresh == false`), and a message `decide` refuses (given the sender's
     /// standing and whether the device is in the group) gets its refusal, without
-    /// affecting the rest; the sequence number it took is given back under the
-    /// room's row lock, so refusals leave no gaps. `audit` gives each stored message's audit entry
-    /// (actor, detail); `link` chains it (see [`Store::append_audit`]).
+    /// affecting the rest; sequence numbers are taken only by stored messages
+    /// (under the rooms' row locks), so refusals leave no gaps. `audit` gives
+    /// each stored message's audit entry (actor, detail); `link` chains it (see
+    /// [`Store::append_audit`]).
     ///
     /// # Errors
     /// A storage failure fails the whole batch (nothing is stored); a nonce
@@ -389,6 +386,9 @@ impl Store {
         link: impl Fn(&[u8], i64, &NewAuditEntry<'_>) -> [u8; 32],
     ) -> Result<Vec<Result<StoredMessage, AppendError>>> {
         with_pool!(self, pool => {
+            if messages.is_empty() {
+                return Ok(Vec::new());
+            }
             let mut tx = pool.begin().await?;
             // Write first: this takes SQLite's write lock (waiting its busy
             // timeout) or the chain head's row lock (PostgreSQL) before anything
@@ -424,6 +424,25 @@ impl Store {
             .into_iter()
             .map(|(device, nonce, room, seq, id, at_ms)| ((device, nonce), (room, seq, id, at_ms)))
             .collect();
+            // Every room of the batch, locked (its row lock on PostgreSQL, held to
+            // commit) before anything about it is read, with its last sequence
+            // number and epoch. Sequence numbers are counted here and written
+            // back once at the end.
+            let rooms: BTreeSet<i64> = messages.iter().map(|m| m.room.0).collect();
+            let mut lock = QueryBuilder::new("UPDATE rooms SET last_seq = last_seq WHERE id IN (");
+            let mut ids = lock.separated(", ");
+            for room in &rooms {
+                ids.push_bind(*room);
+            }
+            lock.push(") RETURNING id, last_seq, epoch");
+            let mut last_seqs: HashMap<i64, (i64, Option<i64>)> = lock
+                .build_query_as::<(i64, i64, Option<i64>)>()
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|(room, last, epoch)| (room, (last, epoch)))
+                .collect();
+            let locked = last_seqs.clone();
             for (index, message) in messages.iter().enumerate() {
                 let room = message.room.0;
                 let nonce = message.nonce.cast_signed();
@@ -440,9 +459,7 @@ impl Store {
                     outcomes.push(earlier_send(message.room, earlier));
                     continue;
                 }
-                let Some((seq, epoch)) =
-                    sqlx::query_as::<_, (i64, Option<i64>)>(NEXT_SEQ).bind(room).fetch_optional(&mut *tx).await?
-                else {
+                let Some(&(last, epoch)) = last_seqs.get(&room) else {
                     outcomes.push(Err(AppendError::NotFound));
                     continue;
                 };
@@ -455,13 +472,14 @@ impl Store {
                         .await?;
                     let sender = role.map(|role| (role, left.unwrap_or(false)));
                     if let Err(refusal) = decide(membership(sender), in_group) {
-                        // Give the number back (the row lock is still ours): no gaps.
-                        sqlx::query(UNDO_SEQ).bind(room).execute(&mut *tx).await?;
                         outcomes.push(Err(AppendError::Refused(refusal)));
                         continue;
                     }
                     allowed.push((message.room, message.device));
                 }
+                // Numbers are taken only by stored messages: no gaps.
+                let seq = last + 1;
+                last_seqs.insert(room, (seq, epoch));
                 let Some(id) = message_id(message.room, Seq(seq)) else {
                     return Err(StoreError::Database(sqlx::Error::Protocol("room log is full".into())));
                 };
@@ -470,6 +488,22 @@ impl Store {
                 outcomes.push(Ok(StoredMessage { id, seq: Seq(seq), at_ms: message.at_ms, fresh: true }));
             }
             if !rows.is_empty() {
+                let mut advance = QueryBuilder::new("UPDATE rooms SET last_seq = CASE id");
+                let advanced: Vec<(i64, i64)> = last_seqs
+                    .iter()
+                    .filter(|(room, (last, _))| locked.get(room).is_some_and(|(before, _)| before != last))
+                    .map(|(room, (last, _))| (*room, *last))
+                    .collect();
+                for (room, last) in &advanced {
+                    advance.push(" WHEN ").push_bind(*room).push(" THEN ").push_bind(*last);
+                }
+                advance.push(" END WHERE id IN (");
+                let mut ids = advance.separated(", ");
+                for (room, _) in &advanced {
+                    ids.push_bind(*room);
+                }
+                advance.push(")");
+                advance.build().execute(&mut *tx).await?;
                 let mut insert = QueryBuilder::new(
                     "INSERT INTO room_log (room_id, seq, kind, sender_id, device_id, message_id, epoch, data, nonce, at_ms) ",
                 );
@@ -794,20 +828,25 @@ mod tests {
         // Not a member (the device is the owner's: the check is per room and
         // device, so the refusal comes first in the batch).
         let stranger = UserId(user.0 + 1000);
+        let nowhere = NewMessage { room: RoomId(room.0 + 1000), ..message(4, user) };
         let outcomes =
-            append(vec![message(2, stranger), message(1, user), message(1, user), message(3, user)]).await;
+            append(vec![message(2, stranger), message(1, user), message(1, user), message(3, user), nowhere])
+                .await;
         let seqs: Vec<_> = outcomes.iter().map(|o| o.as_ref().ok().map(|s| (s.seq, s.fresh))).collect();
         assert!(matches!(outcomes[0], Err(AppendError::Refused(_))), "{:?}", outcomes[0]);
         let Ok(first) = outcomes[1] else { panic!("{outcomes:?}") };
-        assert_eq!(first.seq, Seq(2), "the refusal gave its number back (the creation is seq 1)");
+        assert_eq!(first.seq, Seq(2), "the refusal took no number (the creation is seq 1)");
         assert_eq!(seqs[2], Some((first.seq, false)), "the retry is the first send");
         assert_eq!(outcomes[2].as_ref().ok().map(|s| s.id), Some(first.id));
         assert_eq!(seqs[3], Some((Seq(3), true)));
+        assert!(matches!(outcomes[4], Err(AppendError::NotFound)), "{:?}", outcomes[4]);
         let again = append(vec![message(3, user)]).await;
         assert_eq!(
             again[0].as_ref().ok(),
             Some(&StoredMessage { fresh: false, ..*outcomes[3].as_ref().unwrap() })
         );
+        let next = append(vec![message(5, user)]).await;
+        assert_eq!(next[0].as_ref().ok().map(|s| s.seq), Some(Seq(4)), "the room's last number was stored");
         assert!(matches!(audit::verify(store).await.unwrap(), Verdict::Intact { .. }));
     }
 }
