@@ -12,7 +12,7 @@
 //! these functions return: what is acknowledged is on disk.
 
 use sqlx::QueryBuilder;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{
     NewAuditEntry, Result, Store, StoreError,
@@ -177,7 +177,6 @@ macro_rules! member_gone {
         }
     }};
 }
-/// The device acted in the room, so it has joined: its Welcome is spent.
 /// `prefix` then `(first = ? AND second = ?) OR …`, one term per pair: an index
 /// lookup per pair on both databases, where SQLite would scan the whole table
 /// for `(first, second) IN (VALUES …)`.
@@ -204,6 +203,20 @@ where
     query
 }
 
+/// Appends `(id, id, …)` to `query`: the rooms a statement is about.
+fn push_ids<DB>(query: &mut QueryBuilder<DB>, ids: impl IntoIterator<Item = i64>)
+where
+    DB: sqlx::Database,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query.push("(");
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(id);
+    }
+    query.push(")");
+}
+
 /// A device's earlier send with a nonce: room, seq, message id, time.
 type EarlierSend = (i64, i64, Option<i64>, i64);
 
@@ -217,6 +230,7 @@ fn earlier_send(room: RoomId, (found, seq, id, at_ms): EarlierSend) -> Result<St
     }
 }
 
+/// The device acted in the room, so it has joined: its Welcome is spent.
 const WELCOME_SPENT: &str = "DELETE FROM welcomes WHERE device_id = $1 AND room_id = $2";
 /// A sender's standing in a room in one round trip: [`MEMBERSHIP`]'s role and
 /// whether they left (both NULL for a non-member), and whether the device is in
@@ -429,12 +443,9 @@ impl Store {
             // number and epoch. Sequence numbers are counted here and written
             // back once at the end.
             let rooms: BTreeSet<i64> = messages.iter().map(|m| m.room.0).collect();
-            let mut lock = QueryBuilder::new("UPDATE rooms SET last_seq = last_seq WHERE id IN (");
-            let mut ids = lock.separated(", ");
-            for room in &rooms {
-                ids.push_bind(*room);
-            }
-            lock.push(") RETURNING id, last_seq, epoch");
+            let mut lock = QueryBuilder::new("UPDATE rooms SET last_seq = last_seq WHERE id IN ");
+            push_ids(&mut lock, rooms);
+            lock.push(" RETURNING id, last_seq, epoch");
             let mut last_seqs: HashMap<i64, (i64, Option<i64>)> = lock
                 .build_query_as::<(i64, i64, Option<i64>)>()
                 .fetch_all(&mut *tx)
@@ -442,7 +453,6 @@ impl Store {
                 .into_iter()
                 .map(|(room, last, epoch)| (room, (last, epoch)))
                 .collect();
-            let locked = last_seqs.clone();
             for (index, message) in messages.iter().enumerate() {
                 let room = message.room.0;
                 let nonce = message.nonce.cast_signed();
@@ -488,21 +498,14 @@ impl Store {
                 outcomes.push(Ok(StoredMessage { id, seq: Seq(seq), at_ms: message.at_ms, fresh: true }));
             }
             if !rows.is_empty() {
+                // Each room's new last number: its last stored message's.
+                let advanced: BTreeMap<i64, i64> = rows.iter().map(|(message, seq, ..)| (message.room.0, *seq)).collect();
                 let mut advance = QueryBuilder::new("UPDATE rooms SET last_seq = CASE id");
-                let advanced: Vec<(i64, i64)> = last_seqs
-                    .iter()
-                    .filter(|(room, (last, _))| locked.get(room).is_some_and(|(before, _)| before != last))
-                    .map(|(room, (last, _))| (*room, *last))
-                    .collect();
                 for (room, last) in &advanced {
                     advance.push(" WHEN ").push_bind(*room).push(" THEN ").push_bind(*last);
                 }
-                advance.push(" END WHERE id IN (");
-                let mut ids = advance.separated(", ");
-                for (room, _) in &advanced {
-                    ids.push_bind(*room);
-                }
-                advance.push(")");
+                advance.push(" END WHERE id IN ");
+                push_ids(&mut advance, advanced.keys().copied());
                 advance.build().execute(&mut *tx).await?;
                 let mut insert = QueryBuilder::new(
                     "INSERT INTO room_log (room_id, seq, kind, sender_id, device_id, message_id, epoch, data, nonce, at_ms) ",
@@ -784,6 +787,10 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{
+        audit::{self, Verdict},
+        bench::StoreRig,
+    };
 
     #[test]
     fn message_ids_are_unique_per_room_and_seq_and_bounded() {
@@ -797,11 +804,6 @@ mod tests {
         assert_eq!(message_id(RoomId(1), Seq(1 << 32)), None);
         assert_eq!(message_id(RoomId(-1), Seq(1)), None);
     }
-    use crate::{
-        audit::{self, Verdict},
-        bench::StoreRig,
-    };
-    use conclave_proto::{Seq, UserId};
 
     /// One batch: a retry of a nonce within the batch returns its first send, a
     /// message refused by policy takes no sequence number, and the audit chain
