@@ -19,6 +19,9 @@ pub struct Terminal {
     parser: Arc<Mutex<vt100::Parser>>,
     /// Every byte the program wrote, for assertions on raw output.
     raw: Arc<Mutex<Vec<u8>>>,
+    /// Hears from the reader thread once it has read everything the program
+    /// wrote (the terminal reports end of output after the program exits).
+    drained: std::sync::mpsc::Receiver<()>,
 }
 
 impl std::fmt::Debug for Terminal {
@@ -53,6 +56,7 @@ impl Terminal {
         let parser = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
         let raw = Arc::new(Mutex::new(Vec::new()));
         let (reader, screen, log) = (Arc::clone(&pty), Arc::clone(&parser), Arc::clone(&raw));
+        let (done, drained) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             // Ends when the program exits (EIO on Linux) or the terminal closes.
@@ -60,8 +64,9 @@ impl Terminal {
                 screen.lock().expect("screen").process(&buf[..n]);
                 log.lock().expect("raw").extend_from_slice(&buf[..n]);
             }
+            done.send(()).ok();
         });
-        Self { child, pty, parser, raw }
+        Self { child, pty, parser, raw, drained }
     }
 
     /// Types `bytes` as the keyboard would send them.
@@ -142,10 +147,14 @@ impl Terminal {
     }
 
     /// Waits up to `secs` seconds for the program to exit; its status code.
+    /// Once it returns, the screen shows everything the program wrote (what it
+    /// wrote last, such as leaving the alternate screen, may still have been on
+    /// its way through the terminal when it exited).
     pub fn wait_exit(&mut self, secs: u64) -> Option<i32> {
         let deadline = Instant::now() + Duration::from_secs(secs);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
+                self.drained.recv_timeout(deadline.saturating_duration_since(Instant::now())).ok();
                 return Some(status.code().unwrap_or(-1));
             }
             std::thread::sleep(Duration::from_millis(20));
