@@ -162,6 +162,9 @@ impl Session {
         // The socket and the session's end channel are polled only when they
         // woke the task, not whenever a pushed frame did.
         let (reads, ends) = (Gate::new(), Gate::new());
+        // Frames taken from the outbox for one write; kept across wake-ups so a
+        // push does not allocate.
+        let mut batch = Vec::new();
         loop {
             let wake = {
                 let (ended, wake_at, outbox) = match &mut self.phase {
@@ -216,7 +219,6 @@ impl Session {
                 Wake::Push => {
                     let Phase::Authenticated(auth) = &mut self.phase else { continue };
                     let Some(bound) = &mut auth.device else { continue };
-                    let mut batch = Vec::new();
                     read_first = bound.outbox.take(&mut batch, MAX_WRITE_BATCH);
                     if self.conn.write_encoded(&mut batch).await.is_err() {
                         return;
