@@ -13,11 +13,12 @@
 //! * `traffic` — the measured phase of the messaging scenarios and its checks.
 //! * `stats` — latency histograms, resource deltas, the report.
 //! * One module per scenario: `connections`, `room`, `dm`, `login`, `catchup`,
-//!   `sweep`.
+//!   `sweep`, and `floor` (the kernel's cost of a fan-out, without a server).
 
 mod catchup;
 mod connections;
 mod dm;
+mod floor;
 mod group;
 mod login;
 mod peer;
@@ -60,6 +61,9 @@ enum Scenario {
     Catchup(catchup::CatchupArgs),
     /// `room` at rising rates until it stops holding: saturation throughput.
     Sweep(sweep::SweepArgs),
+    /// No server: the kernel's CPU per write when one thread writes to N loopback
+    /// connections in turn, the floor under the server's CPU per delivery.
+    Floor(floor::FloorArgs),
 }
 
 impl Scenario {
@@ -71,6 +75,7 @@ impl Scenario {
             Self::Login(args) => login::run(target, args, serve_args).await,
             Self::Catchup(args) => catchup::run(target, args).await,
             Self::Sweep(args) => sweep::run(target, args).await,
+            Self::Floor(args) => floor::run(args).await,
         }
     }
 }
@@ -111,17 +116,21 @@ async fn run(cli: Cli) -> Result<()> {
     // Before the server starts, so that it inherits the raised limit.
     let open_files = server::raise_open_files()?;
     let machine = server::Machine::describe(open_files);
-    let mut target = server::Target::open(&cli.server).await?;
-    let report = cli.scenario.run(&mut target, &cli.server.serve_args).await;
-    if let Some(path) = &cli.server.server_log {
-        target.save_log(path)?;
-    }
-    let report = report?;
+    let (report, info) = if let Scenario::Floor(args) = &cli.scenario {
+        (floor::run(args).await?, server::TargetInfo::none())
+    } else {
+        let mut target = server::Target::open(&cli.server).await?;
+        let report = cli.scenario.run(&mut target, &cli.server.serve_args).await;
+        if let Some(path) = &cli.server.server_log {
+            target.save_log(path)?;
+        }
+        (report?, target.info)
+    };
     if cli.json {
         let command = std::env::args().collect::<Vec<_>>().join(" ");
-        println!("{}", report.to_json(&machine, &target.info, &command));
+        println!("{}", report.to_json(&machine, &info, &command));
     } else {
-        print!("{}", report.to_text(&machine, &target.info));
+        print!("{}", report.to_text(&machine, &info));
     }
     Ok(())
 }

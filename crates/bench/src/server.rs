@@ -76,6 +76,14 @@ pub struct TargetInfo {
     pub pid: Option<u32>,
 }
 
+impl TargetInfo {
+    /// For scenarios that run without a server.
+    #[must_use]
+    pub fn none() -> Self {
+        Self { address: "none".to_owned(), started_by_bench: false, command: None, pid: None }
+    }
+}
+
 impl Target {
     /// Starts a server or connects to the given one, as `args` say.
     ///

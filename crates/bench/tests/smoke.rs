@@ -64,3 +64,22 @@ async fn room_run_reports_no_loss() {
     assert!(result["server_cpu_us_per_delivery"].as_f64().is_some(), "{report:#}");
     assert!(report["machine"]["cpus"].as_u64().is_some_and(|v| v > 0), "{report:#}");
 }
+
+/// `floor` needs no server: 10 connections, 20 rounds of 200 bytes each. Every
+/// write is received (the scenario fails otherwise), and the report carries the
+/// writer's CPU per write and the round times.
+#[test]
+fn floor_run_writes_every_round_to_every_connection() {
+    let output = Command::new(env!("CARGO_BIN_EXE_conclave-bench"))
+        .args(["--json", "floor", "--connections", "10", "--rate", "20", "--duration", "1"])
+        .output()
+        .expect("run conclave-bench");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "conclave-bench failed: {stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("one JSON object on stdout");
+    assert_eq!(report["scenario"], "floor");
+    assert_eq!(report["server"]["address"], "none", "{report:#}");
+    assert_eq!(report["writes"], 200, "20 rounds x 10 connections: {report:#}");
+    assert!(report["writer_cpu_us_per_write"].as_f64().is_some_and(|v| v > 0.0), "{report:#}");
+    assert!(report["round_max_ms"].as_f64().is_some_and(|v| v >= 0.0), "{report:#}");
+}
