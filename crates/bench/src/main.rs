@@ -49,6 +49,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Scenario {
+    #[command(flatten)]
+    Loaded(Loaded),
+    /// No server: the kernel's CPU per write when one thread writes to N loopback
+    /// connections in turn, the floor under the server's CPU per delivery.
+    Floor(floor::FloorArgs),
+}
+
+/// The scenarios that load a server.
+#[derive(Debug, Subcommand)]
+enum Loaded {
     /// N users log in and stay connected, idle: connect rate, memory per connection.
     Connections(connections::ConnectionsArgs),
     /// M members in one MLS room, K of them sending: throughput, latency, loss, CPU.
@@ -61,12 +71,9 @@ enum Scenario {
     Catchup(catchup::CatchupArgs),
     /// `room` at rising rates until it stops holding: saturation throughput.
     Sweep(sweep::SweepArgs),
-    /// No server: the kernel's CPU per write when one thread writes to N loopback
-    /// connections in turn, the floor under the server's CPU per delivery.
-    Floor(floor::FloorArgs),
 }
 
-impl Scenario {
+impl Loaded {
     async fn run(&self, target: &mut server::Target, serve_args: &[String]) -> Result<stats::Report> {
         match self {
             Self::Connections(args) => connections::run(target, args).await,
@@ -75,7 +82,6 @@ impl Scenario {
             Self::Login(args) => login::run(target, args, serve_args).await,
             Self::Catchup(args) => catchup::run(target, args).await,
             Self::Sweep(args) => sweep::run(target, args).await,
-            Self::Floor(args) => floor::run(args).await,
         }
     }
 }
@@ -116,15 +122,16 @@ async fn run(cli: Cli) -> Result<()> {
     // Before the server starts, so that it inherits the raised limit.
     let open_files = server::raise_open_files()?;
     let machine = server::Machine::describe(open_files);
-    let (report, info) = if let Scenario::Floor(args) = &cli.scenario {
-        (floor::run(args).await?, server::TargetInfo::none())
-    } else {
-        let mut target = server::Target::open(&cli.server).await?;
-        let report = cli.scenario.run(&mut target, &cli.server.serve_args).await;
-        if let Some(path) = &cli.server.server_log {
-            target.save_log(path)?;
+    let (report, info) = match &cli.scenario {
+        Scenario::Floor(args) => (floor::run(args).await?, server::TargetInfo::none()),
+        Scenario::Loaded(scenario) => {
+            let mut target = server::Target::open(&cli.server).await?;
+            let report = scenario.run(&mut target, &cli.server.serve_args).await;
+            if let Some(path) = &cli.server.server_log {
+                target.save_log(path)?;
+            }
+            (report?, target.info)
         }
-        (report?, target.info)
     };
     if cli.json {
         let command = std::env::args().collect::<Vec<_>>().join(" ");

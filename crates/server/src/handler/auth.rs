@@ -194,8 +194,8 @@ pub(crate) async fn authenticate(ctx: &Ctx<'_>, token_text: &str) -> Result<(Rep
         .session_by_token(&token::hash_token(token_text), now, ctx.idle_secs())
         .await?
         .ok_or(RequestError::SessionInvalid)?;
-    // Use recorded less than a refresh interval ago (or half the idle timeout, if
-    // that is shorter) is as precise as the idle timeout needs, so clients
+    // A use recorded less than a refresh interval ago (or half the idle timeout,
+    // if that is shorter) is as precise as the idle timeout needs: clients
     // reconnecting after a restart or a network change cost the database a read
     // each, not a write and an fsync.
     let fresh_for = crate::session::REFRESH_EVERY.as_secs().cast_signed().min(ctx.idle_secs() / 2);
