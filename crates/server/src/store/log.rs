@@ -418,7 +418,8 @@ impl Store {
             // rows, their audit entries and the spent Welcomes are written by one
             // statement each for the whole batch.
             let mut outcomes: Vec<Result<StoredMessage, AppendError>> = Vec::with_capacity(messages.len());
-            let mut rows: Vec<(&NewMessage<'_>, i64, Option<i64>, MessageId)> = Vec::new();
+            // Stored messages with their room's epoch, for the rows written at the end.
+            let mut rows: Vec<(&NewMessage<'_>, StoredMessage, Option<i64>)> = Vec::new();
             // (room, device) pairs already allowed in this transaction: under the
             // room's row lock nothing can change their standing before commit.
             let mut allowed: Vec<(RoomId, DeviceId)> = Vec::new();
@@ -493,13 +494,14 @@ impl Store {
                 let Some(id) = message_id(message.room, Seq(seq)) else {
                     return Err(StoreError::Database(sqlx::Error::Protocol("room log is full".into())));
                 };
-                rows.push((message, seq, epoch, id));
+                let new = StoredMessage { id, seq: Seq(seq), at_ms: message.at_ms, fresh: true };
+                rows.push((message, new, epoch));
                 stored.insert((message.device, message.nonce), index);
-                outcomes.push(Ok(StoredMessage { id, seq: Seq(seq), at_ms: message.at_ms, fresh: true }));
+                outcomes.push(Ok(new));
             }
             if !rows.is_empty() {
                 // Each room's new last number: its last stored message's.
-                let advanced: BTreeMap<i64, i64> = rows.iter().map(|(message, seq, ..)| (message.room.0, *seq)).collect();
+                let advanced: BTreeMap<i64, i64> = rows.iter().map(|(message, new, _)| (message.room.0, new.seq.0)).collect();
                 let mut advance = QueryBuilder::new("UPDATE rooms SET last_seq = CASE id");
                 for (room, last) in &advanced {
                     advance.push(" WHEN ").push_bind(*room).push(" THEN ").push_bind(*last);
@@ -510,13 +512,13 @@ impl Store {
                 let mut insert = QueryBuilder::new(
                     "INSERT INTO room_log (room_id, seq, kind, sender_id, device_id, message_id, epoch, data, nonce, at_ms) ",
                 );
-                insert.push_values(&rows, |mut row, (message, seq, epoch, id)| {
+                insert.push_values(&rows, |mut row, (message, new, epoch)| {
                     row.push_bind(message.room.0)
-                        .push_bind(*seq)
+                        .push_bind(new.seq.0)
                         .push_bind("message")
                         .push_bind(message.user.0)
                         .push_bind(message.device.0)
-                        .push_bind(id.0)
+                        .push_bind(new.id.0)
                         .push_bind(*epoch)
                         .push_bind(message.ciphertext)
                         .push_bind(message.nonce.cast_signed())
@@ -531,9 +533,7 @@ impl Store {
                     .await?;
                 let details: Vec<(String, String)> = rows
                     .iter()
-                    .map(|&(message, seq, _, id)| {
-                        audit(message, &StoredMessage { id, seq: Seq(seq), at_ms: message.at_ms, fresh: true })
-                    })
+                    .map(|(message, new, _)| audit(message, new))
                     .collect();
                 let mut chain = Vec::with_capacity(rows.len());
                 for ((seq, (message, ..)), (actor, detail)) in (head + 1..).zip(&rows).zip(&details) {
