@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  session ─┐                        ┌─ one transaction, one fsync ─┐
-//!  session ─┼─▶ bounded queue ─▶ task: take all queued (≤ MAX_BATCH) ─▶ publish each ─▶ reply each
+//!  session ─┼─▶ bounded queue ─▶ task: take all queued (≤ MAX_BATCH) ─▶ publish ─▶ reply each
 //!  session ─┘                        └─ messages + their audit entries ┘   (in seq order)
 //! ```
 //!
@@ -16,7 +16,9 @@
 //! **Order.** The task holds the turns of every room in the batch (in stripe
 //! order, so it cannot deadlock with a handler holding one) from before the
 //! transaction until the entries are published: entries reach connections in
-//! sequence order, as with commits and deletions.
+//! sequence order, as with commits and deletions. Consecutive entries of one
+//! room are published together, so a busy room costs each member one write
+//! per batch rather than one per message.
 //!
 //! **Failure.** A refused message (policy, unknown room, reused nonce) is
 //! answered on its own; a storage error fails the batch and every sender in it
@@ -163,6 +165,9 @@ async fn store_and_publish(
             },
         )
         .await?;
+    // Consecutive entries of one room go out together: one write per member
+    // for all of them.
+    let mut run: Option<(RoomId, Vec<fanout::Frame>)> = None;
     for (job, outcome) in jobs.iter().zip(&outcomes) {
         let Ok(stored) = outcome else { continue };
         if !stored.fresh {
@@ -176,7 +181,18 @@ async fn store_and_publish(
             device: m.device,
             body: EntryBody::Message { id: stored.id, ciphertext: Some(m.ciphertext.clone()) },
         };
-        fanout.publish(m.room, &fanout::encode(Event::Entry { room: m.room, entry }), Delta::default());
+        let frame = fanout::encode(Event::Entry { room: m.room, entry });
+        match &mut run {
+            Some((room, frames)) if *room == m.room => frames.push(frame),
+            _ => {
+                if let Some((room, frames)) = run.replace((m.room, vec![frame])) {
+                    fanout.publish_all(room, &frames, Delta::default());
+                }
+            }
+        }
+    }
+    if let Some((room, frames)) = run {
+        fanout.publish_all(room, &frames, Delta::default());
     }
     Ok(outcomes)
 }

@@ -5,44 +5,126 @@
 use crate::{
     audit::{AuditAction, entry_hash},
     config::Database,
-    fanout::{self, Delta, Fanout, Outbox, Registration},
+    fanout::{self, Delta, Fanout, Registration},
     metrics::Metrics,
     policy,
     store::{AppendError, NewCommit, NewMessage, NewUser, Store, StoreError, StoredMessage},
+    wire::Wire,
 };
 use conclave_proto::{Bytes, Change, DeviceId, EntryBody, Event, LogEntry, RoomId, RoomKind, Seq, UserId};
-use std::{path::Path, sync::Arc};
+use futures_util::StreamExt;
+use rustls::{
+    ClientConfig, RootCertStore, ServerConfig,
+    pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName},
+};
+use std::{io, path::Path, sync::Arc};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::{TlsAcceptor, TlsConnector, client::TlsStream};
+use tokio_tungstenite::{WebSocketStream, tungstenite::protocol::Role};
 
-/// One room with `connections` bound connections subscribed to it.
+/// The client's end of a [`Loopback`] connection.
+pub type ClientSocket = WebSocketStream<TlsStream<TcpStream>>;
+
+/// Makes TLS connections over 127.0.0.1 the way the listener accepts them: the
+/// server's end as the [`Wire`] a session would get after the upgrade, the
+/// client's end as a WebSocket. For tests and benchmarks of what writes to
+/// wires, with real sockets and real TLS.
+pub(crate) struct Loopback {
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    connector: TlsConnector,
+}
+
+impl Loopback {
+    /// A listener with a fresh self-signed certificate, and a client that trusts it.
+    pub(crate) async fn new() -> io::Result<Self> {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).map_err(io::Error::other)?;
+        let cert = CertificateDer::from(certified.cert.der().to_vec());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(io::Error::other)?
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .map_err(io::Error::other)?;
+        let mut roots = RootCertStore::empty();
+        roots.add(cert).map_err(io::Error::other)?;
+        let client = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(io::Error::other)?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self {
+            listener: TcpListener::bind("127.0.0.1:0").await?,
+            acceptor: TlsAcceptor::from(Arc::new(server)),
+            connector: TlsConnector::from(Arc::new(client)),
+        })
+    }
+
+    /// One connection: the server's end and the client's.
+    pub(crate) async fn connect(&self) -> io::Result<(Arc<Wire>, ClientSocket)> {
+        let address = self.listener.local_addr()?;
+        let name = ServerName::try_from("localhost").map_err(io::Error::other)?;
+        let (client, accepted) =
+            tokio::join!(async { self.connector.connect(name, TcpStream::connect(address).await?).await }, async {
+                let (socket, _) = self.listener.accept().await?;
+                socket.set_nodelay(true)?;
+                self.acceptor.accept(socket).await
+            });
+        let (socket, tls) = accepted?.into_inner();
+        let client = WebSocketStream::from_raw_socket(client?, Role::Client, None).await;
+        Ok((Wire::new(socket, tls), client))
+    }
+}
+
+/// One room with `connections` bound connections subscribed to it, each a real
+/// TLS socket over loopback whose client end is read (and its frames counted)
+/// by a task of the rig's own runtime.
 pub struct FanoutRig {
     fanout: Fanout,
+    metrics: Arc<Metrics>,
     room: RoomId,
     _registrations: Vec<Registration>,
-    outboxes: Vec<Outbox>,
+    /// Runs the readers; dropped last.
+    _runtime: tokio::runtime::Runtime,
 }
 
 impl FanoutRig {
-    /// Registers `connections` connections (one device each) in one room.
+    /// Connects and registers `connections` connections (one device each) in
+    /// one room.
+    ///
+    /// # Panics
+    /// If the loopback connections cannot be made (out of file descriptors, say).
     #[must_use]
     pub fn new(connections: usize) -> Self {
-        let fanout = Fanout::new(Arc::new(Metrics::new()));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let metrics = Arc::new(Metrics::new());
+        let fanout = Fanout::new(metrics.clone());
         let room = RoomId(1);
-        let mut registrations = Vec::with_capacity(connections);
-        let mut outboxes = Vec::with_capacity(connections);
-        for n in 0..connections {
-            let id = i64::try_from(n).unwrap_or(i64::MAX);
-            let (registration, outbox) = fanout.register(UserId(id), &format!("user{n}"), DeviceId(id));
-            assert!(registration.subscribe(&[room], registration.version()), "fresh registration");
-            registrations.push(registration);
-            outboxes.push(outbox);
-        }
-        Self { fanout, room, _registrations: registrations, outboxes }
+        let registrations = runtime.block_on(async {
+            let loopback = Loopback::new().await.expect("a loopback listener");
+            let mut registrations = Vec::with_capacity(connections);
+            for n in 0..connections {
+                let (wire, mut client) = loopback.connect().await.expect("a loopback connection");
+                tokio::spawn(async move { while let Some(Ok(_)) = client.next().await {} });
+                let id = i64::try_from(n).unwrap_or(i64::MAX);
+                let registration = fanout.register(UserId(id), &format!("user{n}"), DeviceId(id), &wire);
+                assert!(registration.subscribe(&[room], registration.version()), "fresh registration");
+                registrations.push(registration);
+            }
+            registrations
+        });
+        Self { fanout, metrics, room, _registrations: registrations, _runtime: runtime }
     }
 
-    /// Encodes one message entry with a `size`-byte ciphertext once and queues
-    /// it for every connection; then empties the queues (as the sessions would)
-    /// and returns how many frames were taken.
-    pub fn publish(&mut self, seq: i64, size: usize) -> usize {
+    /// Encodes one message entry with a `size`-byte ciphertext once and writes
+    /// it to every connection; returns to how many it went.
+    pub fn publish(&mut self, seq: i64, size: usize) -> u64 {
         let entry = LogEntry {
             seq: Seq(seq),
             at_ms: 0,
@@ -54,8 +136,9 @@ impl FanoutRig {
             },
         };
         let frame = fanout::encode(Event::Entry { room: self.room, entry });
+        let before = self.metrics.deliveries.get();
         self.fanout.publish(self.room, &frame, Delta::default());
-        self.outboxes.iter_mut().filter_map(Outbox::try_next).count()
+        self.metrics.deliveries.get() - before
     }
 }
 

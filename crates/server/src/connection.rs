@@ -1,13 +1,23 @@
-//! [`Connection`]: owns one WebSocket and speaks frames. Size limits are enforced
-//! here (by the WebSocket layer, configured at upgrade) and nowhere else; the
-//! session above never sees bytes.
+//! [`Connection`]: one client's WebSocket, speaking frames. Size limits are
+//! enforced here (by tungstenite's WebSocket state machine, configured at
+//! upgrade) and nowhere else; the session above never sees bytes.
+//!
+//! The socket itself is a [`Wire`], shared with the fan-out, which writes
+//! pushed frames into it directly; this side reads requests and writes the
+//! session's answers and its close.
 
-use crate::metrics::Metrics;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
+use crate::{
+    metrics::Metrics,
+    wire::{self, Frame, Plain, Wire},
+};
 use conclave_proto::{ClientFrame, FrameError, ServerFrame};
-use futures_util::{SinkExt, StreamExt};
-use std::sync::Arc;
-use tokio_tungstenite::tungstenite;
+use std::{io, sync::Arc, time::Duration};
+use tokio_tungstenite::tungstenite::{
+    self, Message,
+    protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext, frame::Frame as WsFrame},
+};
+
+pub use tungstenite::protocol::frame::coding::CloseCode;
 
 /// What arrived from the peer.
 #[derive(Debug)]
@@ -20,31 +30,62 @@ pub enum Inbound {
     Closed,
 }
 
+/// Initial WebSocket read buffer per connection: memory per idle connection is
+/// what bounds how many a node holds. Reads grow it for a large message.
+const READ_BUFFER_BYTES: usize = 4096;
+
+/// Longest wait for a close frame to go out to a client that does not read.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// One client's WebSocket.
 pub struct Connection {
-    socket: WebSocket,
+    wire: Arc<Wire>,
+    /// tungstenite's WebSocket state (frame parsing, limits, pongs), without
+    /// the socket: each call is handed the wire.
+    ws: WebSocketContext,
     max_frame_bytes: usize,
     metrics: Arc<Metrics>,
 }
 
 impl Connection {
-    /// Wraps an upgraded socket whose limits are already set to `max_frame_bytes`.
-    pub fn new(socket: WebSocket, max_frame_bytes: usize, metrics: Arc<Metrics>) -> Self {
-        Self { socket, max_frame_bytes, metrics }
+    /// Speaks WebSocket on `wire`, whose upgrade is done; `early` holds bytes
+    /// of the protocol read along with the upgrade request. Messages over
+    /// `max_frame_bytes` are refused.
+    pub(crate) fn new(wire: Arc<Wire>, early: Vec<u8>, max_frame_bytes: usize, metrics: Arc<Metrics>) -> Self {
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER_BYTES)
+            // Control frames tungstenite writes (pongs, close replies) go out at once.
+            .write_buffer_size(0)
+            .max_frame_size(Some(max_frame_bytes))
+            .max_message_size(Some(max_frame_bytes));
+        let ws = WebSocketContext::from_partially_read(early, Role::Server, Some(config));
+        Self { wire, ws, max_frame_bytes, metrics }
     }
 
-    /// Reads the next frame. WebSocket pings are answered by the socket itself.
-    /// A message over the limit closes the connection with code 1009 (message too
-    /// big) before it is buffered whole.
+    /// The socket, for the fan-out.
+    pub(crate) fn wire(&self) -> &Arc<Wire> {
+        &self.wire
+    }
+
+    /// Reads the next frame. WebSocket pings are answered underneath. A message
+    /// over the limit closes the connection with code 1009 (message too big)
+    /// before it is buffered whole.
     ///
-    /// Cancel-safe: no frame is lost if the future is dropped before completion.
+    /// Cancel-safe: it waits only for the socket to become readable, and what
+    /// was read stays in the TLS and WebSocket buffers.
     pub async fn read_frame(&mut self) -> Inbound {
         loop {
-            let message = match self.socket.next().await {
-                None => return Inbound::Closed,
-                Some(Ok(message)) => message,
-                Some(Err(err)) => {
-                    self.on_read_error(err).await;
+            let message = match self.ws.read(&mut Plain(&self.wire)) {
+                Ok(message) => message,
+                Err(tungstenite::Error::Io(err)) if err.kind() == io::ErrorKind::WouldBlock => {
+                    if self.wire.readable().await.is_err() {
+                        return Inbound::Closed;
+                    }
+                    continue;
+                }
+                Err(err) => {
+                    tracing::debug!(error = %err, "WebSocket read ended");
+                    self.on_read_error(&err).await;
                     return Inbound::Closed;
                 }
             };
@@ -66,8 +107,12 @@ impl Connection {
                         reason: "binary messages are not part of the protocol: send JSON text".into(),
                     });
                 }
-                Message::Ping(_) | Message::Pong(_) => {}
-                Message::Close(_) => return Inbound::Closed,
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                Message::Close(_) => {
+                    // tungstenite queued the close reply; send it on the way out.
+                    self.ws.flush(&mut Plain(&self.wire)).ok();
+                    return Inbound::Closed;
+                }
             }
         }
     }
@@ -76,46 +121,44 @@ impl Connection {
     ///
     /// # Errors
     /// If the socket is closed or broken.
-    pub async fn write_frame(&mut self, frame: &ServerFrame) -> Result<(), axum::Error> {
-        self.socket.send(Message::Text(frame.encode().into())).await?;
+    pub async fn write_frame(&mut self, frame: &ServerFrame) -> io::Result<()> {
+        self.wire.send(&wire::frame_text(frame.encode())).await?;
         self.metrics.frames_out.inc();
         Ok(())
     }
 
-    /// Sends frames that are already encoded (fan-out frames shared by many
-    /// connections), written together and flushed once, so a burst costs one TLS
-    /// record and one system call rather than one per frame. Empties `frames`.
+    /// Does the writing pushes left ([`Wire::has_work`] says when): bytes the
+    /// socket would not take at once, then a `resync` owed, as far as the
+    /// socket takes them without waiting.
     ///
     /// # Errors
     /// If the socket is closed or broken.
-    pub async fn write_encoded(&mut self, frames: &mut Vec<Utf8Bytes>) -> Result<(), axum::Error> {
-        let written = frames.len() as u64;
-        for frame in frames.drain(..) {
-            self.socket.feed(Message::Text(frame)).await?;
+    pub fn catch_up(&self, resync: &Frame) -> io::Result<()> {
+        self.wire.catch_up(resync)
+    }
+
+    /// Sends a close frame with `code` and `reason` after whatever is pending,
+    /// then lets the socket go.
+    pub async fn close(self, code: CloseCode, reason: &'static str) {
+        self.send_close(code, reason).await;
+    }
+
+    /// Writes a close frame and TLS's close notification; after them, nothing.
+    async fn send_close(&self, code: CloseCode, reason: &'static str) {
+        let frame = WsFrame::close(Some(CloseFrame { code, reason: reason.into() }));
+        let mut bytes = Vec::with_capacity(frame.len());
+        if frame.format(&mut bytes).is_ok() {
+            // The peer may already be gone, or not reading; there is nothing
+            // more to do then.
+            tokio::time::timeout(CLOSE_TIMEOUT, self.wire.close(&bytes)).await.ok();
         }
-        self.socket.flush().await?;
-        self.metrics.frames_out.inc_by(written);
-        Ok(())
     }
 
-    /// Sends a close frame with `code` and `reason`, then lets the socket go.
-    pub async fn close(mut self, code: u16, reason: &'static str) {
-        let frame = CloseFrame { code, reason: reason.into() };
-        // The peer may already be gone; there is nothing more to do then.
-        self.socket.send(Message::Close(Some(frame))).await.ok();
-        self.socket.close().await.ok();
-    }
-
-    async fn on_read_error(&mut self, err: axum::Error) {
-        let too_big = err
-            .into_inner()
-            .downcast_ref::<tungstenite::Error>()
-            .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
-        if too_big {
+    async fn on_read_error(&mut self, err: &tungstenite::Error) {
+        if matches!(err, tungstenite::Error::Capacity(_)) {
             self.metrics.frame_errors.inc();
             tracing::info!(limit = self.max_frame_bytes, "closing connection: message over the size limit");
-            let frame = CloseFrame { code: close_code::SIZE, reason: "message too big".into() };
-            self.socket.send(Message::Close(Some(frame))).await.ok();
+            self.send_close(CloseCode::Size, "message too big").await;
         }
     }
 }

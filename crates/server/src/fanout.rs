@@ -8,7 +8,8 @@
 //!            rooms: RoomId → {DeviceId} ─▶ devices: DeviceId → [connection]
 //!                                                        │ push: never waits
 //!                                                        ▼
-//!            per-connection bounded queue (QUEUE_FRAMES) ─▶ session task writes
+//!            each connection's socket (wire): encrypted and written at once,
+//!            or left pending (bounded) for its session when it would block
 //! ```
 //!
 //! **Who receives what.** A connection bound to a device is registered here and
@@ -23,13 +24,10 @@
 //! appends to a room take the room's [`turn`](Fanout::turn) around "store, then
 //! publish", so two appends to one room cannot publish out of order.
 //!
-//! **Slow consumers.** A push never blocks and never slows another connection. If
-//! a connection's queue is full, the frame is dropped for that connection alone
-//! and the connection is marked lagged; while marked, further frames for it are
-//! dropped as well. Once its session has written everything still queued, it
-//! writes one `resync` event in their place, and the client fetches every room
-//! from its last processed sequence number (and asks for `welcomes` and `users`).
-//! Nothing is skipped silently.
+//! **Slow consumers.** A push never blocks and never slows another connection:
+//! what a socket would not take waits in that connection's bounded pending
+//! bytes, and past the bound the connection is told to resync (see
+//! [`crate::wire`]). Nothing is skipped silently.
 //!
 //! **Presence.** A user is online while at least one of their devices has a
 //! bound connection; the first such connection and the last one gone each send a
@@ -43,41 +41,33 @@
 //! only, so a receiving node would order each room by seq itself (holding a later
 //! entry briefly for its predecessor, else sending `resync`).
 
-use crate::metrics::Metrics;
-use axum::extract::ws::Utf8Bytes;
+use crate::{
+    metrics::Metrics,
+    wire::{self, Pushed, Wire},
+};
 use conclave_proto::{DeviceId, Event, RoomId, ServerFrame, UserId};
-use futures_util::task::AtomicWaker;
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
+    collections::{HashMap, HashSet},
     sync::{
-        Arc, RwLock, RwLockReadGuard, RwLockWriteGuard,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, LazyLock, RwLock, RwLockReadGuard, RwLockWriteGuard,
+        atomic::{AtomicU64, Ordering},
     },
-    task::Poll,
 };
 use tokio::sync::{Mutex, MutexGuard};
 
-/// Frames one connection may have queued before it counts as lagging.
-pub(crate) const QUEUE_FRAMES: usize = 1024;
-
-/// Queue capacity an idle connection keeps after a burst.
-const KEEP_CAPACITY: usize = 64;
+pub(crate) use crate::wire::Frame;
 
 /// Room turns: appends to rooms that share a stripe wait for each other on this
 /// node, which bounds memory whatever the number of rooms. They serialize on
 /// the room's row lock in the database anyway.
 const TURN_STRIPES: usize = 256;
 
-/// An encoded server frame. Cloning shares the buffer, so a frame for a
-/// thousand connections is encoded and allocated once.
-pub(crate) type Frame = Utf8Bytes;
-
-/// The `resync` event, as [`encode`] writes it (checked by a test).
-const RESYNC: &str = r#"{"kind":"event","event":{"type":"resync"}}"#;
+/// The `resync` event a lagging connection gets in place of what it missed.
+pub(crate) static RESYNC: LazyLock<Frame> = LazyLock::new(|| encode(Event::Resync));
 
 /// Encodes an event once for any number of connections.
 pub(crate) fn encode(event: Event) -> Frame {
-    ServerFrame::Event { event }.encode().into()
+    wire::frame_text(ServerFrame::Event { event }.encode())
 }
 
 /// The turn stripe of a room.
@@ -142,117 +132,16 @@ struct UserEntry {
     version: u64,
 }
 
-/// One connection's queue of frames, shared by its [`Outlet`] (the fan-out side)
-/// and its [`Outbox`] (the session side).
-///
-/// A `std` mutex around a `VecDeque` rather than a channel: a push is one short
-/// uncontended lock, the session takes a whole burst under one lock, and only the
-/// push that finds the queue empty wakes the session.
-#[derive(Debug, Default)]
-struct Queue {
-    frames: std::sync::Mutex<VecDeque<Frame>>,
-    /// Frames were dropped because the queue was full: the session owes the
-    /// client a `resync`.
-    lagged: AtomicBool,
-    /// The session waiting for frames.
-    waker: AtomicWaker,
-}
-
-impl Queue {
-    fn frames(&self) -> std::sync::MutexGuard<'_, VecDeque<Frame>> {
-        // Pushes and takes leave the deque consistent, so a poisoned lock is usable.
-        self.frames.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-/// The sending half of one connection's queue.
+/// The fan-out's side of one connection: its socket.
 #[derive(Debug, Clone)]
 struct Outlet {
-    queue: Arc<Queue>,
+    wire: Arc<Wire>,
 }
 
 impl Outlet {
-    /// Queues `frame` unless the connection is lagging; never waits.
-    fn push(&self, frame: &Frame) -> bool {
-        let queue = &*self.queue;
-        if queue.lagged.load(Ordering::Acquire) {
-            return false;
-        }
-        let mut frames = queue.frames();
-        if frames.len() >= QUEUE_FRAMES {
-            drop(frames);
-            queue.lagged.store(true, Ordering::Release);
-            return false;
-        }
-        let was_empty = frames.is_empty();
-        frames.push_back(frame.clone());
-        drop(frames);
-        if was_empty {
-            queue.waker.wake();
-        }
-        true
-    }
-}
-
-/// The receiving half of one connection's queue, owned by its session.
-#[derive(Debug)]
-pub(crate) struct Outbox {
-    queue: Arc<Queue>,
-}
-
-impl Outbox {
-    /// Whether there is something to write now: queued frames, or a `resync`.
-    fn is_ready(&self) -> bool {
-        !self.queue.frames().is_empty() || self.queue.lagged.load(Ordering::Acquire)
-    }
-
-    /// Waits until [`is_ready`](Self::is_ready). Cancel-safe: takes nothing.
-    pub(crate) async fn ready(&self) {
-        std::future::poll_fn(|cx| {
-            // Registered before looking, so a push that finds the queue empty
-            // after the look wakes this waker.
-            self.queue.waker.register(cx.waker());
-            if self.is_ready() { Poll::Ready(()) } else { Poll::Pending }
-        })
-        .await;
-    }
-
-    /// Moves up to `max` frames into `batch`, in order, without waiting: queued
-    /// frames first, then, once the queue is empty, one `resync` if frames were
-    /// dropped. Returns whether more is left for the next call.
-    pub(crate) fn take(&mut self, batch: &mut Vec<Frame>, max: usize) -> bool {
-        let mut frames = self.queue.frames();
-        let count = frames.len().min(max);
-        batch.extend(frames.drain(..count));
-        if frames.is_empty() && frames.capacity() > KEEP_CAPACITY {
-            // A burst is over: an idle connection holds no large buffer.
-            *frames = VecDeque::new();
-        }
-        if frames.is_empty() && batch.len() < max && self.queue.lagged.swap(false, Ordering::AcqRel) {
-            batch.push(Utf8Bytes::from_static(RESYNC));
-        }
-        !frames.is_empty() || self.queue.lagged.load(Ordering::Acquire)
-    }
-
-    /// The next frame if one is ready now, without waiting.
-    pub(crate) fn try_next(&mut self) -> Option<Frame> {
-        let mut frames = self.queue.frames();
-        match frames.pop_front() {
-            Some(frame) => Some(frame),
-            None => self.queue.lagged.swap(false, Ordering::AcqRel).then(|| Utf8Bytes::from_static(RESYNC)),
-        }
-    }
-
-    /// The next frame: queued frames in order, then, if frames were dropped,
-    /// one `resync`. Cancel-safe.
-    #[cfg(test)]
-    pub(crate) async fn recv(&mut self) -> Frame {
-        loop {
-            self.ready().await;
-            if let Some(frame) = self.try_next() {
-                return frame;
-            }
-        }
+    /// Writes `frames` unless the connection is lagging or gone; never waits.
+    fn push(&self, frames: &[Frame]) -> bool {
+        self.wire.push(frames) == Pushed::Sent
     }
 }
 
@@ -276,12 +165,18 @@ impl Fanout {
     /// Registers a connection bound to `device` of `user`; returns the handle
     /// that keeps it registered and the queue its session writes from. Tells
     /// everyone when the user comes online.
-    pub(crate) fn register(&self, user: UserId, username: &str, device: DeviceId) -> (Registration, Outbox) {
-        let queue = Arc::new(Queue::default());
+    pub(crate) fn register(
+        &self,
+        user: UserId,
+        username: &str,
+        device: DeviceId,
+        wire: &Arc<Wire>,
+    ) -> Registration {
+        let outlet = Outlet { wire: wire.clone() };
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let mut state = self.write();
-        state.connections.insert(id, Connection { outlet: Outlet { queue: queue.clone() } });
-        state.devices.entry(device).or_default().push((id, Outlet { queue: queue.clone() }));
+        state.connections.insert(id, Connection { outlet: outlet.clone() });
+        state.devices.entry(device).or_default().push((id, outlet));
         let entry = state.users.entry(user).or_insert_with(|| UserEntry {
             username: username.to_owned(),
             connections: 0,
@@ -297,8 +192,7 @@ impl Fanout {
             self.broadcast(&state, &frame);
         }
         drop(state);
-        let registration = Registration { fanout: self.clone(), id, device, user };
-        (registration, Outbox { queue })
+        Registration { fanout: self.clone(), id, device, user }
     }
 
     /// Waits for `room`'s turn. Hold it from before an append is stored until
@@ -324,13 +218,20 @@ impl Fanout {
     /// Delivers `frame` to every connection subscribed to `room`, then applies
     /// `delta`.
     pub(crate) fn publish(&self, room: RoomId, frame: &Frame, delta: Delta<'_>) {
+        self.publish_all(room, std::slice::from_ref(frame), delta);
+    }
+
+    /// Delivers `frames` (consecutive entries of `room`) to every connection
+    /// subscribed to it, all of them with one write per connection, then
+    /// applies `delta`.
+    pub(crate) fn publish_all(&self, room: RoomId, frames: &[Frame], delta: Delta<'_>) {
         if delta.subscribe.is_empty() && delta.unsubscribe_users.is_empty() {
             let state = self.read();
-            self.deliver(&state, room, frame);
+            self.deliver(&state, room, frames);
             return;
         }
         let mut state = self.write();
-        self.deliver(&state, room, frame);
+        self.deliver(&state, room, frames);
         let state = &mut *state;
         for device in delta.subscribe {
             if state.devices.contains_key(device) {
@@ -359,15 +260,15 @@ impl Fanout {
     /// subscribed to `room` except `from`, the sender's.
     pub(crate) fn relay(&self, room: RoomId, from: DeviceId, frame: &Frame) {
         let state = self.read();
-        self.deliver_except(&state, room, frame, Some(from));
+        self.deliver_except(&state, room, std::slice::from_ref(frame), Some(from));
     }
 
     /// Delivers `frame` to every connection of `device` (a Welcome).
     pub(crate) fn to_device(&self, device: DeviceId, frame: &Frame) {
         let state = self.read();
         let outlets = state.devices.get(&device).map_or(&[][..], Vec::as_slice);
-        let delivered = outlets.iter().filter(|(_, outlet)| outlet.push(frame)).count();
-        self.count(delivered, outlets.len());
+        let delivered = outlets.iter().filter(|(_, outlet)| outlet.push(std::slice::from_ref(frame))).count();
+        self.count(delivered, outlets.len(), 1);
     }
 
     /// The users with a bound connection now.
@@ -375,33 +276,38 @@ impl Fanout {
         self.read().users.keys().copied().collect()
     }
 
-    fn deliver(&self, state: &State, room: RoomId, frame: &Frame) {
-        self.deliver_except(state, room, frame, None);
+    fn deliver(&self, state: &State, room: RoomId, frames: &[Frame]) {
+        self.deliver_except(state, room, frames, None);
     }
 
-    fn deliver_except(&self, state: &State, room: RoomId, frame: &Frame, except: Option<DeviceId>) {
+    fn deliver_except(&self, state: &State, room: RoomId, frames: &[Frame], except: Option<DeviceId>) {
         let Some(devices) = state.rooms.get(&room) else { return };
         let (mut attempted, mut delivered) = (0, 0);
         for device in devices.iter().filter(|d| Some(**d) != except) {
             for (_, outlet) in state.devices.get(device).into_iter().flatten() {
                 attempted += 1;
-                delivered += usize::from(outlet.push(frame));
+                delivered += usize::from(outlet.push(frames));
             }
         }
-        self.count(delivered, attempted);
+        self.count(delivered, attempted, frames.len());
     }
 
     fn broadcast(&self, state: &State, frame: &Frame) {
-        let delivered = state.connections.values().filter(|c| c.outlet.push(frame)).count();
-        self.count(delivered, state.connections.len());
+        let frames = std::slice::from_ref(frame);
+        let delivered = state.connections.values().filter(|c| c.outlet.push(frames)).count();
+        self.count(delivered, state.connections.len(), 1);
     }
 
-    fn count(&self, delivered: usize, attempted: usize) {
+    /// Counts `frames` frames each to `attempted` connections, of which
+    /// `delivered` took them.
+    fn count(&self, delivered: usize, attempted: usize, frames: usize) {
         let metrics = &self.inner.metrics;
-        metrics.deliveries.inc_by(u64::try_from(delivered).unwrap_or(u64::MAX));
+        let as_u64 = |n: usize| u64::try_from(n.saturating_mul(frames)).unwrap_or(u64::MAX);
+        metrics.deliveries.inc_by(as_u64(delivered));
+        metrics.frames_out.inc_by(as_u64(delivered));
         let dropped = attempted.saturating_sub(delivered);
         if dropped > 0 {
-            metrics.deliveries_dropped.inc_by(u64::try_from(dropped).unwrap_or(u64::MAX));
+            metrics.deliveries_dropped.inc_by(as_u64(dropped));
         }
     }
 
@@ -438,11 +344,12 @@ impl Registration {
         true
     }
 
-    /// Queues `frame` for this connection only.
+    /// Writes `frame` to this connection only.
     pub(crate) fn push(&self, frame: &Frame) {
         let state = self.fanout.read();
-        let delivered = state.connections.get(&self.id).is_some_and(|c| c.outlet.push(frame));
-        self.fanout.count(usize::from(delivered), 1);
+        let delivered =
+            state.connections.get(&self.id).is_some_and(|c| c.outlet.push(std::slice::from_ref(frame)));
+        self.fanout.count(usize::from(delivered), 1, 1);
     }
 }
 

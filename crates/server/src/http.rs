@@ -2,15 +2,21 @@
 //! storage answers, 503 otherwise), `GET /metrics` (Prometheus text) and
 //! `GET /ws` (the protocol).
 
-use crate::{Shared, listener::ConnContext, session};
+use crate::{Shared, listener::ConnContext, session, wire::Wire};
 use axum::{
     Extension, Router,
-    extract::{State, WebSocketUpgrade},
+    body::Body,
+    extract::{Request, State},
     http::{StatusCode, header},
-    response::IntoResponse,
+    response::{IntoResponse, Response},
     routing::get,
 };
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
 use std::sync::Arc;
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+use tokio_tungstenite::tungstenite::handshake::server::create_response;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -37,30 +43,43 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     )
 }
 
-/// Initial WebSocket read buffer per connection.
-const READ_BUFFER_BYTES: usize = 4096;
-/// Frames gathered before a write: one TLS record's worth.
-const WRITE_BUFFER_BYTES: usize = 16 * 1024;
-
-/// `GET /ws`: upgrades to the WebSocket protocol with the configured frame and
-/// message limit (tungstenite's own default would be 64 MiB).
+/// `GET /ws`: upgrades to the WebSocket protocol (RFC 6455, checked and
+/// answered by tungstenite), then hands the socket, out of hyper and
+/// tokio-rustls, to a session. The session and the fan-out share it as a
+/// [`Wire`]: pushed frames are written without waking the session's task.
 async fn websocket(
     State(shared): State<Arc<Shared>>,
     Extension(context): Extension<ConnContext>,
-    upgrade: WebSocketUpgrade,
-) -> impl IntoResponse {
-    let limit = shared.config.max_frame_bytes;
-    upgrade
-        .max_frame_size(limit)
-        .max_message_size(limit)
-        // Small buffers: memory per idle connection is what bounds how many a
-        // node holds. Reads grow the buffer for a large message as needed;
-        // writes gather a burst of frames (see `Connection::write_encoded`) up
-        // to one TLS record before they go out.
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(WRITE_BUFFER_BYTES)
-        // A server frame may be far larger than a client's (a large group's
-        // ratchet tree), up to the clients' limit.
-        .max_write_buffer_size(conclave_proto::limits::MAX_SERVER_FRAME_BYTES + 2 * WRITE_BUFFER_BYTES)
-        .on_upgrade(move |socket| session::run(socket, context, shared))
+    request: Request,
+) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
+        return (StatusCode::UPGRADE_REQUIRED, "a WebSocket upgrade over HTTP/1.1 is required\n").into_response();
+    };
+    let answer = match create_response(&hyper::Request::from_parts(parts, ())) {
+        Ok(answer) => answer,
+        Err(err) => {
+            tracing::debug!(peer = %context.peer, error = %err, "WebSocket upgrade refused");
+            return (StatusCode::BAD_REQUEST, format!("not a valid WebSocket upgrade: {err}\n")).into_response();
+        }
+    };
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(err) => {
+                tracing::debug!(peer = %context.peer, error = %err, "WebSocket upgrade failed");
+                return;
+            }
+        };
+        // The listener serves every connection as exactly this type.
+        let Ok(hyper::upgrade::Parts { io, read_buf, .. }) = upgraded.downcast::<TokioIo<TlsStream<TcpStream>>>() else {
+            tracing::error!("an upgraded connection is not a TLS socket; closing it");
+            return;
+        };
+        let (socket, tls) = io.into_inner().into_inner();
+        let wire = Wire::new(socket, tls);
+        session::run(wire, read_buf.to_vec(), context, shared).await;
+    });
+    let (head, ()) = answer.into_parts();
+    Response::from_parts(head, Body::empty())
 }

@@ -60,6 +60,7 @@ mod session;
 mod shutdown;
 pub mod store;
 pub mod tls;
+mod wire;
 
 pub use config::{Config, Database, PasswordPolicy, RawConfig};
 pub use error::ServerError;

@@ -5,7 +5,8 @@ use crate::{
     audit::AuditAction,
     clock,
     error::RequestError,
-    fanout::{self, Outbox, Registration},
+    fanout::{self, Registration},
+    wire::Wire,
     store::{DeviceRecord, StoreError},
 };
 use conclave_proto::{
@@ -14,6 +15,7 @@ use conclave_proto::{
     validate,
 };
 use serde_json::json;
+use std::sync::Arc;
 
 /// Most devices one account may register.
 pub(crate) const MAX_DEVICES_PER_USER: usize = 32;
@@ -77,17 +79,18 @@ pub(crate) async fn bind(
 }
 
 /// Registers a freshly bound connection with the fan-out: subscribes it to the
-/// rooms its device is in and queues its pending Welcomes. Entries stored before
+/// rooms its device is in and sends its pending Welcomes. Entries stored before
 /// this returns reach the client through `fetch` from its cursor.
 pub(crate) async fn attach(
     ctx: &Ctx<'_>,
     user: &UserInfo,
     device: DeviceId,
-) -> Result<(Registration, Outbox), RequestError> {
+    wire: &Arc<Wire>,
+) -> Result<Registration, RequestError> {
     let store = &ctx.shared.store;
     // Registered before the rooms are read, so a membership change committed in
     // between reaches this connection either way.
-    let (registration, outbox) = ctx.shared.fanout.register(user.id, &user.username, device);
+    let registration = ctx.shared.fanout.register(user.id, &user.username, device, wire);
     let mut subscribed = false;
     for _ in 0..SUBSCRIBE_ATTEMPTS {
         let seen = registration.version();
@@ -106,7 +109,7 @@ pub(crate) async fn attach(
     for welcome in pending_welcomes(ctx, user, device).await? {
         registration.push(&fanout::encode(Event::Welcome { welcome }));
     }
-    Ok((registration, outbox))
+    Ok(registration)
 }
 
 async fn pending_welcomes(

@@ -20,17 +20,17 @@ use crate::{
     auth::ratelimit::ConnectionLimiter,
     connection::{Connection, Inbound},
     error::RequestError,
-    fanout::{self, Outbox},
+    connection::CloseCode,
+    fanout,
     handler::{self, Caller, Ctx, Grant},
     listener::ConnContext,
     live::Registration,
+    wire::Wire,
 };
-use axum::extract::ws::{WebSocket, close_code};
 use conclave_proto::{
     ClientFrame, DeviceId, ErrorCode, Event, FrameError, PROTOCOL_VERSION, Reply, Request, Response,
     ServerFrame, event::SessionEndReason, validate,
 };
-use futures_util::FutureExt;
 use std::{sync::Arc, time::Duration};
 use tokio::{sync::mpsc, time::Instant};
 
@@ -70,8 +70,6 @@ struct Authenticated {
 /// A connection bound to a device: registered with the fan-out.
 struct Bound {
     id: DeviceId,
-    /// Frames the fan-out queued for this connection.
-    outbox: Outbox,
     /// Keeps the connection registered (and its user online) until it closes.
     _fanout: fanout::Registration,
 }
@@ -79,7 +77,8 @@ struct Bound {
 /// What woke the session loop.
 enum Wake {
     Inbound(Inbound),
-    /// The fan-out queued frames for this connection.
+    /// Pushed frames left writing to do: bytes the socket would not take at
+    /// once, a `resync` owed, or a broken socket.
     Push,
     Ended(SessionEndReason),
     /// The session's deadline, or time to record use of the session and check
@@ -93,10 +92,6 @@ enum Flow {
     Continue,
     Close(SessionEndReason),
 }
-
-/// Most queued frames written with one flush; bounds how long a busy
-/// connection's task goes without reading.
-const MAX_WRITE_BATCH: usize = 64;
 
 /// A request after this long records session use (and re-checks the session).
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
@@ -124,11 +119,12 @@ async fn refresh(shared: &Shared, auth: &mut Authenticated) -> Result<(), Sessio
 }
 
 /// Serves one upgraded WebSocket until it closes.
-pub(crate) async fn run(socket: WebSocket, context: ConnContext, shared: Arc<Shared>) {
+/// `early` holds protocol bytes read along with the upgrade request.
+pub(crate) async fn run(wire: Arc<Wire>, early: Vec<u8>, context: ConnContext, shared: Arc<Shared>) {
     shared.metrics.connections.inc();
     shared.metrics.connections_total.inc();
     let session = Session {
-        conn: Connection::new(socket, shared.config.max_frame_bytes, shared.metrics.clone()),
+        conn: Connection::new(wire, early, shared.config.max_frame_bytes, shared.metrics.clone()),
         limiter: ConnectionLimiter::new(shared.config.requests_per_second),
         phase: Phase::ExpectHello,
         shared: shared.clone(),
@@ -156,48 +152,33 @@ impl Session {
         tokio::pin!(shutdown);
         let timer = tokio::time::sleep(REFRESH_EVERY);
         tokio::pin!(timer);
-        // After a burst that left more queued, look at the socket before
-        // writing again, so a flood of pushes never starves the client's requests.
-        let mut read_first = false;
         // The socket and the session's end channel are polled only when they
-        // woke the task, not whenever a pushed frame did.
+        // woke the task, not whenever something else did.
         let (reads, ends) = (Gate::new(), Gate::new());
-        // Frames taken from the outbox for one write; kept across wake-ups so a
-        // push does not allocate.
-        let mut batch = Vec::new();
+        let wire = self.conn.wire().clone();
         loop {
             let wake = {
-                let (ended, wake_at, outbox) = match &mut self.phase {
+                let (ended, wake_at) = match &mut self.phase {
                     Phase::Authenticated(auth) => {
-                        let Authenticated { ended, deadline, last_touch, device, .. } = &mut **auth;
-                        let outbox = device.as_mut().map(|bound| &bound.outbox);
-                        (Some(ended), Some((*last_touch + REFRESH_EVERY).min(*deadline)), outbox)
+                        let Authenticated { ended, deadline, last_touch, .. } = &mut **auth;
+                        (Some(ended), Some((*last_touch + REFRESH_EVERY).min(*deadline)))
                     }
-                    _ => (None, None, None),
+                    _ => (None, None),
                 };
                 if let Some(at) = wake_at
                     && timer.deadline() != at
                 {
                     timer.as_mut().reset(at);
                 }
-                let inbound = if std::mem::take(&mut read_first) {
-                    reads.run(self.conn.read_frame()).now_or_never()
-                } else {
-                    None
-                };
-                match inbound {
-                    Some(inbound) => Wake::Inbound(inbound),
-                    // Biased: the cheap checks first, then queued frames, and the
-                    // socket last, so writing a pushed frame does not also poll
-                    // the TLS and WebSocket read path.
-                    None => tokio::select! {
-                        biased;
-                        () = &mut shutdown => Wake::Shutdown,
-                        Some(reason) = async { match ended { Some(rx) => ends.run(rx.recv()).await, None => std::future::pending().await } } => Wake::Ended(reason),
-                        () = &mut timer, if wake_at.is_some() => Wake::Timer,
-                        () = async { match outbox { Some(outbox) => outbox.ready().await, None => std::future::pending().await } } => Wake::Push,
-                        inbound = reads.run(self.conn.read_frame()) => Wake::Inbound(inbound),
-                    },
+                // Biased: the cheap checks first, then writing left by pushes,
+                // and the socket last.
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => Wake::Shutdown,
+                    Some(reason) = async { match ended { Some(rx) => ends.run(rx.recv()).await, None => std::future::pending().await } } => Wake::Ended(reason),
+                    () = &mut timer, if wake_at.is_some() => Wake::Timer,
+                    () = wire.has_work() => Wake::Push,
+                    inbound = reads.run(self.conn.read_frame()) => Wake::Inbound(inbound),
                 }
             };
             match wake {
@@ -217,10 +198,7 @@ impl Session {
                 }
                 Wake::Inbound(Inbound::Closed) => return,
                 Wake::Push => {
-                    let Phase::Authenticated(auth) = &mut self.phase else { continue };
-                    let Some(bound) = &mut auth.device else { continue };
-                    read_first = bound.outbox.take(&mut batch, MAX_WRITE_BATCH);
-                    if self.conn.write_encoded(&mut batch).await.is_err() {
+                    if self.conn.catch_up(&fanout::RESYNC).is_err() {
                         return;
                     }
                 }
@@ -236,7 +214,7 @@ impl Session {
                 }
                 Wake::Shutdown => {
                     self.send(ServerFrame::Event { event: Event::ServerShutdown }).await.ok();
-                    return self.conn.close(close_code::AWAY, "server shutting down").await;
+                    return self.conn.close(CloseCode::Away, "server shutting down").await;
                 }
             }
         }
@@ -245,10 +223,10 @@ impl Session {
     /// Tells the peer its session ended, then closes.
     async fn end(mut self, reason: SessionEndReason) {
         self.send(ServerFrame::Event { event: Event::SessionEnded { reason } }).await.ok();
-        self.conn.close(close_code::NORMAL, "session ended").await;
+        self.conn.close(CloseCode::Normal, "session ended").await;
     }
 
-    async fn send(&mut self, frame: ServerFrame) -> Result<(), axum::Error> {
+    async fn send(&mut self, frame: ServerFrame) -> std::io::Result<()> {
         self.conn.write_frame(&frame).await
     }
 
@@ -352,7 +330,8 @@ impl Session {
                     Request::Device { device_id, signature_key } => {
                         let user = &auth.grant.user;
                         (
-                            bind_device(&ctx, user, &mut auth.device, device_id, &signature_key.0).await,
+                            bind_device(&ctx, user, &mut auth.device, self.conn.wire(), device_id, &signature_key.0)
+                                .await,
                             Flow::Continue,
                         )
                     }
@@ -416,6 +395,7 @@ async fn bind_device(
     ctx: &Ctx<'_>,
     user: &conclave_proto::UserInfo,
     bound: &mut Option<Bound>,
+    wire: &Arc<Wire>,
     device_id: Option<DeviceId>,
     signature_key: &[u8],
 ) -> Result<Reply, RequestError> {
@@ -428,8 +408,8 @@ async fn bind_device(
     match bound {
         Some(_) => Ok(reply),
         None => {
-            let (registration, outbox) = handler::device::attach(ctx, user, id).await?;
-            *bound = Some(Bound { id, outbox, _fanout: registration });
+            let registration = handler::device::attach(ctx, user, id, wire).await?;
+            *bound = Some(Bound { id, _fanout: registration });
             tracing::debug!(user = %user.username, device = %id, "device bound");
             Ok(reply)
         }
