@@ -111,9 +111,44 @@ struct State {
     /// Users with at least one live connection.
     users: HashMap<UserId, UserEntry>,
     /// Local subscriptions: devices with a live connection, per room.
-    rooms: HashMap<RoomId, HashSet<DeviceId>>,
+    rooms: HashMap<RoomId, Room>,
     /// The reverse of `rooms`, to clean up when a device's last connection goes.
     device_rooms: HashMap<DeviceId, HashSet<RoomId>>,
+}
+
+/// One room's local subscribers.
+#[derive(Debug, Default)]
+struct Room {
+    devices: HashSet<DeviceId>,
+    /// Every live connection of those devices in one array, so a delivery to
+    /// a large room walks memory in order instead of looking up each device.
+    outlets: Vec<(DeviceId, u64, Outlet)>,
+}
+
+impl State {
+    /// Subscribes `device` (which has a live connection) to `room`.
+    fn subscribe(&mut self, room: RoomId, device: DeviceId) {
+        let Some(connections) = self.devices.get(&device) else { return };
+        let subscribers = self.rooms.entry(room).or_default();
+        if subscribers.devices.insert(device) {
+            subscribers.outlets.extend(connections.iter().map(|(id, outlet)| (device, *id, outlet.clone())));
+            self.device_rooms.entry(device).or_default().insert(room);
+        }
+    }
+
+    /// Unsubscribes `device` from `room`.
+    fn unsubscribe(&mut self, room: RoomId, device: DeviceId) {
+        let Some(subscribers) = self.rooms.get_mut(&room) else { return };
+        if subscribers.devices.remove(&device) {
+            subscribers.outlets.retain(|(d, _, _)| *d != device);
+        }
+        if subscribers.devices.is_empty() {
+            self.rooms.remove(&room);
+        }
+        if let Some(rooms) = self.device_rooms.get_mut(&device) {
+            rooms.remove(&room);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -174,9 +209,16 @@ impl Fanout {
     ) -> Registration {
         let outlet = Outlet { wire: wire.clone() };
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut state = self.write();
+        let mut guard = self.write();
+        let state = &mut *guard;
         state.connections.insert(id, Connection { outlet: outlet.clone() });
-        state.devices.entry(device).or_default().push((id, outlet));
+        state.devices.entry(device).or_default().push((id, outlet.clone()));
+        // Another connection of the device may be subscribed already.
+        for room in state.device_rooms.get(&device).into_iter().flatten() {
+            if let Some(subscribers) = state.rooms.get_mut(room) {
+                subscribers.outlets.push((device, id, outlet.clone()));
+            }
+        }
         let entry = state.users.entry(user).or_insert_with(|| UserEntry {
             username: username.to_owned(),
             connections: 0,
@@ -189,9 +231,9 @@ impl Fanout {
         }
         if entry.connections == 1 {
             let frame = encode(Event::Presence { username: username.to_owned(), online: true });
-            self.broadcast(&state, &frame);
+            self.broadcast(state, &frame);
         }
-        drop(state);
+        drop(guard);
         Registration { fanout: self.clone(), id, device, user }
     }
 
@@ -234,24 +276,13 @@ impl Fanout {
         self.deliver(&state, room, frames);
         let state = &mut *state;
         for device in delta.subscribe {
-            if state.devices.contains_key(device) {
-                state.rooms.entry(room).or_default().insert(*device);
-                state.device_rooms.entry(*device).or_default().insert(room);
-            }
+            state.subscribe(room, *device);
         }
         for user in delta.unsubscribe_users {
             let Some(entry) = state.users.get_mut(user) else { continue };
             entry.version += 1;
-            for device in &entry.devices {
-                if let Some(devices) = state.rooms.get_mut(&room) {
-                    devices.remove(device);
-                }
-                if let Some(rooms) = state.device_rooms.get_mut(device) {
-                    rooms.remove(&room);
-                }
-            }
-            if state.rooms.get(&room).is_some_and(HashSet::is_empty) {
-                state.rooms.remove(&room);
+            for device in entry.devices.clone() {
+                state.unsubscribe(room, device);
             }
         }
     }
@@ -281,13 +312,11 @@ impl Fanout {
     }
 
     fn deliver_except(&self, state: &State, room: RoomId, frames: &[Frame], except: Option<DeviceId>) {
-        let Some(devices) = state.rooms.get(&room) else { return };
+        let Some(subscribers) = state.rooms.get(&room) else { return };
         let (mut attempted, mut delivered) = (0, 0);
-        for device in devices.iter().filter(|d| Some(**d) != except) {
-            for (_, outlet) in state.devices.get(device).into_iter().flatten() {
-                attempted += 1;
-                delivered += usize::from(outlet.push(frames));
-            }
+        for (_, _, outlet) in subscribers.outlets.iter().filter(|(d, _, _)| Some(*d) != except) {
+            attempted += 1;
+            delivered += usize::from(outlet.push(frames));
         }
         self.count(delivered, attempted, frames.len());
     }
@@ -338,9 +367,8 @@ impl Registration {
             return false;
         }
         for room in rooms {
-            state.rooms.entry(*room).or_default().insert(self.device);
+            state.subscribe(*room, self.device);
         }
-        state.device_rooms.entry(self.device).or_default().extend(rooms.iter().copied());
         true
     }
 
@@ -368,12 +396,14 @@ impl Drop for Registration {
         };
         if device_gone {
             state.devices.remove(&self.device);
-            for room in state.device_rooms.remove(&self.device).unwrap_or_default() {
-                if let Some(devices) = state.rooms.get_mut(&room) {
-                    devices.remove(&self.device);
-                    if devices.is_empty() {
-                        state.rooms.remove(&room);
-                    }
+            for room in state.device_rooms.get(&self.device).cloned().unwrap_or_default() {
+                state.unsubscribe(room, self.device);
+            }
+            state.device_rooms.remove(&self.device);
+        } else {
+            for room in state.device_rooms.get(&self.device).into_iter().flatten() {
+                if let Some(subscribers) = state.rooms.get_mut(room) {
+                    subscribers.outlets.retain(|(_, id, _)| *id != self.id);
                 }
             }
         }

@@ -204,3 +204,26 @@ async fn presence_follows_the_first_and_last_connection() {
     assert_eq!(drain(&mut watcher_box).await, vec![presence(false)]);
     assert!(!fanout.online().contains(&UserId(3)));
 }
+
+/// A device's second connection receives the rooms the first one subscribed
+/// to, and keeps them when the first one goes.
+#[tokio::test]
+async fn every_connection_of_a_device_receives_its_rooms() {
+    let fanout = fanout();
+    let net = Loopback::new().await.unwrap();
+    let entries = |events: Vec<Event>| -> Vec<i64> {
+        events.iter().filter(|e| matches!(e, Event::Entry { .. })).map(seq).collect()
+    };
+    let (first, _first_wire, mut first_client) = connect(&fanout, &net, 1, "alice", 1).await;
+    assert!(first.subscribe(&[RoomId(1)], first.version()));
+    let (_second, _second_wire, mut second_client) = connect(&fanout, &net, 1, "alice", 1).await;
+
+    fanout.publish(RoomId(1), &entry(1), Delta::default());
+    assert_eq!(entries(drain(&mut first_client).await), vec![1]);
+    assert_eq!(entries(drain(&mut second_client).await), vec![1]);
+
+    drop(first);
+    fanout.publish(RoomId(1), &entry(2), Delta::default());
+    assert_eq!(entries(drain(&mut second_client).await), vec![2]);
+    assert!(drain(&mut first_client).await.is_empty(), "an unregistered connection gets nothing");
+}
