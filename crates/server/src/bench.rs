@@ -38,7 +38,8 @@ pub(crate) struct Loopback {
 impl Loopback {
     /// A listener with a fresh self-signed certificate, and a client that trusts it.
     pub(crate) async fn new() -> io::Result<Self> {
-        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).map_err(io::Error::other)?;
+        let certified =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).map_err(io::Error::other)?;
         let cert = CertificateDer::from(certified.cert.der().to_vec());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -66,12 +67,14 @@ impl Loopback {
     pub(crate) async fn connect(&self) -> io::Result<(Arc<Wire>, ClientSocket)> {
         let address = self.listener.local_addr()?;
         let name = ServerName::try_from("localhost").map_err(io::Error::other)?;
-        let (client, accepted) =
-            tokio::join!(async { self.connector.connect(name, TcpStream::connect(address).await?).await }, async {
+        let (client, accepted) = tokio::join!(
+            async { self.connector.connect(name, TcpStream::connect(address).await?).await },
+            async {
                 let (socket, _) = self.listener.accept().await?;
                 socket.set_nodelay(true)?;
                 self.acceptor.accept(socket).await
-            });
+            }
+        );
         let (socket, tls) = accepted?.into_inner();
         let client = WebSocketStream::from_raw_socket(client?, Role::Client, None).await;
         Ok((Wire::new(socket, tls), client))

@@ -51,7 +51,12 @@ impl Connection {
     /// Speaks WebSocket on `wire`, whose upgrade is done; `early` holds bytes
     /// of the protocol read along with the upgrade request. Messages over
     /// `max_frame_bytes` are refused.
-    pub(crate) fn new(wire: Arc<Wire>, early: Vec<u8>, max_frame_bytes: usize, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(
+        wire: Arc<Wire>,
+        early: Vec<u8>,
+        max_frame_bytes: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER_BYTES)
             // Control frames tungstenite writes (pongs, close replies) go out at once.

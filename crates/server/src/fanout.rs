@@ -105,8 +105,7 @@ struct Inner {
 #[derive(Debug, Default)]
 struct State {
     connections: HashMap<u64, Connection>,
-    /// Live connections of each device, with their queues (so a delivery
-    /// looks up each device once, not each connection again).
+    /// Live connections of each device.
     devices: HashMap<DeviceId, Vec<(u64, Outlet)>>,
     /// Users with at least one live connection.
     users: HashMap<UserId, UserEntry>,
@@ -180,6 +179,34 @@ impl Outlet {
     }
 }
 
+/// A delivery to at least this many connections is split in two, written in
+/// parallel (each half split again while it is this large).
+const PARALLEL_FROM: usize = 256;
+
+/// Writes `frames` to every connection in `outlets` except those of `except`;
+/// returns to how many it tried and how many took them. A large room is
+/// written by every core at once (rayon's fork-join): its last member then
+/// waits half as long. The call returns when all are written, so the next
+/// entry of the room (which waits for the room's turn) cannot overtake it on
+/// any connection.
+fn write_to(
+    outlets: &[(DeviceId, u64, Outlet)],
+    frames: &[Frame],
+    except: Option<DeviceId>,
+) -> (usize, usize) {
+    if outlets.len() >= PARALLEL_FROM {
+        let (left, right) = outlets.split_at(outlets.len() / 2);
+        let (a, b) = rayon::join(|| write_to(left, frames, except), || write_to(right, frames, except));
+        return (a.0 + b.0, a.1 + b.1);
+    }
+    let (mut attempted, mut delivered) = (0, 0);
+    for (_, _, outlet) in outlets.iter().filter(|(d, _, _)| Some(*d) != except) {
+        attempted += 1;
+        delivered += usize::from(outlet.push(frames));
+    }
+    (attempted, delivered)
+}
+
 /// Keeps a connection registered (and its user online); unregisters on drop.
 #[derive(Debug)]
 pub(crate) struct Registration {
@@ -197,9 +224,9 @@ impl Fanout {
         }
     }
 
-    /// Registers a connection bound to `device` of `user`; returns the handle
-    /// that keeps it registered and the queue its session writes from. Tells
-    /// everyone when the user comes online.
+    /// Registers a connection bound to `device` of `user`, writing to `wire`;
+    /// returns the handle that keeps it registered. Tells everyone when the
+    /// user comes online.
     pub(crate) fn register(
         &self,
         user: UserId,
@@ -313,11 +340,7 @@ impl Fanout {
 
     fn deliver_except(&self, state: &State, room: RoomId, frames: &[Frame], except: Option<DeviceId>) {
         let Some(subscribers) = state.rooms.get(&room) else { return };
-        let (mut attempted, mut delivered) = (0, 0);
-        for (_, _, outlet) in subscribers.outlets.iter().filter(|(d, _, _)| Some(*d) != except) {
-            attempted += 1;
-            delivered += usize::from(outlet.push(frames));
-        }
+        let (attempted, delivered) = write_to(&subscribers.outlets, frames, except);
         self.count(delivered, attempted, frames.len());
     }
 

@@ -54,13 +54,15 @@ async fn websocket(
 ) -> Response {
     let (mut parts, _body) = request.into_parts();
     let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
-        return (StatusCode::UPGRADE_REQUIRED, "a WebSocket upgrade over HTTP/1.1 is required\n").into_response();
+        return (StatusCode::UPGRADE_REQUIRED, "a WebSocket upgrade over HTTP/1.1 is required\n")
+            .into_response();
     };
     let answer = match create_response(&hyper::Request::from_parts(parts, ())) {
         Ok(answer) => answer,
         Err(err) => {
             tracing::debug!(peer = %context.peer, error = %err, "WebSocket upgrade refused");
-            return (StatusCode::BAD_REQUEST, format!("not a valid WebSocket upgrade: {err}\n")).into_response();
+            return (StatusCode::BAD_REQUEST, format!("not a valid WebSocket upgrade: {err}\n"))
+                .into_response();
         }
     };
     tokio::spawn(async move {
@@ -72,7 +74,9 @@ async fn websocket(
             }
         };
         // The listener serves every connection as exactly this type.
-        let Ok(hyper::upgrade::Parts { io, read_buf, .. }) = upgraded.downcast::<TokioIo<TlsStream<TcpStream>>>() else {
+        let Ok(hyper::upgrade::Parts { io, read_buf, .. }) =
+            upgraded.downcast::<TokioIo<TlsStream<TcpStream>>>()
+        else {
             tracing::error!("an upgraded connection is not a TLS socket; closing it");
             return;
         };

@@ -11,9 +11,10 @@
 //!     max_connections)           └─ GET /ws ─upgrade─▶ session task
 //!                                                      (owns Connection; state
 //!                                                       machine; handlers)
-//!                                                        ▲
-//!  handlers ──store append, then publish──▶ Fanout ──frames──┘ (bounded queue
-//!                                                               per connection)
+//!                                                        │ shares its Wire (TLS socket)
+//!  handlers ──store append, then publish──▶ Fanout ──frames──▶ Wire: written at
+//!                                                    once; bounded pending bytes
+//!                                                    when the socket would block
 //!  shared (Arc): Config, Store (sqlx pool), Hasher (blocking pool behind a
 //!  semaphore), SecretBox, Audit, Metrics, LiveSessions, Fanout, rate limiters
 //! ```

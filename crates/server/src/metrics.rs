@@ -33,7 +33,7 @@ pub struct Metrics {
     pub message_batches: Counter,
     /// Commits accepted.
     pub commits: Counter,
-    /// Frames pushed to a connection's queue by the fan-out.
+    /// Frames the fan-out wrote to a connection (or left pending for it).
     pub deliveries: Counter,
     /// Frames the fan-out dropped for a lagging connection (which then gets `resync`).
     pub deliveries_dropped: Counter,
@@ -85,7 +85,7 @@ impl Metrics {
         registry.register("commits", "MLS commits accepted", metrics.commits.clone());
         registry.register(
             "deliveries",
-            "Frames queued for connections by the fan-out",
+            "Frames written to connections by the fan-out",
             metrics.deliveries.clone(),
         );
         registry.register(

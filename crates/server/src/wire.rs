@@ -125,7 +125,13 @@ impl Wire {
         tls.set_buffer_limit(None);
         let wire = Arc::new(Self {
             socket,
-            state: Mutex::new(State { tls, pending: Vec::new(), lagged: false, broken: false, closed: false }),
+            state: Mutex::new(State {
+                tls,
+                pending: Vec::new(),
+                lagged: false,
+                broken: false,
+                closed: false,
+            }),
             session: AtomicWaker::new(),
         });
         let mut state = wire.lock();
@@ -400,4 +406,3 @@ impl Write for Plain<'_> {
         Ok(())
     }
 }
-

@@ -6,8 +6,8 @@ use crate::{
     clock,
     error::RequestError,
     fanout::{self, Registration},
-    wire::Wire,
     store::{DeviceRecord, StoreError},
+    wire::Wire,
 };
 use conclave_proto::{
     Bytes, ClaimedKeyPackage, DeviceId, ErrorCode, Event, Reply, UserInfo, WelcomeInfo,

@@ -1,9 +1,9 @@
 //! [`Gate`]: polls a source of futures only when that source asked to be polled.
 //!
-//! A session task waits on several things at once (its socket, its outbox, the
-//! end of its session). Woken for one of them, `select!` polls them all, and
-//! polling the socket goes down the whole WebSocket, TLS and TCP read path only to
-//! find nothing there. In a large room that happens once per delivered message.
+//! A session task waits on several things at once (its socket, writing left by
+//! the fan-out, the end of its session, a timer). Woken for one of them,
+//! `select!` polls them all, and polling the socket goes down the whole
+//! WebSocket, TLS and TCP read path, a system call, only to find nothing there.
 //! A gate remembers whether the wakers it handed down have fired since the last
 //! `Pending`, and skips the poll when they have not, as `FuturesUnordered` does
 //! for its futures.

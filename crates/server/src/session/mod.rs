@@ -12,15 +12,17 @@
 //! Each phase accepts only the requests that make sense in it; anything else
 //! gets a typed error and the connection stays usable. Messaging requests need
 //! a bound device (`device_required` otherwise). Requests on one connection are
-//! handled one at a time, in order; while bound, the loop also writes the
-//! frames the fan-out queued for the connection (entries, Welcomes, presence).
+//! handled one at a time, in order. The fan-out writes entries, Welcomes and
+//! presence to the connection's socket itself; the loop finishes what the
+//! socket would not take at once, and writes the `resync` a lagging
+//! connection is owed.
 
 use crate::{
     Shared,
     auth::ratelimit::ConnectionLimiter,
+    connection::CloseCode,
     connection::{Connection, Inbound},
     error::RequestError,
-    connection::CloseCode,
     fanout,
     handler::{self, Caller, Ctx, Grant},
     listener::ConnContext,
@@ -330,8 +332,15 @@ impl Session {
                     Request::Device { device_id, signature_key } => {
                         let user = &auth.grant.user;
                         (
-                            bind_device(&ctx, user, &mut auth.device, self.conn.wire(), device_id, &signature_key.0)
-                                .await,
+                            bind_device(
+                                &ctx,
+                                user,
+                                &mut auth.device,
+                                self.conn.wire(),
+                                device_id,
+                                &signature_key.0,
+                            )
+                            .await,
                             Flow::Continue,
                         )
                     }
