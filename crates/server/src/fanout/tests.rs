@@ -227,3 +227,37 @@ async fn every_connection_of_a_device_receives_its_rooms() {
     assert_eq!(entries(drain(&mut second_client).await), vec![2]);
     assert!(drain(&mut first_client).await.is_empty(), "an unregistered connection gets nothing");
 }
+
+/// A room large enough to be written on several threads at once still gets
+/// every entry to every connection, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_room_gets_every_entry_in_order() {
+    let fanout = fanout();
+    let net = Loopback::new().await.unwrap();
+    let members = PARALLEL_FROM + 44;
+    let mut clients = Vec::with_capacity(members);
+    let mut registrations = Vec::with_capacity(members);
+    for n in 0..members {
+        let id = i64::try_from(n).unwrap();
+        let (registration, _wire, client) = connect(&fanout, &net, id, &format!("user{n}"), id).await;
+        assert!(registration.subscribe(&[RoomId(1)], registration.version()));
+        registrations.push(registration);
+        clients.push(client);
+    }
+    for seq in 1..=5 {
+        fanout.publish(RoomId(1), &entry(seq), Delta::default());
+    }
+    let readers = clients.into_iter().map(|mut client| {
+        tokio::spawn(async move {
+            drain(&mut client)
+                .await
+                .iter()
+                .filter(|e| matches!(e, Event::Entry { .. }))
+                .map(seq)
+                .collect::<Vec<_>>()
+        })
+    });
+    for reader in readers.collect::<Vec<_>>() {
+        assert_eq!(reader.await.unwrap(), vec![1, 2, 3, 4, 5]);
+    }
+}
