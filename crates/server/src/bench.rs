@@ -17,7 +17,15 @@ use rustls::{
     ClientConfig, RootCertStore, ServerConfig,
     pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName},
 };
-use std::{io, path::Path, sync::Arc};
+use std::{
+    io,
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector, client::TlsStream};
 use tokio_tungstenite::{WebSocketStream, tungstenite::protocol::Role};
@@ -88,6 +96,8 @@ pub struct FanoutRig {
     fanout: Fanout,
     metrics: Arc<Metrics>,
     room: RoomId,
+    /// Frames the clients have read, all together.
+    received: Arc<AtomicU64>,
     _registrations: Vec<Registration>,
     /// Runs the readers; dropped last.
     _runtime: tokio::runtime::Runtime,
@@ -109,12 +119,18 @@ impl FanoutRig {
         let metrics = Arc::new(Metrics::new());
         let fanout = Fanout::new(metrics.clone());
         let room = RoomId(1);
+        let received = Arc::new(AtomicU64::new(0));
         let registrations = runtime.block_on(async {
             let loopback = Loopback::new().await.expect("a loopback listener");
             let mut registrations = Vec::with_capacity(connections);
             for n in 0..connections {
                 let (wire, mut client) = loopback.connect().await.expect("a loopback connection");
-                tokio::spawn(async move { while let Some(Ok(_)) = client.next().await {} });
+                let received = received.clone();
+                tokio::spawn(async move {
+                    while let Some(Ok(_)) = client.next().await {
+                        received.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
                 let id = i64::try_from(n).unwrap_or(i64::MAX);
                 let registration = fanout.register(UserId(id), &format!("user{n}"), DeviceId(id), &wire);
                 assert!(registration.subscribe(&[room], registration.version()), "fresh registration");
@@ -122,12 +138,27 @@ impl FanoutRig {
             }
             registrations
         });
-        Self { fanout, metrics, room, _registrations: registrations, _runtime: runtime }
+        // The clients have read the presence events of the setup once nothing
+        // has come for a moment; everything they read after is a published entry.
+        let mut seen = u64::MAX;
+        while received.load(Ordering::Relaxed) != seen {
+            seen = received.load(Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        received.store(0, Ordering::Relaxed);
+        Self { fanout, metrics, room, received, _registrations: registrations, _runtime: runtime }
     }
 
     /// Encodes one message entry with a `size`-byte ciphertext once and writes
-    /// it to every connection; returns to how many it went.
-    pub fn publish(&mut self, seq: i64, size: usize) -> u64 {
+    /// it to every connection; returns how long that took (the encoding and
+    /// every write) and to how many connections it went. Then, outside the
+    /// time returned, waits until every client has read it, so that each
+    /// publish starts with empty sockets, as in a room at a human pace.
+    ///
+    /// # Panics
+    /// If the clients have not read everything within 10 s.
+    pub fn publish(&mut self, seq: i64, size: usize) -> (Duration, u64) {
+        let started = Instant::now();
         let entry = LogEntry {
             seq: Seq(seq),
             at_ms: 0,
@@ -139,9 +170,21 @@ impl FanoutRig {
             },
         };
         let frame = fanout::encode(Event::Entry { room: self.room, entry });
-        let before = self.metrics.deliveries.get();
+        let (before, read_before) = (self.metrics.deliveries.get(), self.received.load(Ordering::Relaxed));
         self.fanout.publish(self.room, &frame, Delta::default());
-        self.metrics.deliveries.get() - before
+        let elapsed = started.elapsed();
+        let delivered = self.metrics.deliveries.get() - before;
+        let expected = read_before + delivered;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.received.load(Ordering::Relaxed) < expected {
+            assert!(
+                Instant::now() < deadline,
+                "the clients read {} of {expected} frames",
+                self.received.load(Ordering::Relaxed)
+            );
+            std::thread::yield_now();
+        }
+        (elapsed, delivered)
     }
 }
 
