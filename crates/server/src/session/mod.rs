@@ -20,8 +20,7 @@
 use crate::{
     Shared,
     auth::ratelimit::ConnectionLimiter,
-    connection::CloseCode,
-    connection::{Connection, Inbound},
+    connection::{CloseCode, Connection, Inbound},
     error::RequestError,
     fanout,
     handler::{self, Caller, Ctx, Grant},
