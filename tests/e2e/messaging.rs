@@ -25,6 +25,7 @@ backend_tests!(
     private_rooms_keep_outsiders_out,
     welcomes_are_released_only_by_an_accepted_commit,
     sends_are_idempotent_and_reach_every_connection_once_in_order,
+    a_member_that_does_not_read_is_told_to_resync,
     a_member_who_was_offline_catches_up_with_fetch,
     delete_erases_the_ciphertext_from_the_database,
     removed_members_receive_nothing_more,
@@ -752,6 +753,49 @@ async fn sends_are_idempotent_and_reach_every_connection_once_in_order(backend: 
     }
     let messages = log(&mut bob.client, room.id, 0).await;
     assert_eq!(messages.iter().filter(|e| matches!(e.body, EntryBody::Message { .. })).count(), 40);
+}
+
+/// A member whose client stops reading while the room is busy loses pushes
+/// once the server's bound for it is full, and only it: once it reads again it
+/// gets everything written before, in order, then exactly one `resync`, then
+/// live entries; `fetch` from its cursor gives it what it missed. The sender,
+/// which reads, gets every entry.
+async fn a_member_that_does_not_read_is_told_to_resync(backend: Backend) {
+    let server = server(backend, &["--requests-per-second", "1000"]).await;
+    let mut alice = Member::new(&server, "alice").await;
+    let mut bob = Member::new(&server, "bob").await;
+    let room = create_room(&mut alice, "busy", true).await;
+    joined(&mut bob, &room).await;
+    events(&mut bob.client, Duration::from_millis(300)).await;
+
+    // Far more than the kernel's socket buffers and the server's 512 KiB
+    // bound hold: about 17 MiB of entries, which bob does not read.
+    const SENDS: u64 = 200;
+    let big = vec![7; MAX_MESSAGE_BYTES];
+    let mut acked = Vec::new();
+    for nonce in 0..SENDS {
+        acked.push(sent(&mut alice.client, room.id, &big, nonce).await.1);
+    }
+    let alice_seqs: Vec<Seq> =
+        pushed_messages(&mut alice.client, room.id, 200).await.iter().map(|e| e.seq).collect();
+    assert_eq!(alice_seqs, acked, "the sender, which reads, gets every entry");
+
+    let bob_events = events(&mut bob.client, Duration::from_millis(500)).await;
+    let (last, before) = bob_events.split_last().expect("bob reads something");
+    assert_eq!(last, &Event::Resync, "the last thing bob gets is one resync");
+    let got: Vec<Seq> = entries_of(before, room.id).iter().map(|e| e.seq).collect();
+    assert!(!got.is_empty() && got.len() < acked.len(), "bob got {} of {} entries", got.len(), acked.len());
+    assert_eq!(got, acked[..got.len()], "what bob got is a prefix of the log, in order");
+    assert!(!before.contains(&Event::Resync), "exactly one resync");
+
+    let (_, live) = sent(&mut alice.client, room.id, b"live again", SENDS).await;
+    let (_, entry) = next_entry(&mut bob.client).await;
+    assert_eq!(entry.seq, live, "after the resync, bob is live again");
+    let missed: Vec<Seq> =
+        log(&mut bob.client, room.id, got.last().expect("some").0).await.iter().map(|e| e.seq).collect();
+    let mut expected = acked[got.len()..].to_vec();
+    expected.push(live);
+    assert_eq!(missed, expected, "fetch from the cursor gives bob what it missed");
 }
 
 /// 50 messages sent while a member is offline are all returned by `fetch` after

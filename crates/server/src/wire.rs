@@ -238,9 +238,12 @@ impl Wire {
         if written == Written::Broken { Err(broken()) } else { Ok(()) }
     }
 
-    /// Waits until the socket can be read. Cancel-safe.
+    /// Waits until the socket can be read. Cancel-safe, and the wake-up
+    /// outlives the future: the socket keeps the waker of the last poll (where
+    /// `TcpStream::readable` would forget it when dropped), which the session's
+    /// gate relies on when it drops a pending read to write or time out.
     pub(crate) async fn readable(&self) -> io::Result<()> {
-        self.socket.readable().await
+        poll_fn(|cx| self.socket.poll_read_ready(cx)).await
     }
 
     /// Reads decrypted bytes into `buf`: what TLS already holds, else what the
