@@ -157,17 +157,16 @@ impl Wire {
         }
         let written = state.send(&self.socket, frames.iter().map(|f| &f[..]));
         drop(state);
-        match written {
-            Written::Flushed => Pushed::Sent,
-            Written::Pending => {
-                self.session.wake();
-                Pushed::Sent
-            }
-            Written::Broken => {
-                self.session.wake();
-                Pushed::Dropped
-            }
+        if self.tell_session(written) == Written::Broken { Pushed::Dropped } else { Pushed::Sent }
+    }
+
+    /// Wakes the session if a write it did not make left it work (bytes
+    /// pending, or a broken socket to notice); returns `written`.
+    fn tell_session(&self, written: Written) -> Written {
+        if written != Written::Flushed {
+            self.session.wake();
         }
+        written
     }
 
     /// Writes an answer of the session's own. It is never dropped; if the
@@ -178,11 +177,7 @@ impl Wire {
     /// If the socket is broken or closed.
     pub(crate) async fn send(&self, frame: &[u8]) -> io::Result<()> {
         let written = self.lock().send(&self.socket, std::iter::once(frame));
-        match written {
-            Written::Flushed => Ok(()),
-            Written::Pending => self.drain().await,
-            Written::Broken => Err(broken()),
-        }
+        self.finish(written).await
     }
 
     /// Writes `frame` (a close frame), then TLS's close notification, and marks
@@ -199,6 +194,11 @@ impl Wire {
             state.closed = true;
             if written == Written::Broken { written } else { state.flush(&self.socket) }
         };
+        self.finish(written).await
+    }
+
+    /// After a write of the session's own: waits until it is all out.
+    async fn finish(&self, written: Written) -> io::Result<()> {
         match written {
             Written::Flushed => Ok(()),
             Written::Pending => self.drain().await,
@@ -271,9 +271,7 @@ impl Wire {
             if state.tls.wants_write() {
                 // A key update's answer, say: out now, or with the pending bytes.
                 state.seal();
-                if state.flush(&self.socket) == Written::Pending {
-                    self.session.wake();
-                }
+                self.tell_session(state.flush(&self.socket));
             }
         }
     }
@@ -395,14 +393,8 @@ impl Write for Plain<'_> {
     /// would block; the session writes them out from there.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let wire = self.0;
-        match wire.lock().send(&wire.socket, std::iter::once(buf)) {
-            Written::Flushed => Ok(buf.len()),
-            Written::Pending => {
-                wire.session.wake();
-                Ok(buf.len())
-            }
-            Written::Broken => Err(broken()),
-        }
+        let written = wire.lock().send(&wire.socket, std::iter::once(buf));
+        if wire.tell_session(written) == Written::Broken { Err(broken()) } else { Ok(buf.len()) }
     }
 
     fn flush(&mut self) -> io::Result<()> {
