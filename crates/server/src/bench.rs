@@ -9,14 +9,12 @@ use crate::{
     metrics::Metrics,
     policy,
     store::{AppendError, NewCommit, NewMessage, NewUser, Store, StoreError, StoredMessage},
+    tls::Identity,
     wire::Wire,
 };
 use conclave_proto::{Bytes, Change, DeviceId, EntryBody, Event, LogEntry, RoomId, RoomKind, Seq, UserId};
 use futures_util::StreamExt;
-use rustls::{
-    ClientConfig, RootCertStore, ServerConfig,
-    pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName},
-};
+use rustls::{ClientConfig, RootCertStore, pki_types::ServerName};
 use std::{
     io,
     path::Path,
@@ -44,29 +42,21 @@ pub(crate) struct Loopback {
 }
 
 impl Loopback {
-    /// A listener with a fresh self-signed certificate, and a client that trusts it.
+    /// A listener with a fresh self-signed certificate (the server's own TLS
+    /// configuration), and a client that trusts it.
     pub(crate) async fn new() -> io::Result<Self> {
-        let certified =
-            rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).map_err(io::Error::other)?;
-        let cert = CertificateDer::from(certified.cert.der().to_vec());
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let server = ServerConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(io::Error::other)?
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.clone()], key)
-            .map_err(io::Error::other)?;
+        let identity = Identity::ephemeral().map_err(io::Error::other)?;
+        let server = identity.server_config().map_err(io::Error::other)?;
         let mut roots = RootCertStore::empty();
-        roots.add(cert).map_err(io::Error::other)?;
-        let client = ClientConfig::builder_with_provider(provider)
+        roots.add(identity.leaf().clone()).map_err(io::Error::other)?;
+        let client = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(io::Error::other)?
             .with_root_certificates(roots)
             .with_no_client_auth();
         Ok(Self {
             listener: TcpListener::bind("127.0.0.1:0").await?,
-            acceptor: TlsAcceptor::from(Arc::new(server)),
+            acceptor: TlsAcceptor::from(server),
             connector: TlsConnector::from(Arc::new(client)),
         })
     }

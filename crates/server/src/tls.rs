@@ -8,7 +8,7 @@
 use crate::error::ServerError;
 use rustls::{
     ServerConfig,
-    pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+    pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, pem::PemObject},
 };
 use sha2::{Digest, Sha256};
 use std::{
@@ -71,6 +71,21 @@ impl Identity {
         Ok(Self { chain, key, fingerprint })
     }
 
+    /// A fresh self-signed identity held in memory only: for loopback tests and
+    /// benchmarks of what writes to connections.
+    pub(crate) fn ephemeral() -> Result<Self, ServerError> {
+        let generated = self_signed()?;
+        let leaf = CertificateDer::from(generated.cert.der().to_vec());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(generated.signing_key.serialize_der()));
+        let fingerprint = fingerprint(&leaf);
+        Ok(Self { chain: vec![leaf], key, fingerprint })
+    }
+
+    /// The leaf certificate, for a client that trusts exactly this server.
+    pub(crate) fn leaf(&self) -> &CertificateDer<'static> {
+        &self.chain[0]
+    }
+
     /// A TLS 1.3-only rustls server configuration (ring provider), ALPN
     /// `http/1.1` (WebSocket upgrades need HTTP/1.1).
     ///
@@ -89,9 +104,14 @@ impl Identity {
     }
 }
 
-fn create_self_signed(cert_path: &Path, key_path: &Path) -> Result<(), ServerError> {
+/// A self-signed certificate for the names a local server answers to.
+fn self_signed() -> Result<rcgen::CertifiedKey<rcgen::KeyPair>, ServerError> {
     let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
-    let generated = rcgen::generate_simple_self_signed(names).map_err(|e| ServerError::Tls(e.to_string()))?;
+    rcgen::generate_simple_self_signed(names).map_err(|e| ServerError::Tls(e.to_string()))
+}
+
+fn create_self_signed(cert_path: &Path, key_path: &Path) -> Result<(), ServerError> {
+    let generated = self_signed()?;
     let io_err = |path: &Path, e: std::io::Error| ServerError::Io { path: path.to_owned(), source: e };
     let mut key = fs::OpenOptions::new()
         .write(true)
