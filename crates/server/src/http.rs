@@ -82,7 +82,11 @@ async fn websocket(
         };
         let (socket, tls) = io.into_inner().into_inner();
         let wire = Wire::new(socket, tls);
-        session::run(wire, read_buf.to_vec(), context, shared).await;
+        let early = read_buf.to_vec();
+        // `read_buf` shares hyper's whole read buffer (kilobytes): held across
+        // the session, it would stay allocated for the connection's life.
+        drop(read_buf);
+        session::run(wire, early, context, shared).await;
     });
     let (head, ()) = answer.into_parts();
     Response::from_parts(head, Body::empty())
