@@ -419,10 +419,9 @@ impl Drop for Registration {
         };
         if device_gone {
             state.devices.remove(&self.device);
-            for room in state.device_rooms.get(&self.device).cloned().unwrap_or_default() {
+            for room in state.device_rooms.remove(&self.device).unwrap_or_default() {
                 state.unsubscribe(room, self.device);
             }
-            state.device_rooms.remove(&self.device);
         } else {
             for room in state.device_rooms.get(&self.device).into_iter().flatten() {
                 if let Some(subscribers) = state.rooms.get_mut(room) {

@@ -107,6 +107,13 @@ enum Written {
     Broken,
 }
 
+impl Written {
+    /// An error if the socket failed; the bytes are out or pending otherwise.
+    fn checked(self) -> io::Result<()> {
+        if self == Self::Broken { Err(broken()) } else { Ok(()) }
+    }
+}
+
 /// What a push did with a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pushed {
@@ -235,7 +242,7 @@ impl Wire {
             state.lagged = false;
             written = state.send(&self.socket, std::iter::once(&resync[..]));
         }
-        if written == Written::Broken { Err(broken()) } else { Ok(()) }
+        written.checked()
     }
 
     /// Waits until the socket can be read. Cancel-safe, and the wake-up
@@ -394,7 +401,7 @@ impl Write for Plain<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let wire = self.0;
         let written = wire.lock().send(&wire.socket, std::iter::once(buf));
-        if wire.tell_session(written) == Written::Broken { Err(broken()) } else { Ok(buf.len()) }
+        wire.tell_session(written).checked().map(|()| buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
