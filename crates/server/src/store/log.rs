@@ -12,7 +12,7 @@
 //! these functions return: what is acknowledged is on disk.
 
 use sqlx::QueryBuilder;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::{
     NewAuditEntry, Result, Store, StoreError,
@@ -193,7 +193,7 @@ where
 {
     let mut query = QueryBuilder::new(prefix);
     let mut terms = query.separated(" OR ");
-    for (a, b) in pairs {
+    for (a, b) in padded(pairs) {
         terms.push(format_args!("({first} = "));
         terms.push_bind_unseparated(a);
         terms.push_unseparated(format_args!(" AND {second} = "));
@@ -201,6 +201,20 @@ where
         terms.push_unseparated(")");
     }
     query
+}
+
+/// The items with the last one repeated up to the next power of two. A
+/// statement built over a batch's keys then has one of a few texts (nine for
+/// batches of up to 256) rather than one per batch size, so the connection's
+/// cache of prepared statements serves it instead of the database parsing and
+/// planning it again; a repeated key in `IN (…)`, `OR` or `CASE` terms changes
+/// nothing.
+fn padded<T: Copy>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut items: Vec<T> = items.into_iter().collect();
+    if let Some(&last) = items.last() {
+        items.resize(items.len().next_power_of_two(), last);
+    }
+    items
 }
 
 /// Appends `(id, id, …)` to `query`: the rooms a statement is about.
@@ -211,7 +225,7 @@ where
 {
     query.push("(");
     let mut list = query.separated(", ");
-    for id in ids {
+    for id in padded(ids) {
         list.push_bind(id);
     }
     query.push(")");
@@ -235,11 +249,6 @@ const WELCOME_SPENT: &str = "DELETE FROM welcomes WHERE device_id = $1 AND room_
 /// A sender's standing in a room in one round trip: [`MEMBERSHIP`]'s role and
 /// whether they left (both NULL for a non-member), and whether the device is in
 /// the group ([`IN_GROUP`]).
-const STANDING: &str = "SELECT \
-       (SELECT role FROM room_members WHERE room_id = $1 AND user_id = $2), \
-       (SELECT left_at IS NOT NULL FROM room_members WHERE room_id = $1 AND user_id = $2), \
-       EXISTS (SELECT 1 FROM member_devices WHERE room_id = $1 AND device_id = $3)";
-
 fn membership(row: Option<(String, bool)>) -> Membership {
     Membership::from_row(row.as_ref().map(|(role, left)| (role.as_str(), *left)))
 }
@@ -454,6 +463,32 @@ impl Store {
                 .into_iter()
                 .map(|(room, last, epoch)| (room, (last, epoch)))
                 .collect();
+            // The senders' standing, read for the whole batch under the rooms'
+            // locks (nothing can change it before commit): two round trips per
+            // batch instead of one per sender.
+            let members: HashMap<(i64, i64), (String, bool)> = any_pair(
+                "SELECT room_id, user_id, role, left_at IS NOT NULL FROM room_members WHERE ",
+                "room_id",
+                "user_id",
+                messages.iter().map(|m| (m.room.0, m.user.0)).collect::<BTreeSet<_>>(),
+            )
+            .build_query_as::<(i64, i64, String, bool)>()
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(room, user, role, left)| ((room, user), (role, left)))
+            .collect();
+            let in_group: HashSet<(i64, i64)> = any_pair(
+                "SELECT room_id, device_id FROM member_devices WHERE ",
+                "room_id",
+                "device_id",
+                messages.iter().map(|m| (m.room.0, m.device.0)).collect::<BTreeSet<_>>(),
+            )
+            .build_query_as::<(i64, i64)>()
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
             for (index, message) in messages.iter().enumerate() {
                 let room = message.room.0;
                 let nonce = message.nonce.cast_signed();
@@ -475,13 +510,8 @@ impl Store {
                     continue;
                 };
                 if !allowed.contains(&(message.room, message.device)) {
-                    let (role, left, in_group): (Option<String>, Option<bool>, bool) = sqlx::query_as(STANDING)
-                        .bind(room)
-                        .bind(message.user.0)
-                        .bind(message.device.0)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    let sender = role.map(|role| (role, left.unwrap_or(false)));
+                    let sender = members.get(&(room, message.user.0)).cloned();
+                    let in_group = in_group.contains(&(room, message.device.0));
                     if let Err(refusal) = decide(membership(sender), in_group) {
                         outcomes.push(Err(AppendError::Refused(refusal)));
                         continue;
@@ -503,7 +533,7 @@ impl Store {
                 // Each room's new last number: its last stored message's.
                 let advanced: BTreeMap<i64, i64> = rows.iter().map(|(message, new, _)| (message.room.0, new.seq.0)).collect();
                 let mut advance = QueryBuilder::new("UPDATE rooms SET last_seq = CASE id");
-                for (room, last) in &advanced {
+                for (room, last) in padded(&advanced) {
                     advance.push(" WHEN ").push_bind(*room).push(" THEN ").push_bind(*last);
                 }
                 advance.push(" END WHERE id IN ");
