@@ -26,15 +26,17 @@
 //! safe). A nonce raced in from another connection fails the batch with a
 //! conflict; its messages are then stored one by one.
 //!
-//! **Lifetime.** The task ends when every handle is gone (the server has
-//! stopped and its sessions have ended), after storing what was queued.
+//! **Lifetime.** The task ends when the server, its sessions gone, calls
+//! [`Appender::finish`] (or every handle is gone), after storing what was
+//! queued; then it gives its database connection back.
 
+use crate::shutdown::{self, Shutdown};
 use crate::{
     audit::{AuditAction, entry_hash},
     fanout::{self, Delta, Fanout},
     metrics::Metrics,
     policy,
-    store::{AppendError, NewMessage, Store, StoreError, StoredMessage},
+    store::{AppendError, NewMessage, Store, StoreError, StoredMessage, Writer},
 };
 use conclave_proto::{Bytes, DeviceId, EntryBody, Event, LogEntry, RoomId, UserId};
 use std::sync::Arc;
@@ -67,6 +69,8 @@ struct Job {
 #[derive(Debug, Clone)]
 pub(crate) struct Appender {
     jobs: mpsc::Sender<Job>,
+    /// Tells the task to store what is queued and end ([`Appender::finish`]).
+    stop: Arc<shutdown::Trigger>,
 }
 
 impl std::fmt::Debug for Job {
@@ -79,8 +83,18 @@ impl Appender {
     /// Starts the task.
     pub(crate) fn start(store: Store, fanout: Fanout, metrics: Arc<Metrics>) -> Self {
         let (jobs, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(rx, store, fanout, metrics));
-        Self { jobs }
+        let (stop, stopping) = shutdown::channel();
+        tokio::spawn(run(rx, stopping, store, fanout, metrics));
+        Self { jobs, stop: Arc::new(stop) }
+    }
+
+    /// Stores what is queued, then ends the task and gives its database
+    /// connection back, so that the pool can close. Later sends fail with
+    /// [`AppendError::Unstored`]. For the server's shutdown, once its sessions
+    /// are gone.
+    pub(crate) async fn finish(&self) {
+        self.stop.fire();
+        self.jobs.closed().await;
     }
 
     /// Stores `message` (in the next batch), publishes it to the room, and
@@ -96,16 +110,42 @@ impl Appender {
     }
 }
 
-async fn run(mut rx: mpsc::Receiver<Job>, store: Store, fanout: Fanout, metrics: Arc<Metrics>) {
+async fn run(
+    mut rx: mpsc::Receiver<Job>,
+    mut stopping: Shutdown,
+    store: Store,
+    fanout: Fanout,
+    metrics: Arc<Metrics>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    // The task's own connection (see `Writer`), taken when first needed and
+    // after any failed batch, so a broken connection is never kept.
+    let mut writer: Option<Writer> = None;
+    let mut open = true;
+    loop {
+        let taken = if open {
+            tokio::select! {
+                taken = rx.recv_many(&mut batch, MAX_BATCH) => taken,
+                () = stopping.recv() => {
+                    // No more sends; what is queued is still stored below.
+                    rx.close();
+                    open = false;
+                    continue;
+                }
+            }
+        } else {
+            rx.recv_many(&mut batch, MAX_BATCH).await
+        };
+        if taken == 0 {
+            break;
+        }
         let jobs = std::mem::take(&mut batch);
         metrics.message_batches.inc();
-        let outcomes = match store_and_publish(&store, &fanout, &jobs).await {
+        let outcomes = match store_batch(&store, &mut writer, &fanout, &jobs).await {
             Err(StoreError::Conflict) if jobs.len() > 1 => {
                 let mut outcomes = Vec::with_capacity(jobs.len());
                 for job in &jobs {
-                    let one = store_and_publish(&store, &fanout, std::slice::from_ref(job)).await;
+                    let one = store_batch(&store, &mut writer, &fanout, std::slice::from_ref(job)).await;
                     outcomes.push(one.map(|mut o| o.remove(0)).unwrap_or_else(|err| failed(&err)));
                 }
                 outcomes
@@ -123,6 +163,26 @@ async fn run(mut rx: mpsc::Receiver<Job>, store: Store, fanout: Fanout, metrics:
     }
 }
 
+/// [`store_and_publish`] on the task's connection, taking one if it has none
+/// and letting it go if the batch fails (other than by a raced nonce, which
+/// says nothing about the connection).
+async fn store_batch(
+    store: &Store,
+    writer: &mut Option<Writer>,
+    fanout: &Fanout,
+    jobs: &[Job],
+) -> Result<Vec<Result<StoredMessage, AppendError>>, StoreError> {
+    let conn = match writer {
+        Some(conn) => conn,
+        None => writer.insert(store.writer().await?),
+    };
+    let outcome = store_and_publish(store, conn, fanout, jobs).await;
+    if matches!(outcome, Err(ref err) if !matches!(err, StoreError::Conflict)) {
+        *writer = None;
+    }
+    outcome
+}
+
 fn failed(err: &StoreError) -> Result<StoredMessage, AppendError> {
     tracing::warn!(error = %err, "a batch of messages could not be stored");
     Err(AppendError::Unstored)
@@ -131,6 +191,7 @@ fn failed(err: &StoreError) -> Result<StoredMessage, AppendError> {
 /// Stores the batch and publishes its fresh entries, holding the rooms' turns.
 async fn store_and_publish(
     store: &Store,
+    writer: &mut Writer,
     fanout: &Fanout,
     jobs: &[Job],
 ) -> Result<Vec<Result<StoredMessage, AppendError>>, StoreError> {
@@ -152,6 +213,7 @@ async fn store_and_publish(
         .collect();
     let outcomes = store
         .append_messages(
+            writer,
             &messages,
             policy::may_use,
             |message, stored| {

@@ -160,6 +160,8 @@ impl Server {
         let tls = self.tls.server_config()?;
         let result =
             listener::serve(listener, tls, self.shared.clone(), shutdown, Duration::from_secs(10)).await;
+        // The appender keeps a connection of its own: it must end first.
+        self.shared.appender.finish().await;
         self.shared.store.close().await;
         result
     }

@@ -15,10 +15,10 @@ use sqlx::QueryBuilder;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::{
-    NewAuditEntry, Result, Store, StoreError,
+    NewAuditEntry, Result, Store, StoreError, Writer,
     audit::{Chained, insert_audit},
     rooms::{epoch_of, parse_kind},
-    with_pool,
+    with_pool, with_writer,
 };
 use crate::policy::{CommitFacts, Membership, Refusal, RoomFacts};
 use conclave_proto::{
@@ -403,16 +403,17 @@ impl Store {
     /// raced in from another connection fails it with [`StoreError::Conflict`].
     pub(crate) async fn append_messages(
         &self,
+        writer: &mut Writer,
         messages: &[NewMessage<'_>],
         decide: impl Fn(Membership, bool) -> Result<(), Refusal>,
         audit: impl Fn(&NewMessage<'_>, &StoredMessage) -> (String, String),
         link: impl Fn(&[u8], i64, &NewAuditEntry<'_>) -> [u8; 32],
     ) -> Result<Vec<Result<StoredMessage, AppendError>>> {
-        with_pool!(self, pool => {
+        with_writer!(writer, conn => {
             if messages.is_empty() {
                 return Ok(Vec::new());
             }
-            let mut tx = pool.begin().await?;
+            let mut tx = sqlx::Connection::begin(&mut **conn).await?;
             // Write first: this takes SQLite's write lock (waiting its busy
             // timeout) or the chain head's row lock (PostgreSQL) before anything
             // is read, so the transaction can never fail to upgrade from reader
