@@ -30,12 +30,12 @@
 //! [`Appender::finish`] (or every handle is gone), after storing what was
 //! queued; then it gives its database connection back.
 
-use crate::shutdown::{self, Shutdown};
 use crate::{
     audit::{AuditAction, entry_hash},
     fanout::{self, Delta, Fanout},
     metrics::Metrics,
     policy,
+    shutdown::{self, Shutdown},
     store::{AppendError, NewMessage, Store, StoreError, StoredMessage, Writer},
 };
 use conclave_proto::{Bytes, DeviceId, EntryBody, Event, LogEntry, RoomId, UserId};
