@@ -101,7 +101,7 @@ impl Appender {
     /// returns where it landed once it is on disk.
     ///
     /// # Errors
-    /// As [`Store::append_messages`]; [`AppendError::Unstored`] if the batch
+    /// As [`Writer::append_messages`]; [`AppendError::Unstored`] if the batch
     /// failed or the server is stopping.
     pub(crate) async fn append(&self, message: Outgoing) -> Result<StoredMessage, AppendError> {
         let (reply, answer) = oneshot::channel();
@@ -123,18 +123,15 @@ async fn run(
     let mut writer: Option<Writer> = None;
     let mut open = true;
     loop {
-        let taken = if open {
-            tokio::select! {
-                taken = rx.recv_many(&mut batch, MAX_BATCH) => taken,
-                () = stopping.recv() => {
-                    // No more sends; what is queued is still stored below.
-                    rx.close();
-                    open = false;
-                    continue;
-                }
+        let taken = tokio::select! {
+            taken = rx.recv_many(&mut batch, MAX_BATCH) => taken,
+            () = stopping.recv(), if open => {
+                // No more sends; what is queued is still stored, then
+                // `recv_many` returns 0.
+                rx.close();
+                open = false;
+                continue;
             }
-        } else {
-            rx.recv_many(&mut batch, MAX_BATCH).await
         };
         if taken == 0 {
             break;
@@ -176,8 +173,8 @@ async fn store_batch(
         Some(conn) => conn,
         None => writer.insert(store.writer().await?),
     };
-    let outcome = store_and_publish(store, conn, fanout, jobs).await;
-    if matches!(outcome, Err(ref err) if !matches!(err, StoreError::Conflict)) {
+    let outcome = store_and_publish(conn, fanout, jobs).await;
+    if outcome.as_ref().is_err_and(|err| !matches!(err, StoreError::Conflict)) {
         *writer = None;
     }
     outcome
@@ -190,7 +187,6 @@ fn failed(err: &StoreError) -> Result<StoredMessage, AppendError> {
 
 /// Stores the batch and publishes its fresh entries, holding the rooms' turns.
 async fn store_and_publish(
-    store: &Store,
     writer: &mut Writer,
     fanout: &Fanout,
     jobs: &[Job],
@@ -211,9 +207,8 @@ async fn store_and_publish(
             }
         })
         .collect();
-    let outcomes = store
+    let outcomes = writer
         .append_messages(
-            writer,
             &messages,
             policy::may_use,
             |message, stored| {

@@ -270,10 +270,10 @@ impl StoreRig {
         &self,
         messages: &[NewMessage<'_>],
     ) -> Result<Vec<Result<StoredMessage, AppendError>>, StoreError> {
-        let mut writer = self.store.writer().await?;
         self.store
+            .writer()
+            .await?
             .append_messages(
-                &mut writer,
                 messages,
                 policy::may_use,
                 |m, stored| (m.username.to_owned(), format!(r#"{{"seq":{}}}"#, stored.seq.0)),

@@ -246,9 +246,8 @@ fn earlier_send(room: RoomId, (found, seq, id, at_ms): EarlierSend) -> Result<St
 
 /// The device acted in the room, so it has joined: its Welcome is spent.
 const WELCOME_SPENT: &str = "DELETE FROM welcomes WHERE device_id = $1 AND room_id = $2";
-/// A sender's standing in a room in one round trip: [`MEMBERSHIP`]'s role and
-/// whether they left (both NULL for a non-member), and whether the device is in
-/// the group ([`IN_GROUP`]).
+/// A sender's standing from its `room_members` row (role, whether they left),
+/// `None` for a non-member.
 fn membership(row: Option<(String, bool)>) -> Membership {
     Membership::from_row(row.as_ref().map(|(role, left)| (role.as_str(), *left)))
 }
@@ -386,7 +385,9 @@ impl Store {
             Ok(Appended { seq: Seq(seq) })
         })
     }
+}
 
+impl Writer {
     /// Appends a batch of messages in one transaction — one fsync for all of
     /// them (group commit) — together with their `message_sent` audit entries.
     ///
@@ -402,14 +403,13 @@ impl Store {
     /// A storage failure fails the whole batch (nothing is stored); a nonce
     /// raced in from another connection fails it with [`StoreError::Conflict`].
     pub(crate) async fn append_messages(
-        &self,
-        writer: &mut Writer,
+        &mut self,
         messages: &[NewMessage<'_>],
         decide: impl Fn(Membership, bool) -> Result<(), Refusal>,
         audit: impl Fn(&NewMessage<'_>, &StoredMessage) -> (String, String),
         link: impl Fn(&[u8], i64, &NewAuditEntry<'_>) -> [u8; 32],
     ) -> Result<Vec<Result<StoredMessage, AppendError>>> {
-        with_writer!(writer, conn => {
+        with_writer!(self, conn => {
             if messages.is_empty() {
                 return Ok(Vec::new());
             }
@@ -583,7 +583,9 @@ impl Store {
             Ok(outcomes)
         })
     }
+}
 
+impl Store {
     /// Deletes a message for everyone if `decide` (given the caller's standing,
     /// the message's sender and the room's owner) allows it: its ciphertext is
     /// erased and a `deleted` entry appended. Deleting it again returns the

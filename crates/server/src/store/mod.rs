@@ -115,18 +115,10 @@ pub(crate) use with_pool;
 /// of the tables it writes again (about 140 reads per batch in workload B).
 /// Kept by one writer, the cache stays warm. If a batch fails, the appender
 /// drops it and takes a fresh one, so a broken connection is not kept.
+#[derive(Debug)]
 pub(crate) enum Writer {
     Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
     Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
-}
-
-impl std::fmt::Debug for Writer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Sqlite(_) => "Writer(SQLite)",
-            Self::Postgres(_) => "Writer(PostgreSQL)",
-        })
-    }
 }
 
 /// Runs `$body` with `$conn` bound to the writer's connection, once per backend
