@@ -209,12 +209,13 @@ pub enum RoomCommand {
         #[command(flatten)]
         opts: MessagingOpts,
     },
-    /// Add a user (all their devices) to a room you own.
+    /// Add people (all their devices) to a room you own.
     Invite {
         /// The room.
         name: String,
-        /// The user.
-        user: String,
+        /// The users: as many as you like, added a hundred per commit.
+        #[arg(required = true, num_args = 1..)]
+        users: Vec<String>,
         #[command(flatten)]
         opts: MessagingOpts,
     },

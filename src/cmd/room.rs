@@ -35,12 +35,22 @@ pub async fn run(command: RoomCommand) -> anyhow::Result<()> {
             messenger.join(&room).await?;
             out.result(&json!(room), || format!("you are in {}", untrusted(&room.name)))
         }
-        RoomCommand::Invite { name, user, .. } => {
+        RoomCommand::Invite { name, users, .. } => {
             let room = messenger.resolve(&name).await?;
-            messenger.invite(&room, &user).await?;
-            out.result(&json!({ "room": room.name, "added": user }), || {
-                format!("added {} to {}", untrusted(&user), untrusted(&room.name))
-            })
+            let invited = messenger.invite(&room, &users).await?;
+            let json =
+                json!({ "room": room.name, "added": invited.added, "unavailable": invited.unavailable });
+            out.result(&json, || {
+                format!("added {} to {}", untrusted(&invited.added.join(", ")), untrusted(&room.name))
+            })?;
+            if invited.unavailable.is_empty() {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "not added: {} (no device set up yet: they can be added once they have logged in)",
+                    untrusted(&invited.unavailable.join(", "))
+                ))
+            }
         }
         RoomCommand::Remove { name, user, .. } => {
             let room = messenger.resolve(&name).await?;

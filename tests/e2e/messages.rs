@@ -3,13 +3,14 @@
 //! devices, and no plaintext on the server.
 
 use crate::{PASSWORD, bin, server};
-use conclave_testkit::{Backend, Home, ServerProcess, backend_tests, code_now, leak};
+use conclave_testkit::{Account, Backend, Home, ServerProcess, backend_tests, code_now, leak};
 use serde_json::Value;
 
 backend_tests!(
     lobby_group_and_direct_messages_arrive_in_one_order,
     outsiders_cannot_join_or_read_a_private_group,
     a_removed_member_reads_nothing_sent_afterwards,
+    one_invite_adds_many_people_and_names_who_could_not_be_added,
     an_offline_member_receives_every_message_once_in_order,
     a_deleted_message_disappears_everywhere,
     no_plaintext_reaches_the_server,
@@ -122,6 +123,37 @@ async fn a_removed_member_reads_nothing_sent_afterwards(backend: Backend) {
     assert_eq!(texts(&history(&carol, "#ops")), ["alice: before", "alice: after"]);
     bob.run(&["history", "#ops"], None).fails();
     bob.run(&["send", "#ops", "still here?"], None).fails();
+}
+
+/// `room invite` takes many users at once (case and `@` as typed, each once):
+/// all who have a device are added and read the room; one who never set up a
+/// device is named and makes the command fail; a name that is no account
+/// refuses the whole invitation before anyone is added.
+async fn one_invite_adds_many_people_and_names_who_could_not_be_added(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let homes = users(&server, &["alice", "bob", "carol", "dave"]);
+    let [alice, bob, carol, dave] = <[Home; 4]>::try_from(homes).ok().unwrap();
+    let _erin = Account::register(&server, "erin", PASSWORD).await;
+    alice.run(&["room", "create", "team"], None).ok();
+
+    let typo = alice.run(&["room", "invite", "team", "bob", "bobb"], None).fails();
+    assert!(typo.stderr.contains("no such user: bobb"), "{}", typo.stderr);
+    let members = alice.run(&["room", "members", "team", "--json"], None).ok().json();
+    assert_eq!(members.as_array().map(Vec::len), Some(1), "nobody was added: {members}");
+
+    let invite = ["room", "invite", "team", "bob", "Carol", "@dave", "erin", "BOB", "--json"];
+    let partial = alice.run(&invite, None).fails();
+    let result: Value = serde_json::from_str(partial.stdout.trim()).expect("JSON result");
+    assert_eq!(result["added"], serde_json::json!(["bob", "carol", "dave"]));
+    assert_eq!(result["unavailable"], serde_json::json!(["erin"]));
+    assert!(partial.stderr.contains("not added: erin"), "{}", partial.stderr);
+
+    send(&alice, "#team", "welcome, all three");
+    for member in [&bob, &carol, &dave] {
+        assert_eq!(texts(&history(member, "#team")), ["alice: welcome, all three"]);
+    }
+    let members = alice.run(&["room", "members", "team", "--json"], None).ok().json();
+    assert_eq!(members.as_array().map(Vec::len), Some(4), "{members}");
 }
 
 /// A member who is offline while 50 messages are sent receives all 50, in

@@ -12,7 +12,7 @@ use conclave_client::mls::{Identity, MlsState, Outgoing, Processed};
 use conclave_proto::{
     Bytes, Change, DeviceId, EntryBody, ErrorCode, Event, LogEntry, MemberInfo, MessageId, Outcome, Reply,
     Request, Response, RoomId, RoomInfo, RoomKind, Seq, UserPresence,
-    limits::{MAX_FETCH, MAX_KEY_PACKAGES_PER_UPLOAD, MAX_MESSAGE_BYTES},
+    limits::{MAX_CHANGE_USERS, MAX_FETCH, MAX_KEY_PACKAGES_PER_UPLOAD, MAX_MESSAGE_BYTES},
 };
 use conclave_testkit::{Account, Backend, RawClient, ServerProcess, backend_tests, leak};
 use std::{collections::BTreeSet, time::Duration};
@@ -300,12 +300,28 @@ async fn create_room(owner: &mut Member, name: &str, public: bool) -> RoomInfo {
 }
 
 async fn claim(client: &mut RawClient, username: &str) -> Vec<(DeviceId, Vec<u8>)> {
-    match client.ok(Request::ClaimKeyPackages { username: username.into() }).await {
-        Reply::KeyPackages { packages } => {
-            packages.into_iter().map(|p| (p.device, p.key_package.0)).collect()
+    let (packages, unavailable) = claim_all(client, &[username]).await;
+    assert!(unavailable.is_empty(), "{username} has packages");
+    packages.into_iter().map(|(_, device, package)| (device, package)).collect()
+}
+
+/// Claims the KeyPackages of `users` in one request: (user, device, package)
+/// for each device that had one, and the users without any.
+async fn claim_all(
+    client: &mut RawClient,
+    users: &[&str],
+) -> (Vec<(String, DeviceId, Vec<u8>)>, Vec<String>) {
+    let users = users.iter().map(|u| (*u).to_owned()).collect();
+    match client.ok(Request::ClaimKeyPackages { users }).await {
+        Reply::KeyPackages { packages, unavailable } => {
+            (packages.into_iter().map(|p| (p.user, p.device, p.key_package.0)).collect(), unavailable)
         }
         other => panic!("unexpected reply to claim_key_packages: {other:?}"),
     }
+}
+
+fn claim_of(users: &[&str]) -> Request {
+    Request::ClaimKeyPackages { users: users.iter().map(|u| (*u).to_owned()).collect() }
 }
 
 /// `owner` adds `user` (all devices with KeyPackages) to `room` at `epoch`; the
@@ -409,11 +425,13 @@ async fn devices_bind_resume_and_refuse_mismatches(backend: Backend) {
 }
 
 /// A claim hands each one-time KeyPackage out at most once, even to racing
-/// claimers, then the last-resort package (kept); one package per device.
+/// claimers, then the last-resort package (kept); one package per device, for
+/// up to 100 users at once, and each claimer claims one user at most 10 times a
+/// minute.
 async fn key_package_claims_are_atomic_and_fall_back_to_last_resort(backend: Backend) {
     let server = server(backend, &[]).await;
     let mut bob = Member::new(&server, "bob").await;
-    let alice = Member::new(&server, "alice").await;
+    let mut alice = Member::new(&server, "alice").await;
     let mut uploaded = bob.mls.key_packages(3, true).expect("KeyPackages");
     let last_resort = uploaded.pop().expect("last resort");
     let upload = Request::UploadKeyPackages {
@@ -458,14 +476,36 @@ async fn key_package_claims_are_atomic_and_fall_back_to_last_resort(backend: Bac
     assert_eq!(both.iter().map(|p| p.0).collect::<Vec<_>>(), vec![bob.device, tablet.device]);
 
     let mut carol = Member::new(&server, "carol").await;
-    assert_eq!(
-        carol.client.fails(Request::ClaimKeyPackages { username: "alice".into() }).await,
-        ErrorCode::NoKeyPackages
-    );
-    assert_eq!(
-        carol.client.fails(Request::ClaimKeyPackages { username: "nobody".into() }).await,
-        ErrorCode::NotFound
-    );
+    assert_eq!(carol.client.fails(claim_of(&["alice"])).await, ErrorCode::NoKeyPackages);
+    assert_eq!(carol.client.fails(claim_of(&["nobody"])).await, ErrorCode::NotFound);
+
+    // Several users in one claim: packages in the order named, the users
+    // without any listed; a name that is no account, a name given twice, or
+    // too many names claim nothing at all.
+    let _dave = Member::new(&server, "dave").await;
+    let upload = alice.upload(2);
+    alice.client.ok(upload).await;
+    let (packages, unavailable) = claim_all(&mut carol.client, &["Alice", "dave", "bob"]).await;
+    assert_eq!(unavailable, ["dave"]);
+    let owners: Vec<(&str, DeviceId)> = packages.iter().map(|(u, d, _)| (u.as_str(), *d)).collect();
+    assert_eq!(owners, [("alice", alice.device), ("bob", bob.device), ("bob", tablet.device)]);
+    assert_eq!(alice.client.bind_device(Some(alice.device), &alice.key).await.1, 1);
+    for refused in [claim_of(&["alice", "nobody"]), claim_of(&["alice", "ALICE"]), claim_of(&[])] {
+        let code = carol.client.fails(refused).await;
+        assert!(matches!(code, ErrorCode::NotFound | ErrorCode::BadRequest), "{code:?}");
+    }
+    let names: Vec<String> = (0..=MAX_CHANGE_USERS).map(|i| format!("user{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    assert_eq!(carol.client.fails(claim_of(&names)).await, ErrorCode::BadRequest);
+    assert_eq!(alice.client.bind_device(Some(alice.device), &alice.key).await.1, 1, "nothing was claimed");
+
+    // One claimer may claim the same user 10 times a minute, and others still.
+    for _ in 0..9 {
+        claim_all(&mut carol.client, &["bob"]).await;
+    }
+    assert_eq!(carol.client.fails(claim_of(&["bob"])).await, ErrorCode::RateLimited);
+    assert_eq!(claim(&mut carol.client, "alice").await.len(), 1, "another user is not limited");
+    assert_eq!(claim(&mut claimers[1], "bob").await.len(), 2, "nor is another claimer");
     let too_many = Request::UploadKeyPackages {
         key_packages: (0..=MAX_KEY_PACKAGES_PER_UPLOAD).map(|i| mls(&format!("kp:{i}"))).collect(),
         last_resort: None,

@@ -14,10 +14,9 @@
 //! verification of the whole ratchet tree, so doing it a thousand times would
 //! dominate setup without changing what the server does.
 //!
-//! KeyPackages go through the server (`upload_key_packages`, then
-//! `claim_key_packages`). The server lets one user claim at most 60 packages a
-//! minute, so each member claims its own package and hands it to the owner in
-//! memory: same requests, spread over the claiming users.
+//! KeyPackages go through the server: each member uploads one
+//! (`upload_key_packages`), and the owner claims those of each commit's users in
+//! one `claim_key_packages`, as the reference client's invite does.
 
 use crate::{peer::Peer, population::User, server::Target};
 use anyhow::{Context, Result, bail};
@@ -42,8 +41,6 @@ pub struct Member {
     pub device: DeviceId,
     /// Its MLS state: kept by full members only.
     pub mls: Option<MlsState>,
-    /// Its KeyPackage as claimed from the server, until a commit adds it.
-    key_package: Option<Vec<u8>>,
 }
 
 /// A room with its MLS group, as the scenarios use it.
@@ -57,7 +54,7 @@ pub struct Room {
     pub setup_seq: Seq,
 }
 
-/// Connects every user, binds a device, and uploads and claims one KeyPackage.
+/// Connects every user, binds a device, and uploads one KeyPackage.
 /// `full(i)` says whether member `i` keeps its MLS state.
 ///
 /// # Errors
@@ -94,10 +91,7 @@ async fn connect_member(target: &Target, user: &User, keep_mls: bool) -> Result<
         last_resort: None,
     })
     .await?;
-    let reply = peer.call(Request::ClaimKeyPackages { username: user.name.clone() }).await?;
-    let Reply::KeyPackages { packages } = reply else { bail!("unexpected answer to `claim_key_packages`") };
-    let key_package = packages.into_iter().find(|p| p.device == device_id).map(|p| p.key_package.0);
-    Ok(Member { name: user.name.clone(), peer, device: device_id, mls: keep_mls.then_some(mls), key_package })
+    Ok(Member { name: user.name.clone(), peer, device: device_id, mls: keep_mls.then_some(mls) })
 }
 
 /// Makes `owner` create the MLS group of `room` (which it just created or
@@ -113,16 +107,18 @@ pub async fn build_group(owner: &mut Member, others: &mut [Member], room: &RoomI
     let state = mls.create_group(&group_id)?;
     let create = Outgoing::creation(&group_id, state);
     let mut last = commit(&mut owner.peer, room.id, &create, Change::Create {}).await?;
-    for batch in others.chunks_mut(MAX_CHANGE_USERS) {
-        let key_packages: Vec<Vec<u8>> = batch
-            .iter_mut()
-            .map(|m| m.key_package.take().with_context(|| format!("no KeyPackage of {}", m.name)))
-            .collect::<Result<_>>()?;
-        let outgoing = mls.add_members(&group_id, &key_packages)?;
-        let change = Change::Add {
-            users: batch.iter().map(|m| m.name.clone()).collect(),
-            devices: batch.iter().map(|m| m.device).collect(),
+    for batch in others.chunks(MAX_CHANGE_USERS) {
+        let users: Vec<String> = batch.iter().map(|m| m.name.clone()).collect();
+        let reply = owner.peer.call(Request::ClaimKeyPackages { users: users.clone() }).await?;
+        let Reply::KeyPackages { packages, unavailable } = reply else {
+            bail!("unexpected answer to `claim_key_packages`")
         };
+        if !unavailable.is_empty() || packages.len() != batch.len() {
+            bail!("no KeyPackage of {unavailable:?}, or more than one device per member");
+        }
+        let outgoing = mls
+            .add_members(&group_id, &packages.iter().map(|p| p.key_package.0.clone()).collect::<Vec<_>>())?;
+        let change = Change::Add { users, devices: packages.iter().map(|p| p.device).collect() };
         match commit(&mut owner.peer, room.id, &outgoing, change).await {
             Ok(seq) => {
                 mls.confirm(&group_id)?;

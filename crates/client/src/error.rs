@@ -113,6 +113,19 @@ pub enum ClientError {
         limit: usize,
     },
 
+    /// A username the user typed breaks the rules; nothing was sent.
+    #[error("{input:?} is not a valid username: {source}")]
+    Username {
+        /// What was typed.
+        input: String,
+        /// The rule it breaks.
+        source: conclave_proto::validate::UsernameError,
+    },
+
+    /// A request that names users named none.
+    #[error("name at least one user")]
+    NoUsers,
+
     /// The server announced that it is shutting down; reconnect later.
     #[error("the server is shutting down; try again later")]
     ServerShutdown,

@@ -62,6 +62,6 @@ pub use error::{ClientError, Result};
 pub use fingerprint::Fingerprint;
 pub use home::{Home, SavedSession, SessionToken};
 pub use known_hosts::KnownHosts;
-pub use messenger::{History, Messenger, Update};
+pub use messenger::{History, Invited, Messenger, Update};
 pub use totp::TotpSecret;
 pub use trust::Trust;

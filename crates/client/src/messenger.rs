@@ -24,8 +24,10 @@ use crate::{
     store::{DeviceRecord, History as LocalHistory, LocalRoom, StoredMessage},
 };
 use conclave_proto::{
-    Change, DeviceId, EntryBody, ErrorCode, Event, LogEntry, MessageId, Reply, Request, RoomId, RoomInfo,
-    Seq, UserPresence, WelcomeInfo, limits::MAX_FETCH,
+    Change, ClaimedKeyPackage, DeviceId, EntryBody, ErrorCode, Event, LogEntry, MessageId, Reply, Request,
+    RoomId, RoomInfo, Seq, UserPresence, WelcomeInfo,
+    limits::{MAX_CHANGE_USERS, MAX_FETCH},
+    validate,
 };
 
 /// One-time KeyPackages uploaded when the server holds fewer than
@@ -33,6 +35,10 @@ use conclave_proto::{
 const KEY_PACKAGE_BATCH: usize = 30;
 /// Replenish below this many.
 const KEY_PACKAGES_LOW: u32 = 10;
+/// Most devices one add commit carries: the commit holds a KeyPackage per
+/// device and its Welcome a secret per device, so this keeps it well inside the
+/// server's frame limit (the same bound as users per add).
+const MAX_ADD_DEVICES: usize = MAX_CHANGE_USERS;
 /// Tries for a commit that keeps losing its epoch to other members' commits.
 const COMMIT_TRIES: usize = 8;
 
@@ -75,6 +81,85 @@ pub enum Update {
         /// Who.
         user: String,
     },
+}
+
+/// What [`Messenger::invite`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Invited {
+    /// The users added, as the server spells them, in the order named.
+    pub added: Vec<String>,
+    /// The users named that could not be added: none of their devices has a
+    /// KeyPackage on the server (they have not logged in on any device yet, or
+    /// every device was removed).
+    pub unavailable: Vec<String>,
+    /// What to show: the room's entries processed on the way, then one
+    /// membership line for the users added.
+    pub updates: Vec<Update>,
+}
+
+/// One add commit's share of an invitation.
+#[derive(Debug, Default)]
+struct AddBatch {
+    users: Vec<String>,
+    devices: Vec<DeviceId>,
+    key_packages: Vec<Vec<u8>>,
+}
+
+/// Splits claimed KeyPackages (grouped by user, as the server answers) into
+/// commits of whole users with at most [`MAX_ADD_DEVICES`] devices each; a
+/// user with more devices than that gets a commit alone.
+fn add_batches(packages: Vec<ClaimedKeyPackage>) -> Vec<AddBatch> {
+    let mut batches: Vec<AddBatch> = Vec::new();
+    let mut packages = packages.into_iter().peekable();
+    while let Some(first) = packages.next() {
+        let mut user = vec![first];
+        while let Some(next) = packages.next_if(|p| p.user == user[0].user) {
+            user.push(next);
+        }
+        let fits = batches.last().is_some_and(|b| {
+            b.users.len() < MAX_CHANGE_USERS && b.devices.len() + user.len() <= MAX_ADD_DEVICES
+        });
+        if !fits {
+            batches.push(AddBatch::default());
+        }
+        let batch = batches.last_mut().expect("pushed above");
+        batch.users.push(user[0].user.clone());
+        for package in user {
+            batch.devices.push(package.device);
+            batch.key_packages.push(package.key_package.0);
+        }
+    }
+    batches
+}
+
+/// `users` (a leading `@` allowed) normalized as the server compares them,
+/// each once, in the order first named.
+fn distinct_usernames(users: &[String]) -> Result<Vec<String>> {
+    let mut distinct: Vec<String> = Vec::with_capacity(users.len());
+    let mut seen = std::collections::HashSet::with_capacity(users.len());
+    for user in users {
+        let name = validate::normalize_username(user.strip_prefix('@').unwrap_or(user))
+            .map_err(|source| ClientError::Username { input: user.clone(), source })?;
+        if seen.insert(name.clone()) {
+            distinct.push(name);
+        }
+    }
+    if distinct.is_empty() {
+        return Err(ClientError::NoUsers);
+    }
+    Ok(distinct)
+}
+
+/// `a`, `a and b`, `a, b and c`; past five names, the first four and how many
+/// more.
+fn name_list(names: &[String]) -> String {
+    const SHOWN: usize = 4;
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] if names.len() <= SHOWN + 1 => format!("{} and {last}", init.join(", ")),
+        _ => format!("{} and {} others", names[..SHOWN].join(", "), names.len() - SHOWN),
+    }
 }
 
 /// A conversation's history as [`Messenger::history`] returns it.
@@ -234,7 +319,7 @@ impl Messenger {
                     // A new conversation: create the group and add the other
                     // participant's devices, so they can read the first message.
                     self.join(&room).await?;
-                    match self.invite(&room, user).await {
+                    match self.invite(&room, &[user.to_owned()]).await {
                         Ok(_) => {}
                         Err(err) if err.code() == Some(ErrorCode::NoKeyPackages) => {
                             tracing::info!(%user, "no device of the other participant yet; they join later");
@@ -373,23 +458,68 @@ impl Messenger {
         Ok(room)
     }
 
-    /// Adds every device of `user` to the room (owner only in private rooms).
+    /// Adds every device of each of `users` to the room (owner only in private
+    /// rooms): their KeyPackages are claimed [`MAX_CHANGE_USERS`] users per
+    /// request and added in commits of whole users, at most
+    /// [`MAX_ADD_DEVICES`] devices each, so a thousand people take a few
+    /// dozen round trips rather than a thousand commits.
+    ///
+    /// Users with no device ready to be added (none has a KeyPackage) are not
+    /// an error while someone else can be added: they are listed in
+    /// [`Invited::unavailable`].
     ///
     /// # Errors
-    /// `forbidden`, `no_key_packages` and other server errors.
-    pub async fn invite(&mut self, room: &RoomInfo, user: &str) -> Result<Vec<Update>> {
-        let reply = self.client.request(Request::ClaimKeyPackages { username: user.to_owned() }).await?;
-        let Reply::KeyPackages { packages } = reply else {
-            return Err(unexpected("claim_key_packages", &reply));
-        };
-        let devices: Vec<DeviceId> = packages.iter().map(|p| p.device).collect();
-        let key_packages: Vec<Vec<u8>> = packages.into_iter().map(|p| p.key_package.0).collect();
-        let change = Change::Add { users: vec![user.to_owned()], devices };
+    /// [`ClientError::Username`] or [`ClientError::NoUsers`] before anything
+    /// is sent; `not_found` (naming the user) before anything is claimed;
+    /// `no_key_packages` when nobody named could be added; `forbidden` and
+    /// other server errors. A failure in a later commit leaves the users of
+    /// earlier commits added.
+    pub async fn invite(&mut self, room: &RoomInfo, users: &[String]) -> Result<Invited> {
+        let users = distinct_usernames(users)?;
         let group = room.group_id.0.clone();
-        let (_, mut updates) =
-            self.commit_with_retry(room, change, |mls| Ok(mls.add_members(&group, &key_packages)?)).await?;
-        updates.push(Update::Membership { room: room.name.clone(), text: format!("you added {user}") });
-        Ok(updates)
+        let mut invited = Invited::default();
+        for chunk in users.chunks(MAX_CHANGE_USERS) {
+            let claimed = self.client.request(Request::ClaimKeyPackages { users: chunk.to_vec() }).await;
+            let (packages, unavailable) = match claimed {
+                Ok(Reply::KeyPackages { packages, unavailable }) => (packages, unavailable),
+                Ok(reply) => return Err(unexpected("claim_key_packages", &reply)),
+                Err(err) if err.code() == Some(ErrorCode::NoKeyPackages) => (Vec::new(), chunk.to_vec()),
+                Err(err) => return Err(err),
+            };
+            invited.unavailable.extend(unavailable);
+            for batch in add_batches(packages) {
+                let change = Change::Add { users: batch.users.clone(), devices: batch.devices };
+                let key_packages = batch.key_packages;
+                let (_, updates) = self
+                    .commit_with_retry(room, change, |mls| Ok(mls.add_members(&group, &key_packages)?))
+                    .await?;
+                invited.updates.extend(updates);
+                invited.added.extend(batch.users);
+            }
+        }
+        if invited.added.is_empty() {
+            return Err(ClientError::Server {
+                code: ErrorCode::NoKeyPackages,
+                message: format!(
+                    "no device of {} has a KeyPackage to claim",
+                    name_list(&invited.unavailable)
+                ),
+            });
+        }
+        invited.updates.push(Update::Membership {
+            room: room.name.clone(),
+            text: format!("you added {}", name_list(&invited.added)),
+        });
+        if !invited.unavailable.is_empty() {
+            invited.updates.push(Update::Membership {
+                room: room.name.clone(),
+                text: format!(
+                    "{} could not be added: no device set up yet (no KeyPackage on the server)",
+                    name_list(&invited.unavailable)
+                ),
+            });
+        }
+        Ok(invited)
     }
 
     /// Removes every device of `user` from the room.
@@ -905,9 +1035,47 @@ fn names(ids: &[Identity]) -> String {
 fn describe(sender: &str, change: &Change, added: &[Identity], removed: &[Identity]) -> String {
     match change {
         Change::Join {} => format!("{sender} joined (new device {})", added.first().map_or(0, |a| a.device)),
-        Change::Add { users, .. } => format!("{sender} added {}", users.join(", ")),
-        Change::Remove { users } => format!("{sender} removed {}", users.join(", ")),
+        Change::Add { users, .. } => format!("{sender} added {}", name_list(users)),
+        Change::Remove { users } => format!("{sender} removed {}", name_list(users)),
         Change::Create {} | Change::Update {} if removed.is_empty() => String::new(),
         Change::Create {} | Change::Update {} => format!("{sender} removed {} device(s)", removed.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conclave_proto::Bytes;
+
+    fn package(user: &str, device: i64) -> ClaimedKeyPackage {
+        ClaimedKeyPackage { user: user.into(), device: DeviceId(device), key_package: Bytes(vec![0; 4]) }
+    }
+
+    #[test]
+    fn invitations_are_committed_in_whole_users_of_bounded_size() {
+        let mut packages: Vec<ClaimedKeyPackage> = (0..150).map(|i| package(&format!("u{i}"), i)).collect();
+        packages.splice(1..1, (0..MAX_ADD_DEVICES as i64).map(|d| package("u0", 1_000 + d)));
+        let batches = add_batches(packages);
+        let shape: Vec<(usize, usize)> = batches.iter().map(|b| (b.users.len(), b.devices.len())).collect();
+        assert_eq!(shape, [(1, MAX_ADD_DEVICES + 1), (100, 100), (49, 49)]);
+        assert_eq!(batches[1].users[0], "u1");
+        assert!(batches.iter().all(|b| b.key_packages.len() == b.devices.len()));
+    }
+
+    #[test]
+    fn names_are_normalized_once_each_in_order() {
+        let named = ["Bob", "@carol", "bob", "dave"].map(String::from);
+        assert_eq!(distinct_usernames(&named).unwrap(), ["bob", "carol", "dave"]);
+        assert!(matches!(distinct_usernames(&["b o b".into()]), Err(ClientError::Username { .. })));
+        assert!(matches!(distinct_usernames(&[]), Err(ClientError::NoUsers)));
+    }
+
+    #[test]
+    fn long_name_lists_are_cut_short() {
+        let names = |n: usize| (1..=n).map(|i| format!("u{i}")).collect::<Vec<_>>();
+        assert_eq!(name_list(&names(1)), "u1");
+        assert_eq!(name_list(&names(2)), "u1 and u2");
+        assert_eq!(name_list(&names(5)), "u1, u2, u3, u4 and u5");
+        assert_eq!(name_list(&names(100)), "u1, u2, u3, u4 and 96 others");
     }
 }

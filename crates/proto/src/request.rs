@@ -80,11 +80,12 @@ pub enum Request {
         /// A KeyPackage to hand out when the one-time ones are used up.
         last_resort: Option<Bytes>,
     },
-    /// Claims one KeyPackage for each device of `username` (consumed atomically),
-    /// to add that user to a group. Rate-limited.
+    /// Claims one KeyPackage for each device of each of `users` (each package
+    /// consumed atomically), to add them to a group in one commit. Rate-limited.
     ClaimKeyPackages {
-        /// Whose devices.
-        username: String,
+        /// Whose devices: 1 to [`MAX_CHANGE_USERS`](crate::limits::MAX_CHANGE_USERS)
+        /// usernames, as many as one `add` names.
+        users: Vec<String>,
     },
     /// Creates a room owned by the caller. The caller then creates the MLS group
     /// and sends it with a `commit` whose change is `create`.

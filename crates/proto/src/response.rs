@@ -96,10 +96,14 @@ pub enum Reply {
         /// One-time KeyPackages the server still holds for it (upload more when low).
         key_packages_left: u32,
     },
-    /// Answer to `claim_key_packages`: one KeyPackage per device of the user.
+    /// Answer to `claim_key_packages`: one KeyPackage per device of each user
+    /// that has one.
     KeyPackages {
-        /// The packages.
+        /// The packages, in the order the users were named, then device order.
         packages: Vec<ClaimedKeyPackage>,
+        /// The users named that have no device with a package to claim (they
+        /// cannot be added until one of their devices uploads some).
+        unavailable: Vec<String>,
     },
     /// Answer to `create_room`, `open_direct` and `find_room`.
     Room {

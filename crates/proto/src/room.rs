@@ -104,6 +104,8 @@ pub struct MemberInfo {
 /// A KeyPackage claimed for one device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClaimedKeyPackage {
+    /// Whose device: the username as the server spells it.
+    pub user: String,
     /// The device.
     pub device: DeviceId,
     /// TLS-serialized KeyPackage.

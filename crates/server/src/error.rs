@@ -66,6 +66,9 @@ pub enum RequestError {
     /// No such thing for this user; says what was looked for.
     #[error("not found: {0}")]
     NotFound(&'static str),
+    /// A username named in the request has no account.
+    #[error("no such user: {0}")]
+    NoSuchUser(String),
     /// The request is well-formed but its content is not acceptable.
     #[error("invalid request: {0}")]
     Invalid(&'static str),
@@ -84,7 +87,7 @@ pub enum RequestError {
     /// A commit for an epoch that is no longer current.
     #[error("stale epoch")]
     StaleEpoch,
-    /// The user has no device with a KeyPackage.
+    /// No user named has a device with a KeyPackage.
     #[error("no key packages")]
     NoKeyPackages,
     /// A room name that does not fit the rules.
@@ -165,6 +168,7 @@ impl RequestError {
                 (ErrorCode::SessionInvalid, "the session has ended or expired: log in again".into())
             }
             Self::NotFound(what) => (ErrorCode::NotFound, format!("not found: {what}")),
+            Self::NoSuchUser(name) => (ErrorCode::NotFound, format!("not found: no such user: {name}")),
             Self::Invalid(why) => (ErrorCode::BadRequest, (*why).to_owned()),
             Self::TooFast(what) => {
                 (ErrorCode::RateLimited, format!("too many requests: {what}; wait a minute"))
@@ -183,7 +187,7 @@ impl RequestError {
                     .into(),
             ),
             Self::NoKeyPackages => {
-                (ErrorCode::NoKeyPackages, "that user has no device with a KeyPackage to claim".into())
+                (ErrorCode::NoKeyPackages, "no device of the users named has a KeyPackage to claim".into())
             }
             Self::InvalidName => (
                 ErrorCode::InvalidName,

@@ -90,15 +90,24 @@ pub(crate) struct Shared {
     fanout: fanout::Fanout,
     /// Stores and publishes messages in batches (group commit).
     appender: appender::Appender,
-    /// KeyPackage claims per claiming user ([`CLAIMS_PER_MINUTE`]).
+    /// Users whose KeyPackages one user claims ([`CLAIMED_USERS_PER_MINUTE`]).
     claim_limiter: KeyedLimiter<UserId>,
+    /// Claims of one user's KeyPackages by one claimer
+    /// ([`CLAIMS_PER_USER_PAIR_PER_MINUTE`]).
+    claim_pair_limiter: KeyedLimiter<(UserId, UserId)>,
     /// Ephemeral messages per user ([`conclave_proto::limits::SIGNALS_PER_MINUTE`]).
     signal_limiter: KeyedLimiter<UserId>,
 }
 
-/// KeyPackage claims one user may make per minute: each claim uses up another
-/// user's one-time packages, so it is bounded like a login.
-const CLAIMS_PER_MINUTE: u32 = 60;
+/// Users one user may claim KeyPackages of per minute (in bursts as large):
+/// enough to fill a 1,000-member room in seconds, while an account that claims
+/// to use up others' one-time packages is still bounded.
+const CLAIMED_USERS_PER_MINUTE: u32 = 1_000;
+
+/// Claims of the same user's KeyPackages by one claimer per minute. Adding
+/// someone takes one; the bound is what keeps a single account from using up a
+/// particular user's one-time packages (a device holds at most 200).
+const CLAIMS_PER_USER_PAIR_PER_MINUTE: u32 = 10;
 
 /// A server ready to serve: storage open, TLS identity loaded.
 pub struct Server {
@@ -136,7 +145,8 @@ impl Server {
             secrets,
             fanout,
             appender,
-            claim_limiter: KeyedLimiter::new(CLAIMS_PER_MINUTE),
+            claim_limiter: KeyedLimiter::new(CLAIMED_USERS_PER_MINUTE),
+            claim_pair_limiter: KeyedLimiter::new(CLAIMS_PER_USER_PAIR_PER_MINUTE),
             signal_limiter: KeyedLimiter::new(conclave_proto::limits::SIGNALS_PER_MINUTE),
             metrics,
             live: live::LiveSessions::default(),

@@ -154,6 +154,7 @@ async fn purge_limiters(shared: Arc<Shared>, mut shutdown: Shutdown) {
             _ = tick.tick() => {
                 shared.address_limiter.purge();
                 shared.claim_limiter.purge();
+                shared.claim_pair_limiter.purge();
                 shared.signal_limiter.purge();
                 let now = crate::clock::now_secs();
                 if let Err(err) = shared.store.prune_login_failures(now.saturating_sub(86_400)).await {

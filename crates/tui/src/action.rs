@@ -77,8 +77,8 @@ pub enum SlashCommand {
         /// Anyone may join.
         public: bool,
     },
-    /// `/invite user`.
-    Invite(String),
+    /// `/invite user [user...]`.
+    Invite(Vec<String>),
     /// `/remove user`.
     Remove(String),
     /// `/leave`.
@@ -102,7 +102,7 @@ pub enum SlashCommand {
 pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("/join", "#room", "join a public room"),
     ("/create", "name [--public]", "create a room (private unless --public)"),
-    ("/invite", "user", "add a user to this room"),
+    ("/invite", "user [user...]", "add people to this room"),
     ("/remove", "user", "remove a user from this room"),
     ("/leave", "", "leave this room"),
     ("/dm", "user", "open the direct conversation with a user"),
@@ -141,7 +141,12 @@ impl SlashCommand {
                     _ => Err("usage: /create name [--public]".to_owned()),
                 }
             }
-            "/invite" => one("user").map(Self::Invite),
+            "/invite" | "/add" => match args.as_slice() {
+                [] => Err(format!("usage: {name} user [user...]")),
+                users => {
+                    Ok(Self::Invite(users.iter().map(|u| u.trim_start_matches('@').to_owned()).collect()))
+                }
+            },
             "/remove" | "/kick" => one("user").map(Self::Remove),
             "/leave" | "/part" => none(Self::Leave),
             "/dm" | "/msg" | "/query" => one("user").map(Self::Direct),
@@ -157,15 +162,24 @@ impl SlashCommand {
 
 /// Completions for the word being typed: command names for the first word,
 /// user names (for `/invite`, `/remove`, `/dm`) or room names (for `/join`)
-/// after it. Sorted, without duplicates.
+/// after it, and for `/invite`, which names several users, after each. Sorted,
+/// without duplicates.
 #[must_use]
 pub fn completions(line: &str, users: &[String], rooms: &[String]) -> Vec<String> {
     let Some(rest) = line.strip_prefix('/') else { return Vec::new() };
     match rest.split_once(' ') {
         None => COMMANDS.iter().map(|(c, _, _)| (*c).to_owned()).filter(|c| c.starts_with(line)).collect(),
-        Some((command, arg)) if !arg.contains(' ') => {
+        Some((command, args)) if !args.contains(' ') || command == "invite" => {
+            let (named, arg) = args.rsplit_once(' ').map_or(("", args), |(named, arg)| (named, arg));
+            let shown =
+                if named.is_empty() { format!("/{command} ") } else { format!("/{command} {named} ") };
             let candidates: Vec<String> = match command {
-                "invite" | "remove" | "dm" => users.to_vec(),
+                "invite" => users
+                    .iter()
+                    .filter(|u| !named.split(' ').any(|n| n.trim_start_matches('@') == *u))
+                    .cloned()
+                    .collect(),
+                "remove" | "dm" => users.to_vec(),
                 "join" => rooms.iter().map(|r| format!("#{r}")).collect(),
                 _ => Vec::new(),
             };
@@ -175,7 +189,7 @@ pub fn completions(line: &str, users: &[String], rooms: &[String]) -> Vec<String
                 .filter(|c| {
                     c.starts_with(arg) || c.trim_start_matches('#').starts_with(arg.trim_start_matches('#'))
                 })
-                .map(|c| format!("/{command} {c}"))
+                .map(|c| format!("{shown}{c}"))
                 .collect();
             matches.sort();
             matches.dedup();
@@ -199,6 +213,10 @@ mod tests {
         assert_eq!(SlashCommand::parse("/dm @bob"), Ok(SlashCommand::Direct("bob".into())));
         assert_eq!(SlashCommand::parse("/delete"), Ok(SlashCommand::Delete));
         assert!(SlashCommand::parse("/invite").is_err());
+        assert_eq!(
+            SlashCommand::parse("/invite @bob carol"),
+            Ok(SlashCommand::Invite(vec!["bob".into(), "carol".into()]))
+        );
         assert!(SlashCommand::parse("/leave now").is_err());
         assert!(SlashCommand::parse("/frobnicate").unwrap_err().contains("/help"));
     }
@@ -210,5 +228,8 @@ mod tests {
         assert_eq!(completions("/dm b", &users, &[]), ["/dm bert", "/dm bob"]);
         assert_eq!(completions("/join #t", &[], &["team".to_owned()]), ["/join #team"]);
         assert!(completions("hello", &users, &[]).is_empty());
+        assert_eq!(completions("/invite bob b", &users, &[]), ["/invite bob bert"], "each user once");
+        assert_eq!(completions("/invite bob c", &users, &[]), ["/invite bob carol"]);
+        assert!(completions("/dm bob c", &users, &[]).is_empty(), "/dm names one user");
     }
 }

@@ -626,7 +626,7 @@ impl App {
                 None => vec![Effect::Command(Command::Join { room: name })],
             },
             SlashCommand::Create { name, public } => vec![Effect::Command(Command::Create { name, public })],
-            SlashCommand::Invite(user) => in_room(Command::Invite { room: here, user }),
+            SlashCommand::Invite(users) => in_room(Command::Invite { room: here, users }),
             SlashCommand::Remove(user) => in_room(Command::Remove { room: here, user }),
             SlashCommand::Leave => {
                 if self.current().is_some_and(|r| r.kind == RoomKind::Lobby) {

@@ -126,12 +126,12 @@ pub enum Command {
         /// Whether anyone may join.
         public: bool,
     },
-    /// Adds a user to a room.
+    /// Adds users to a room.
     Invite {
         /// Room name.
         room: String,
-        /// The user.
-        user: String,
+        /// The users.
+        users: Vec<String>,
     },
     /// Removes a user from a room.
     Remove {
@@ -802,10 +802,10 @@ impl Engine {
                 rooms.insert(info.clone());
                 self.emit(EngineEvent::Opened { room: info }).await;
             }
-            Command::Invite { room, user } => {
+            Command::Invite { room, users } => {
                 let info = rooms.get(messenger, &room).await?;
-                let updates = messenger.invite(&info, &user).await?;
-                self.emit(EngineEvent::Updates(updates)).await;
+                let invited = messenger.invite(&info, &users).await?;
+                self.emit(EngineEvent::Updates(invited.updates)).await;
             }
             Command::Remove { room, user } => {
                 let info = rooms.get(messenger, &room).await?;

@@ -2,7 +2,8 @@
 //!
 //! * Per client address: login and registration attempts per minute (governor's
 //!   keyed GCRA limiter; idle keys are purged periodically so the map stays
-//!   bounded). The same limiter, keyed by user, bounds KeyPackage claims.
+//!   bounded). The same limiter, keyed by user and by (claimer, claimed user),
+//!   bounds KeyPackage claims.
 //! * Per connection: requests per second, so one socket cannot monopolise a core.
 //! * Per account: after `login_max_failures` consecutive failures, a back-off that
 //!   doubles with each further failure up to a cap, and always ends. The counters
@@ -33,6 +34,14 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     #[must_use]
     pub fn allow(&self, key: &K) -> bool {
         self.limiter.check_key(key).is_ok()
+    }
+
+    /// Takes `n` attempts for `key` at once, or none; `false` when over the
+    /// limit (and always for `n` beyond the burst, which never fits).
+    #[must_use]
+    pub fn allow_n(&self, key: &K, n: u32) -> bool {
+        let Some(n) = NonZeroU32::new(n) else { return true };
+        matches!(self.limiter.check_key_n(key, n), Ok(Ok(())))
     }
 
     /// Forgets keys whose allowance is full again.
@@ -98,5 +107,17 @@ mod tests {
         assert!(limiter.allow(&a) && limiter.allow(&a) && limiter.allow(&a));
         assert!(!limiter.allow(&a));
         assert!(limiter.allow(&b));
+    }
+
+    #[test]
+    fn allow_n_takes_all_or_nothing() {
+        let limiter = KeyedLimiter::new(10);
+        assert!(limiter.allow_n(&1u8, 7));
+        assert!(!limiter.allow_n(&1u8, 4), "only 3 left");
+        assert!(limiter.allow_n(&1u8, 3), "the refused request took nothing");
+        assert!(!limiter.allow(&1u8));
+        assert!(!limiter.allow_n(&2u8, 11), "more than the burst never fits");
+        assert!(limiter.allow_n(&2u8, 10));
+        assert!(limiter.allow_n(&3u8, 0));
     }
 }

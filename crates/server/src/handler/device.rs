@@ -10,8 +10,8 @@ use crate::{
     wire::Wire,
 };
 use conclave_proto::{
-    Bytes, ClaimedKeyPackage, DeviceId, ErrorCode, Event, Reply, UserInfo, WelcomeInfo,
-    limits::{MAX_KEY_PACKAGES_PER_DEVICE, MAX_KEY_PACKAGES_PER_UPLOAD},
+    Bytes, ClaimedKeyPackage, DeviceId, ErrorCode, Event, Reply, UserId, UserInfo, WelcomeInfo,
+    limits::{MAX_CHANGE_USERS, MAX_KEY_PACKAGES_PER_DEVICE, MAX_KEY_PACKAGES_PER_UPLOAD},
     validate,
 };
 use serde_json::json;
@@ -183,29 +183,57 @@ pub(crate) async fn upload_key_packages(
 
 /// # `claim_key_packages`
 ///
-/// One KeyPackage for each device of a user, to add them to a group: a one-time
-/// package (never handed out twice) or, when none is left, the device's
-/// last-resort package. Limited per claiming user, since each claim uses up
-/// another user's packages.
+/// One KeyPackage for each device of each user named, to add them to a group
+/// in one commit: a one-time package (never handed out twice) or, when none is
+/// left, the device's last-resort package. Every name must be an account
+/// before anything is claimed, so a typo costs nobody a package. Each claim
+/// uses up another user's packages, so claims are limited per claimer (users
+/// claimed) and per claimer and claimed user.
 pub(crate) async fn claim_key_packages(
     ctx: &Ctx<'_>,
     me: &Caller<'_>,
-    username: &str,
+    users: &[String],
 ) -> Result<Reply, RequestError> {
     let shared = ctx.shared;
-    if !shared.claim_limiter.allow(&me.user.id) {
+    if !(1..=MAX_CHANGE_USERS).contains(&users.len()) {
+        return Err(RequestError::Invalid("a claim names 1 to 100 users"));
+    }
+    let mut named: Vec<(UserId, String)> = Vec::with_capacity(users.len());
+    for name in users {
+        let name = validate::normalize_username(name)?;
+        let user =
+            shared.store.user_id(&name).await?.ok_or_else(|| RequestError::NoSuchUser(name.clone()))?;
+        if named.iter().any(|(seen, _)| *seen == user) {
+            return Err(RequestError::Invalid("a user is named twice"));
+        }
+        named.push((user, name));
+    }
+    let claimer = me.user.id;
+    let count = u32::try_from(named.len()).unwrap_or(u32::MAX);
+    if !shared.claim_limiter.allow_n(&claimer, count)
+        || !named.iter().all(|(user, _)| shared.claim_pair_limiter.allow(&(claimer, *user)))
+    {
         return Err(RequestError::TooFast("KeyPackage claims"));
     }
-    let username = validate::normalize_username(username)?;
-    let user = shared.store.user_id(&username).await?.ok_or(RequestError::NotFound("no such user"))?;
     let mut packages = Vec::new();
-    for device in shared.store.devices_of(user).await? {
-        if let Some(key_package) = shared.store.claim_key_package(device).await? {
-            packages.push(ClaimedKeyPackage { device, key_package: Bytes(key_package) });
+    let mut unavailable = Vec::new();
+    for (user, name) in named {
+        let before = packages.len();
+        for device in shared.store.devices_of(user).await? {
+            if let Some(key_package) = shared.store.claim_key_package(device).await? {
+                packages.push(ClaimedKeyPackage {
+                    user: name.clone(),
+                    device,
+                    key_package: Bytes(key_package),
+                });
+            }
+        }
+        if packages.len() == before {
+            unavailable.push(name);
         }
     }
     if packages.is_empty() {
         return Err(RequestError::NoKeyPackages);
     }
-    Ok(Reply::KeyPackages { packages })
+    Ok(Reply::KeyPackages { packages, unavailable })
 }

@@ -42,7 +42,7 @@ pub(crate) async fn messaging(
         Request::UploadKeyPackages { key_packages, last_resort } => {
             device::upload_key_packages(ctx, me, key_packages, last_resort).await
         }
-        Request::ClaimKeyPackages { username } => device::claim_key_packages(ctx, me, &username).await,
+        Request::ClaimKeyPackages { users } => device::claim_key_packages(ctx, me, &users).await,
         Request::Welcomes {} => device::welcomes(ctx, me).await,
         Request::CreateRoom { name, public } => room::create_room(ctx, me, &name, public).await,
         Request::OpenDirect { username } => room::open_direct(ctx, me, &username).await,

@@ -333,7 +333,7 @@ fn slash_commands_become_engine_commands() {
     );
     assert_eq!(
         run("/invite bob"),
-        [Effect::Command(Command::Invite { room: "lobby".into(), user: "bob".into() })]
+        [Effect::Command(Command::Invite { room: "lobby".into(), users: vec!["bob".into()] })]
     );
     assert_eq!(run("/members"), [Effect::Command(Command::Members { room: "lobby".into() })]);
     assert!(run("/leave").is_empty(), "the lobby cannot be left");
