@@ -65,6 +65,9 @@ pub struct ServeArgs {
     /// Requests per connection per second [default: 50].
     #[arg(long, env = "CONCLAVE_REQUESTS_PER_SECOND", value_name = "N")]
     pub requests_per_second: Option<u32>,
+    /// Users whose KeyPackages one user may claim per minute [default: 1000].
+    #[arg(long, env = "CONCLAVE_KEY_PACKAGE_CLAIMS_PER_MINUTE", value_name = "N")]
+    pub key_package_claims_per_minute: Option<u32>,
     /// Session idle timeout in seconds [default: 1209600, 14 days].
     #[arg(long, env = "CONCLAVE_SESSION_IDLE_SECS", value_name = "SECS")]
     pub session_idle_secs: Option<u64>,
@@ -97,6 +100,7 @@ impl ServeArgs {
             login_backoff_max_secs: self.login_backoff_max_secs,
             auth_attempts_per_minute: self.auth_attempts_per_minute,
             requests_per_second: self.requests_per_second,
+            key_package_claims_per_minute: self.key_package_claims_per_minute,
             session_idle_secs: self.session_idle_secs,
             session_absolute_secs: self.session_absolute_secs,
             handshake_timeout_secs: self.handshake_timeout_secs,

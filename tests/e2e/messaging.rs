@@ -20,6 +20,7 @@ use std::{collections::BTreeSet, time::Duration};
 backend_tests!(
     devices_bind_resume_and_refuse_mismatches,
     key_package_claims_are_atomic_and_fall_back_to_last_resort,
+    key_package_claims_per_claimer_follow_the_setting,
     the_lobby_is_created_by_its_first_joiner,
     of_two_commits_for_one_epoch_exactly_one_wins,
     private_rooms_keep_outsiders_out,
@@ -517,6 +518,23 @@ async fn key_package_claims_are_atomic_and_fall_back_to_last_resort(backend: Bac
     }
     let upload = carol.upload(1);
     assert_eq!(carol.client.fails(upload).await, ErrorCode::BadRequest);
+}
+
+/// `key_package_claims_per_minute` bounds the users one user claims: a claim
+/// that does not fit takes nothing, and a smaller one still fits.
+async fn key_package_claims_per_claimer_follow_the_setting(backend: Backend) {
+    let server = server(backend, &["--key-package-claims-per-minute", "3"]).await;
+    let mut alice = Member::new(&server, "alice").await;
+    for name in ["bob", "carol", "dave", "erin"] {
+        let member = Member::new(&server, name).await;
+        let upload = member.upload(1);
+        let mut member = member;
+        member.client.ok(upload).await;
+    }
+    assert_eq!(claim_all(&mut alice.client, &["bob", "carol"]).await.0.len(), 2);
+    assert_eq!(alice.client.fails(claim_of(&["dave", "erin"])).await, ErrorCode::RateLimited);
+    assert_eq!(claim_all(&mut alice.client, &["dave"]).await.0.len(), 1);
+    assert_eq!(alice.client.fails(claim_of(&["erin"])).await, ErrorCode::RateLimited);
 }
 
 /// The lobby exists from the start without a group; the first joiner creates it

@@ -54,6 +54,10 @@ pub struct RawConfig {
     pub auth_attempts_per_minute: Option<u32>,
     /// Requests allowed per connection per second (bursts of twice that). Default: 50.
     pub requests_per_second: Option<u32>,
+    /// Users whose KeyPackages one user may claim per minute, in bursts as
+    /// large: adding a person to a room takes one. Default: 1000 (a 1,000-member
+    /// room filled in seconds; an account using up others' packages is bounded).
+    pub key_package_claims_per_minute: Option<u32>,
     /// A session unused for this long ends, seconds. Default: 1209600 (14 days):
     /// chat devices stay signed in, as with Signal or Element, but a forgotten one
     /// stops working on its own.
@@ -115,6 +119,7 @@ pub struct Config {
     pub login_backoff_max: Duration,
     pub auth_attempts_per_minute: u32,
     pub requests_per_second: u32,
+    pub key_package_claims_per_minute: u32,
     pub session_idle: Duration,
     pub session_absolute: Duration,
     pub handshake_timeout: Duration,
@@ -198,6 +203,7 @@ impl Config {
             login_backoff_max: Duration::from_secs(pick!(login_backoff_max_secs, 900)),
             auth_attempts_per_minute: pick!(auth_attempts_per_minute, 30),
             requests_per_second: pick!(requests_per_second, 50),
+            key_package_claims_per_minute: pick!(key_package_claims_per_minute, 1_000),
             session_idle: Duration::from_secs(pick!(session_idle_secs, 14 * 24 * 3600)),
             session_absolute: Duration::from_secs(pick!(session_absolute_secs, 90 * 24 * 3600)),
             handshake_timeout: Duration::from_secs(pick!(handshake_timeout_secs, 10)),
@@ -220,9 +226,14 @@ impl Config {
         if self.argon2.memory_kib > 4 * 1024 * 1024 || self.argon2.iterations > 100 {
             return fail("argon2 parameters are unreasonably large");
         }
-        if self.hash_concurrency == 0 || self.auth_attempts_per_minute == 0 || self.requests_per_second == 0 {
+        if self.hash_concurrency == 0
+            || self.auth_attempts_per_minute == 0
+            || self.requests_per_second == 0
+            || self.key_package_claims_per_minute == 0
+        {
             return fail(
-                "hash_concurrency, auth_attempts_per_minute and requests_per_second must be at least 1",
+                "hash_concurrency, auth_attempts_per_minute, requests_per_second and \
+                 key_package_claims_per_minute must be at least 1",
             );
         }
         if self.login_max_failures == 0 {
@@ -299,6 +310,7 @@ mod tests {
             "login_backoff_max_secs",
             "auth_attempts_per_minute",
             "requests_per_second",
+            "key_package_claims_per_minute",
             "session_idle_secs",
             "session_absolute_secs",
             "handshake_timeout_secs",

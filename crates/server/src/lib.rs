@@ -90,7 +90,8 @@ pub(crate) struct Shared {
     fanout: fanout::Fanout,
     /// Stores and publishes messages in batches (group commit).
     appender: appender::Appender,
-    /// Users whose KeyPackages one user claims ([`CLAIMED_USERS_PER_MINUTE`]).
+    /// Users whose KeyPackages one user claims, per minute
+    /// (`key_package_claims_per_minute`).
     claim_limiter: KeyedLimiter<UserId>,
     /// Claims of one user's KeyPackages by one claimer
     /// ([`CLAIMS_PER_USER_PAIR_PER_MINUTE`]).
@@ -98,11 +99,6 @@ pub(crate) struct Shared {
     /// Ephemeral messages per user ([`conclave_proto::limits::SIGNALS_PER_MINUTE`]).
     signal_limiter: KeyedLimiter<UserId>,
 }
-
-/// Users one user may claim KeyPackages of per minute (in bursts as large):
-/// enough to fill a 1,000-member room in seconds, while an account that claims
-/// to use up others' one-time packages is still bounded.
-const CLAIMED_USERS_PER_MINUTE: u32 = 1_000;
 
 /// Claims of the same user's KeyPackages by one claimer per minute. Adding
 /// someone takes one; the bound is what keeps a single account from using up a
@@ -145,7 +141,7 @@ impl Server {
             secrets,
             fanout,
             appender,
-            claim_limiter: KeyedLimiter::new(CLAIMED_USERS_PER_MINUTE),
+            claim_limiter: KeyedLimiter::new(config.key_package_claims_per_minute),
             claim_pair_limiter: KeyedLimiter::new(CLAIMS_PER_USER_PAIR_PER_MINUTE),
             signal_limiter: KeyedLimiter::new(conclave_proto::limits::SIGNALS_PER_MINUTE),
             metrics,
