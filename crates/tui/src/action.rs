@@ -77,7 +77,7 @@ pub enum SlashCommand {
         /// Anyone may join.
         public: bool,
     },
-    /// `/invite user [user...]`.
+    /// `/invite user...`.
     Invite(Vec<String>),
     /// `/remove user`.
     Remove(String),
@@ -102,7 +102,7 @@ pub enum SlashCommand {
 pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("/join", "#room", "join a public room"),
     ("/create", "name [--public]", "create a room (private unless --public)"),
-    ("/invite", "user [user...]", "add people to this room"),
+    ("/invite", "user...", "add people to this room"),
     ("/remove", "user", "remove a user from this room"),
     ("/leave", "", "leave this room"),
     ("/dm", "user", "open the direct conversation with a user"),
@@ -142,7 +142,7 @@ impl SlashCommand {
                 }
             }
             "/invite" | "/add" => match args.as_slice() {
-                [] => Err(format!("usage: {name} user [user...]")),
+                [] => Err(format!("usage: {name} user...")),
                 users => {
                     Ok(Self::Invite(users.iter().map(|u| u.trim_start_matches('@').to_owned()).collect()))
                 }
