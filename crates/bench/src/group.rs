@@ -116,9 +116,10 @@ pub async fn build_group(owner: &mut Member, others: &mut [Member], room: &RoomI
         if !unavailable.is_empty() || packages.len() != batch.len() {
             bail!("no KeyPackage of {unavailable:?}, or more than one device per member");
         }
-        let outgoing = mls
-            .add_members(&group_id, &packages.iter().map(|p| p.key_package.0.clone()).collect::<Vec<_>>())?;
-        let change = Change::Add { users, devices: packages.iter().map(|p| p.device).collect() };
+        let (devices, key_packages): (Vec<DeviceId>, Vec<Vec<u8>>) =
+            packages.into_iter().map(|p| (p.device, p.key_package.0)).unzip();
+        let outgoing = mls.add_members(&group_id, &key_packages)?;
+        let change = Change::Add { users, devices };
         match commit(&mut owner.peer, room.id, &outgoing, change).await {
             Ok(seq) => {
                 mls.confirm(&group_id)?;

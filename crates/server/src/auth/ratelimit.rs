@@ -33,7 +33,7 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     /// Takes one attempt for `key`; `false` when over the limit.
     #[must_use]
     pub fn allow(&self, key: &K) -> bool {
-        self.limiter.check_key(key).is_ok()
+        self.allow_n(key, 1)
     }
 
     /// Takes `n` attempts for `key` at once, or none; `false` when over the

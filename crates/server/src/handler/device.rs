@@ -10,9 +10,8 @@ use crate::{
     wire::Wire,
 };
 use conclave_proto::{
-    Bytes, ClaimedKeyPackage, DeviceId, ErrorCode, Event, Reply, UserId, UserInfo, WelcomeInfo,
+    Bytes, ClaimedKeyPackage, DeviceId, ErrorCode, Event, Reply, UserInfo, WelcomeInfo,
     limits::{MAX_CHANGE_USERS, MAX_KEY_PACKAGES_PER_DEVICE, MAX_KEY_PACKAGES_PER_UPLOAD},
-    validate,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -198,16 +197,7 @@ pub(crate) async fn claim_key_packages(
     if !(1..=MAX_CHANGE_USERS).contains(&users.len()) {
         return Err(RequestError::Invalid("a claim names 1 to 100 users"));
     }
-    let mut named: Vec<(UserId, String)> = Vec::with_capacity(users.len());
-    for name in users {
-        let name = validate::normalize_username(name)?;
-        let user =
-            shared.store.user_id(&name).await?.ok_or_else(|| RequestError::NoSuchUser(name.clone()))?;
-        if named.iter().any(|(seen, _)| *seen == user) {
-            return Err(RequestError::Invalid("a user is named twice"));
-        }
-        named.push((user, name));
-    }
+    let named = super::named_users(&shared.store, users).await?;
     let claimer = me.user.id;
     let count = u32::try_from(named.len()).unwrap_or(u32::MAX);
     if !shared.claim_limiter.allow_n(&claimer, count)

@@ -12,8 +12,15 @@ pub(crate) mod presence;
 pub(crate) mod room;
 pub(crate) mod sessions;
 
-use crate::{Shared, audit::AuditAction, auth::token, clock, error::RequestError, store::NewSession};
-use conclave_proto::{DeviceId, ErrorCode, Reply, Request, SessionId, UserId, UserInfo};
+use crate::{
+    Shared,
+    audit::AuditAction,
+    auth::token,
+    clock,
+    error::RequestError,
+    store::{NewSession, Store},
+};
+use conclave_proto::{DeviceId, ErrorCode, Reply, Request, SessionId, UserId, UserInfo, validate};
 use std::net::IpAddr;
 
 /// What a handler needs to know about the request's origin.
@@ -124,6 +131,22 @@ impl Ctx<'_> {
     fn idle_secs(&self) -> i64 {
         i64::try_from(self.shared.config.session_idle.as_secs()).unwrap_or(i64::MAX)
     }
+}
+
+/// The accounts of `names` (any case), in order, each with its canonical name:
+/// what a commit's add or remove and a KeyPackage claim act on. Refuses a name
+/// that is no account (naming it) and a user named twice.
+async fn named_users(store: &Store, names: &[String]) -> Result<Vec<(UserId, String)>, RequestError> {
+    let mut named: Vec<(UserId, String)> = Vec::with_capacity(names.len());
+    for name in names {
+        let name = validate::normalize_username(name)?;
+        let user = store.user_id(&name).await?.ok_or_else(|| RequestError::NoSuchUser(name.clone()))?;
+        if named.iter().any(|(seen, _)| *seen == user) {
+            return Err(RequestError::Invalid("a user is named twice"));
+        }
+        named.push((user, name));
+    }
+    Ok(named)
 }
 
 fn user_info(id: UserId, username: &str) -> UserInfo {

@@ -255,17 +255,8 @@ async fn targets(ctx: &Ctx<'_>, request: &CommitRequest) -> Result<Targets, Requ
         return Err(Invalid("too many devices in one add"));
     }
     let store = &ctx.shared.store;
-    let mut resolved =
-        Targets { users: Vec::new(), names: Vec::new(), devices: Vec::new(), owners: Vec::new() };
-    for name in names {
-        let name = validate::normalize_username(name)?;
-        let user = store.user_id(&name).await?.ok_or(RequestError::NotFound("no such user"))?;
-        if resolved.users.contains(&user) {
-            return Err(Invalid("a user is named twice"));
-        }
-        resolved.users.push(user);
-        resolved.names.push(name);
-    }
+    let (users, names) = super::named_users(store, names).await?.into_iter().unzip();
+    let mut resolved = Targets { users, names, devices: Vec::new(), owners: Vec::new() };
     for device in devices {
         let owner = store.device(*device).await?.map(|d| d.user);
         let Some(owner) = owner.filter(|owner| resolved.users.contains(owner)) else {
