@@ -213,7 +213,8 @@ pub enum RoomCommand {
     Invite {
         /// The room.
         name: String,
-        /// The users: as many as you like, added a hundred per commit.
+        /// The users: as many as you like, added a hundred per commit. Those in
+        /// the room already are named and left as they are.
         #[arg(required = true, num_args = 1..)]
         users: Vec<String>,
         #[command(flatten)]

@@ -38,10 +38,18 @@ pub async fn run(command: RoomCommand) -> anyhow::Result<()> {
         RoomCommand::Invite { name, users, .. } => {
             let room = messenger.resolve(&name).await?;
             let invited = messenger.invite(&room, &users).await?;
-            let json =
-                json!({ "room": room.name, "added": invited.added, "unavailable": invited.unavailable });
+            let json = json!({
+                "room": room.name,
+                "added": invited.added,
+                "unavailable": invited.unavailable,
+                "already_members": invited.already_members,
+            });
             out.result(&json, || {
-                format!("added {} to {}", untrusted(&invited.added.join(", ")), untrusted(&room.name))
+                let added = (!invited.added.is_empty()).then(|| {
+                    format!("added {} to {}", untrusted(&invited.added.join(", ")), untrusted(&room.name))
+                });
+                let already = invited.already_in(&room.name).map(|text| untrusted(&text).to_string());
+                added.into_iter().chain(already).collect::<Vec<_>>().join("\n")
             })?;
             if invited.unavailable.is_empty() {
                 Ok(())

@@ -154,6 +154,31 @@ async fn one_invite_adds_many_people_and_names_who_could_not_be_added(backend: B
     }
     let members = alice.run(&["room", "members", "team", "--json"], None).ok().json();
     assert_eq!(members.as_array().map(Vec::len), Some(4), "{members}");
+
+    // People already in the room are named as such and not added again: their
+    // devices keep one leaf each and the room goes on working for them.
+    let again = alice.run(&["room", "invite", "team", "bob", "alice", "--json"], None).ok().json();
+    assert_eq!(again["added"], serde_json::json!([]), "{again}");
+    assert_eq!(again["already_members"], serde_json::json!(["bob", "alice"]), "{again}");
+    let said = alice.run(&["room", "invite", "team", "@Dave"], None).ok();
+    assert!(said.stdout.contains("dave is already in team"), "{}", said.stdout);
+    let frank = Home::new(bin());
+    frank.register(&server, "frank", PASSWORD);
+    let mixed = alice.run(&["room", "invite", "team", "carol", "frank", "--json"], None).ok().json();
+    assert_eq!(mixed["added"], serde_json::json!(["frank"]), "{mixed}");
+    assert_eq!(mixed["already_members"], serde_json::json!(["carol"]), "{mixed}");
+    let members = alice.run(&["room", "members", "team", "--json"], None).ok().json();
+    let devices: Vec<usize> = members
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| m["devices"].as_array().map_or(0, Vec::len))
+        .collect();
+    assert_eq!(devices, [1; 5], "one device each, none added twice: {members}");
+    send(&alice, "#team", "five of us");
+    for member in [&bob, &carol, &dave, &frank] {
+        assert_eq!(texts(&history(member, "#team")).last().map(String::as_str), Some("alice: five of us"));
+    }
 }
 
 /// A member who is offline while 50 messages are sent receives all 50, in

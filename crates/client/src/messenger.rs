@@ -23,6 +23,8 @@ use crate::{
     mls::{Identity, MlsState, Outgoing, Processed},
     store::{DeviceRecord, History as LocalHistory, LocalRoom, StoredMessage},
 };
+use std::collections::HashSet;
+
 use conclave_proto::{
     Change, ClaimedKeyPackage, DeviceId, EntryBody, ErrorCode, Event, LogEntry, MessageId, Reply, Request,
     RoomId, RoomInfo, Seq, UserPresence, WelcomeInfo,
@@ -92,9 +94,26 @@ pub struct Invited {
     /// KeyPackage on the server (they have not logged in on any device yet, or
     /// every device was removed).
     pub unavailable: Vec<String>,
+    /// The users named who were in the room already, in the order named:
+    /// nothing was claimed or committed for them.
+    pub already_members: Vec<String>,
     /// What to show: the room's entries processed on the way, then one
     /// membership line for the users added.
     pub updates: Vec<Update>,
+}
+
+impl Invited {
+    /// `bob is already in team`, `bob and carol are already in team`; `None`
+    /// when nobody named was.
+    #[must_use]
+    pub fn already_in(&self, room: &str) -> Option<String> {
+        let verb = match self.already_members.len() {
+            0 => return None,
+            1 => "is",
+            _ => "are",
+        };
+        Some(format!("{} {verb} already in {room}", name_list(&self.already_members)))
+    }
 }
 
 /// One add commit's share of an invitation.
@@ -136,7 +155,7 @@ fn add_batches(packages: Vec<ClaimedKeyPackage>) -> Vec<AddBatch> {
 /// each once, in the order first named.
 fn distinct_usernames(users: &[String]) -> Result<Vec<String>> {
     let mut distinct: Vec<String> = Vec::with_capacity(users.len());
-    let mut seen = std::collections::HashSet::with_capacity(users.len());
+    let mut seen = HashSet::with_capacity(users.len());
     for user in users {
         let name = validate::normalize_username(user.strip_prefix('@').unwrap_or(user))
             .map_err(|source| ClientError::Username { input: user.clone(), source })?;
@@ -475,9 +494,13 @@ impl Messenger {
     /// other server errors. A failure in a later commit leaves the users of
     /// earlier commits added.
     pub async fn invite(&mut self, room: &RoomInfo, users: &[String]) -> Result<Invited> {
-        let users = distinct_usernames(users)?;
         let group = room.group_id.0.clone();
-        let mut invited = Invited::default();
+        // Leaving out who is in the group already keeps their one-time
+        // KeyPackages unclaimed; MLS would refuse their devices a second leaf.
+        let in_group: HashSet<String> = self.mls.members(&group)?.into_iter().map(|m| m.user).collect();
+        let (already_members, users): (Vec<String>, Vec<String>) =
+            distinct_usernames(users)?.into_iter().partition(|user| in_group.contains(user));
+        let mut invited = Invited { already_members, ..Invited::default() };
         for chunk in users.chunks(MAX_CHANGE_USERS) {
             let claimed = self.client.request(Request::ClaimKeyPackages { users: chunk.to_vec() }).await;
             let (packages, unavailable) = match claimed {
@@ -497,7 +520,7 @@ impl Messenger {
                 invited.added.extend(batch.users);
             }
         }
-        if invited.added.is_empty() {
+        if invited.added.is_empty() && !invited.unavailable.is_empty() {
             return Err(ClientError::Server {
                 code: ErrorCode::NoKeyPackages,
                 message: format!(
@@ -506,10 +529,15 @@ impl Messenger {
                 ),
             });
         }
-        invited.updates.push(Update::Membership {
-            room: room.name.clone(),
-            text: format!("you added {}", name_list(&invited.added)),
-        });
+        if !invited.added.is_empty() {
+            invited.updates.push(Update::Membership {
+                room: room.name.clone(),
+                text: format!("you added {}", name_list(&invited.added)),
+            });
+        }
+        if let Some(text) = invited.already_in(&room.name) {
+            invited.updates.push(Update::Membership { room: room.name.clone(), text });
+        }
         if !invited.unavailable.is_empty() {
             invited.updates.push(Update::Membership {
                 room: room.name.clone(),
@@ -1077,5 +1105,19 @@ mod tests {
         assert_eq!(name_list(&names(2)), "u1 and u2");
         assert_eq!(name_list(&names(5)), "u1, u2, u3, u4 and u5");
         assert_eq!(name_list(&names(100)), "u1, u2, u3, u4 and 96 others");
+    }
+
+    #[test]
+    fn members_already_in_are_named_with_the_right_verb() {
+        let invited = |already: &[&str]| Invited {
+            already_members: already.iter().map(ToString::to_string).collect(),
+            ..Invited::default()
+        };
+        assert_eq!(invited(&[]).already_in("team"), None);
+        assert_eq!(invited(&["bob"]).already_in("team").as_deref(), Some("bob is already in team"));
+        assert_eq!(
+            invited(&["bob", "carol"]).already_in("team").as_deref(),
+            Some("bob and carol are already in team")
+        );
     }
 }
