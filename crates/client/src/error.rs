@@ -163,7 +163,8 @@ pub enum ClientError {
     NoHome,
 
     /// An MLS operation failed (a broken or hostile message, a lost group state).
-    #[error("end-to-end encryption: {0}")]
+    /// The MLS error is the source, so an error chain names it once.
+    #[error("end-to-end encryption")]
     Mls(#[from] crate::mls::MlsError),
 
     /// A file in the client home could not be read or written.
@@ -228,5 +229,24 @@ fn session_end_text(reason: SessionEndReason) -> &'static str {
         SessionEndReason::LoggedOut => "logged out",
         SessionEndReason::Revoked => "revoked",
         SessionEndReason::Expired => "expired",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Front ends print an error followed by its sources, so each link says
+    /// its own part only.
+    #[test]
+    fn an_mls_error_is_named_once_in_the_chain() {
+        let err = ClientError::from(crate::mls::MlsError::NotForUs);
+        let mut parts = vec![err.to_string()];
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            parts.push(cause.to_string());
+            source = cause.source();
+        }
+        assert_eq!(parts, ["end-to-end encryption", "the Welcome is not addressed to this device"]);
     }
 }

@@ -5,7 +5,7 @@
 #[non_exhaustive]
 pub enum Error {
     /// The terminal could not be set up or drawn on (not a terminal?).
-    #[error("terminal: {0}")]
+    #[error("terminal")]
     Terminal(#[from] std::io::Error),
     /// The client home could not be read.
     #[error(transparent)]

@@ -45,26 +45,35 @@ use sqlx::{
 use std::{net::IpAddr, str::FromStr, time::Duration};
 
 /// Why a storage operation failed.
+///
+/// The driver's error is part of the message and not a `source`: log lines
+/// print the message alone, and an error chain would print it twice.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The database could not be reached or the connection broke; retrying later
     /// may succeed.
     #[error("database unavailable: {0}")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(sqlx::Error),
     /// A unique constraint refused the write (for example a taken username).
     #[error("already exists")]
     Conflict,
     /// Any other database error.
     #[error("database error: {0}")]
-    Database(#[source] sqlx::Error),
+    Database(sqlx::Error),
     /// Migrations failed.
     #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
     /// The configured database is not acceptable (for example plaintext to a
     /// remote PostgreSQL).
     #[error("{0}")]
     Refused(String),
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(err: sqlx::migrate::MigrateError) -> Self {
+        Self::Migrate(err)
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
