@@ -11,6 +11,7 @@ backend_tests!(
     outsiders_cannot_join_or_read_a_private_group,
     a_removed_member_reads_nothing_sent_afterwards,
     one_invite_adds_many_people_and_names_who_could_not_be_added,
+    an_invite_names_who_another_member_just_added,
     an_offline_member_receives_every_message_once_in_order,
     a_deleted_message_disappears_everywhere,
     no_plaintext_reaches_the_server,
@@ -155,8 +156,9 @@ async fn one_invite_adds_many_people_and_names_who_could_not_be_added(backend: B
     let members = alice.run(&["room", "members", "team", "--json"], None).ok().json();
     assert_eq!(members.as_array().map(Vec::len), Some(4), "{members}");
 
-    // People already in the room are named as such and not added again: their
-    // devices keep one leaf each and the room goes on working for them.
+    // People already in the room are named as such and not added again (MLS
+    // refused their devices a second leaf before): each keeps one device in
+    // the room, and the room goes on working for everyone.
     let again = alice.run(&["room", "invite", "team", "bob", "alice", "--json"], None).ok().json();
     assert_eq!(again["added"], serde_json::json!([]), "{again}");
     assert_eq!(again["already_members"], serde_json::json!(["bob", "alice"]), "{again}");
@@ -179,6 +181,25 @@ async fn one_invite_adds_many_people_and_names_who_could_not_be_added(backend: B
     for member in [&bob, &carol, &dave, &frank] {
         assert_eq!(texts(&history(member, "#team")).last().map(String::as_str), Some("alice: five of us"));
     }
+}
+
+/// In a public room any member may add people. When the owner, whose device
+/// has not seen it yet, invites someone another member has just added, the
+/// invite catches up first and names them as already in, instead of failing
+/// on MLS's refusal of a second leaf.
+async fn an_invite_names_who_another_member_just_added(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let [alice, bob, carol] = <[Home; 3]>::try_from(users(&server, &["alice", "bob", "carol"])).ok().unwrap();
+    alice.run(&["room", "create", "open", "--public"], None).ok();
+    carol.run(&["room", "join", "open"], None).ok();
+    let added = carol.run(&["room", "invite", "open", "bob", "--json"], None).ok().json();
+    assert_eq!(added["added"], serde_json::json!(["bob"]), "{added}");
+
+    let again = alice.run(&["room", "invite", "open", "bob", "--json"], None).ok().json();
+    assert_eq!(again["added"], serde_json::json!([]), "{again}");
+    assert_eq!(again["already_members"], serde_json::json!(["bob"]), "{again}");
+    send(&alice, "#open", "hello bob");
+    assert_eq!(texts(&history(&bob, "#open")).last().map(String::as_str), Some("alice: hello bob"));
 }
 
 /// A member who is offline while 50 messages are sent receives all 50, in

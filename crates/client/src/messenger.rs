@@ -23,14 +23,13 @@ use crate::{
     mls::{Identity, MlsState, Outgoing, Processed},
     store::{DeviceRecord, History as LocalHistory, LocalRoom, StoredMessage},
 };
-use std::collections::HashSet;
-
 use conclave_proto::{
     Change, ClaimedKeyPackage, DeviceId, EntryBody, ErrorCode, Event, LogEntry, MessageId, Reply, Request,
     RoomId, RoomInfo, Seq, UserPresence, WelcomeInfo,
     limits::{MAX_CHANGE_USERS, MAX_FETCH},
     validate,
 };
+use std::collections::HashSet;
 
 /// One-time KeyPackages uploaded when the server holds fewer than
 /// [`KEY_PACKAGES_LOW`].
@@ -97,8 +96,9 @@ pub struct Invited {
     /// The users named who were in the room already, in the order named:
     /// nothing was claimed or committed for them.
     pub already_members: Vec<String>,
-    /// What to show: the room's entries processed on the way, then one
-    /// membership line for the users added.
+    /// What to show: the room's entries processed on the way, then the
+    /// membership lines: who was added, who was in already, who could not be
+    /// added.
     pub updates: Vec<Update>,
 }
 
@@ -483,24 +483,29 @@ impl Messenger {
     /// [`MAX_ADD_DEVICES`] devices each, so a thousand people take a few
     /// dozen round trips rather than a thousand commits.
     ///
-    /// Users with no device ready to be added (none has a KeyPackage) are not
-    /// an error while someone else can be added: they are listed in
-    /// [`Invited::unavailable`].
+    /// Users already in the group (once this device has caught up with it)
+    /// are left out before anything is claimed and listed in
+    /// [`Invited::already_members`]. Users with no device ready to be added
+    /// (none has a KeyPackage) are not an error while someone else can be
+    /// added: they are listed in [`Invited::unavailable`].
     ///
     /// # Errors
     /// [`ClientError::Username`] or [`ClientError::NoUsers`] before anything
     /// is sent; `not_found` (naming the user) before anything is claimed;
-    /// `no_key_packages` when nobody named could be added; `forbidden` and
+    /// `no_key_packages` when some could not be added and nobody was; `forbidden` and
     /// other server errors. A failure in a later commit leaves the users of
     /// earlier commits added.
     pub async fn invite(&mut self, room: &RoomInfo, users: &[String]) -> Result<Invited> {
+        let named = distinct_usernames(users)?;
         let group = room.group_id.0.clone();
+        // Caught up first, so the members seen are the group's current ones.
+        let caught_up = self.join(room).await?;
         // Leaving out who is in the group already keeps their one-time
         // KeyPackages unclaimed; MLS would refuse their devices a second leaf.
         let in_group: HashSet<String> = self.mls.members(&group)?.into_iter().map(|m| m.user).collect();
         let (already_members, users): (Vec<String>, Vec<String>) =
-            distinct_usernames(users)?.into_iter().partition(|user| in_group.contains(user));
-        let mut invited = Invited { already_members, ..Invited::default() };
+            named.into_iter().partition(|user| in_group.contains(user));
+        let mut invited = Invited { already_members, updates: caught_up, ..Invited::default() };
         for chunk in users.chunks(MAX_CHANGE_USERS) {
             let claimed = self.client.request(Request::ClaimKeyPackages { users: chunk.to_vec() }).await;
             let (packages, unavailable) = match claimed {
