@@ -390,6 +390,15 @@ async fn a_member_can_leave_a_group(backend: Backend) {
     }
     assert_eq!(texts(&history(&alice, "#club")), ["bob: bye all", "alice: after bob left"]);
     bob.run(&["room", "leave", "lobby"], None).fails();
+
+    // Someone who left is not in the room any more: inviting them again adds
+    // them, and they read what is sent from then on, not what they missed.
+    let back = alice.run(&["room", "invite", "club", "bob", "--json"], None).ok().json();
+    assert_eq!(back["added"], serde_json::json!(["bob"]), "{back}");
+    send(&alice, "#club", "welcome back");
+    let seen = texts(&history(&bob, "#club"));
+    assert_eq!(seen.last().map(String::as_str), Some("alice: welcome back"), "{seen:?}");
+    assert!(!seen.iter().any(|line| line == "alice: after bob left"), "{seen:?}");
 }
 
 /// A public room can be joined by anyone, who then reads what is sent after.
