@@ -13,6 +13,15 @@
 //! holds one and adds no delay. A sender is answered only after its batch has
 //! committed, so every acknowledged message is on disk.
 //!
+//! **Spacing.** A batch costs a fixed part (a dozen statements, each a hop to
+//! the database's thread and back, and the commit) besides its messages, so a
+//! batch starts at least `GATHER` (3 ms) after the one before it started. At
+//! rest and at moderate rates batches are further apart than that and nothing
+//! waits; under a busy load each batch holds more messages, for a few
+//! milliseconds of latency (workload D, 4,000 messages a second: about 100 µs
+//! of server CPU per delivery without the spacing, 75–78 µs with it, and a
+//! median latency 2.5 ms longer).
+//!
 //! **Order.** The task holds the turns of every room in the batch (in stripe
 //! order, so it cannot deadlock with a handler holding one) from before the
 //! transaction until the entries are published: entries reach connections in
@@ -39,12 +48,18 @@ use crate::{
     store::{AppendError, NewMessage, Store, StoreError, StoredMessage, Writer},
 };
 use conclave_proto::{Bytes, DeviceId, EntryBody, Event, LogEntry, RoomId, UserId};
-use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use std::{sync::Arc, time::Duration};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
 
 /// Most messages in one transaction: bounds the transaction's length (and so
 /// the wait of the first sender in it).
 const MAX_BATCH: usize = 256;
+/// Least time between the starts of two batches: under load, what arrives
+/// meanwhile shares the next batch's fixed cost (see the module documentation).
+const GATHER: Duration = Duration::from_millis(3);
 /// Sends waiting to be stored; senders wait for room when it is full.
 const QUEUE: usize = 4096;
 
@@ -122,7 +137,17 @@ async fn run(
     // after any failed batch, so a broken connection is never kept.
     let mut writer: Option<Writer> = None;
     let mut open = true;
+    let mut last_start: Option<Instant> = None;
     loop {
+        if let Some(start) = last_start.filter(|start| start.elapsed() < GATHER) {
+            tokio::select! {
+                () = tokio::time::sleep_until(start + GATHER) => {}
+                () = stopping.recv(), if open => {
+                    rx.close();
+                    open = false;
+                }
+            }
+        }
         let taken = tokio::select! {
             taken = rx.recv_many(&mut batch, MAX_BATCH) => taken,
             () = stopping.recv(), if open => {
@@ -137,6 +162,7 @@ async fn run(
             break;
         }
         let jobs = std::mem::take(&mut batch);
+        last_start = Some(Instant::now());
         metrics.message_batches.inc();
         let outcomes = match store_batch(&store, &mut writer, &fanout, &jobs).await {
             Err(StoreError::Conflict) if jobs.len() > 1 => {
