@@ -443,7 +443,8 @@ impl Messenger {
     }
 
     /// Builds a commit with `build`, submits it, and on a lost epoch race catches
-    /// up and rebuilds it.
+    /// up and rebuilds it. The first try follows `join`, which has caught up
+    /// already (or just joined, at the group's current epoch).
     async fn commit_with_retry(
         &mut self,
         room: &RoomInfo,
@@ -451,8 +452,10 @@ impl Messenger {
         build: impl Fn(&MlsState) -> Result<Outgoing>,
     ) -> Result<(Seq, Vec<Update>)> {
         let mut updates = self.join(room).await?;
-        for _ in 0..COMMIT_TRIES {
-            updates.extend(self.sync(room.id).await?);
+        for attempt in 0..COMMIT_TRIES {
+            if attempt > 0 {
+                updates.extend(self.sync(room.id).await?);
+            }
             let outgoing = build(&self.mls)?;
             match self.submit(room.id, &outgoing, change.clone()).await {
                 Ok(seq) => {
@@ -492,9 +495,9 @@ impl Messenger {
     /// # Errors
     /// [`ClientError::Username`] or [`ClientError::NoUsers`] before anything
     /// is sent; `not_found` (naming the user) before anything is claimed;
-    /// `no_key_packages` when some could not be added and nobody was; `forbidden` and
-    /// other server errors. A failure in a later commit leaves the users of
-    /// earlier commits added.
+    /// `no_key_packages` when some could not be added and nobody was;
+    /// `forbidden` and other server errors. A failure in a later commit leaves
+    /// the users of earlier commits added.
     pub async fn invite(&mut self, room: &RoomInfo, users: &[String]) -> Result<Invited> {
         let named = distinct_usernames(users)?;
         let group = room.group_id.0.clone();

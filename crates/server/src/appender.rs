@@ -139,17 +139,15 @@ async fn run(
     let mut open = true;
     let mut last_start: Option<Instant> = None;
     loop {
-        if let Some(start) = last_start.filter(|start| start.elapsed() < GATHER) {
-            tokio::select! {
-                () = tokio::time::sleep_until(start + GATHER) => {}
-                () = stopping.recv(), if open => {
-                    rx.close();
-                    open = false;
-                }
-            }
-        }
+        // Under load, the next batch begins `GATHER` after the last one began.
+        let gathered = last_start.map(|start| start + GATHER).filter(|at| *at > Instant::now());
         let taken = tokio::select! {
-            taken = rx.recv_many(&mut batch, MAX_BATCH) => taken,
+            taken = async {
+                if let Some(at) = gathered {
+                    tokio::time::sleep_until(at).await;
+                }
+                rx.recv_many(&mut batch, MAX_BATCH).await
+            } => taken,
             () = stopping.recv(), if open => {
                 // No more sends; what is queued is still stored, then
                 // `recv_many` returns 0.
