@@ -9,8 +9,14 @@
 //! receiving socket's side of TCP and wakes its reader. Writing to many sockets
 //! costs more per write than writing to one (each write touches a different
 //! socket's state), so the floor is measured for the connection count asked for.
+//!
+//! Then it measures the disk: a delivered message has waited for its batch's
+//! commit, and with `synchronous=FULL` a commit waits for one `fdatasync` of
+//! SQLite's write-ahead log. So the latency of appending a page and syncing it,
+//! in the directory where the bench puts the server's data, is the floor under
+//! every message's latency; its tail shows in the messaging scenarios' p99.
 
-use crate::stats::{Report, per_sec};
+use crate::stats::{Latency, Report, per_sec};
 use anyhow::{Context, Result, bail};
 use std::{
     io::Write,
@@ -35,9 +41,17 @@ pub struct FloorArgs {
     /// Rounds per second: one write to every connection each round (messages per second in a room).
     #[arg(long, default_value_t = 20.0)]
     pub rate: f64,
-    /// Seconds of writing.
+    /// Seconds of writing, and then of syncing.
     #[arg(long, default_value_t = 10)]
     pub duration: u64,
+    /// Syncs per second in the disk part (a busy server commits a batch every
+    /// few milliseconds; workload B, 20 a second).
+    #[arg(long, default_value_t = 50.0)]
+    pub sync_rate: f64,
+    /// Where the disk part appends and syncs: by default the temporary
+    /// directory, where the bench puts the server's data directory.
+    #[arg(long)]
+    pub sync_dir: Option<std::path::PathBuf>,
 }
 
 /// Highest `--rate` and longest `--duration`: the round times are kept in memory.
@@ -89,15 +103,16 @@ struct Written {
 /// # Errors
 /// Socket failures, or readers that do not receive everything.
 pub async fn run(args: &FloorArgs) -> Result<Report> {
-    let rate_ok = args.rate.is_finite() && args.rate > 0.0 && args.rate <= MAX_RATE;
+    let rate_ok = |rate: f64| rate.is_finite() && rate > 0.0 && rate <= MAX_RATE;
     if args.connections == 0
         || args.size == 0
         || args.duration == 0
         || args.duration > MAX_DURATION
-        || !rate_ok
+        || !rate_ok(args.rate)
+        || !rate_ok(args.sync_rate)
     {
         bail!(
-            "need at least one connection and one byte, 1 to {MAX_DURATION} seconds, and a rate above 0 and at most {MAX_RATE}"
+            "need at least one connection and one byte, 1 to {MAX_DURATION} seconds, and rates above 0 and at most {MAX_RATE}"
         );
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -133,7 +148,9 @@ pub async fn run(args: &FloorArgs) -> Result<Report> {
     if drained.is_err() {
         bail!("readers received {} of {expected} bytes", received.load(Ordering::Acquire));
     }
-    Ok(report(args, &written))
+    let plan = args.clone();
+    let synced = tokio::task::spawn_blocking(move || sync_pages(&plan)).await??;
+    Ok(report(args, &written, &synced))
 }
 
 /// Reads and counts until the connection closes.
@@ -173,7 +190,35 @@ fn write_rounds(writers: &mut [TcpStream], args: &FloorArgs) -> Result<Written> 
     })
 }
 
-fn report(args: &FloorArgs, written: &Written) -> Report {
+/// Appends one 4 KiB page (a write-ahead log frame's size) and waits for
+/// `fdatasync`, `sync_rate` times a second for `duration`, as a commit does;
+/// returns the latency of each append and sync.
+fn sync_pages(args: &FloorArgs) -> Result<Latency> {
+    let dir = args.sync_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let mut file = tempfile::tempfile_in(&dir).with_context(|| format!("a file in {}", dir.display()))?;
+    let page = vec![0x5a_u8; PAGE];
+    let period = Duration::from_secs_f64(1.0 / args.sync_rate);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // Small, positive.
+    let syncs = (args.sync_rate * args.duration as f64).ceil() as usize;
+    let mut latency = Latency::new();
+    let start = Instant::now();
+    for sync in 0..syncs {
+        let due = start + period.mul_f64(sync as f64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let began = Instant::now();
+        file.write_all(&page)?;
+        file.sync_data()?;
+        latency.record(began.elapsed());
+    }
+    Ok(latency)
+}
+
+/// Bytes appended before each sync.
+const PAGE: usize = 4096;
+
+fn report(args: &FloorArgs, written: &Written, synced: &Latency) -> Report {
     let (before, after) = written.cpu;
     #[allow(clippy::cast_precision_loss)] // Counts and nanoseconds stay far below 2^52.
     let per_write_us = (after.on_cpu_ns - before.on_cpu_ns) as f64 / 1000.0 / written.writes as f64;
@@ -209,6 +254,8 @@ fn report(args: &FloorArgs, written: &Written) -> Report {
     );
     report.line("writer cpu/write", format!("{per_write_us:.2} µs  ({:.0}% system)", system_share * 100.0));
     report.line("round (all connections)", format!("p50 {p50_ms:.2} ms  max {max_ms:.2} ms"));
+    let sync = synced.summary();
+    report.line("append+fdatasync", format!("{}  ({:.0}/s, 4 KiB each)", sync.line(), args.sync_rate));
     report.field("connections", args.connections);
     report.field("size", args.size);
     report.field("rate", args.rate);
@@ -218,5 +265,7 @@ fn report(args: &FloorArgs, written: &Written) -> Report {
     report.field("writer_system_share", system_share);
     report.field("round_p50_ms", p50_ms);
     report.field("round_max_ms", max_ms);
+    report.field("sync_rate", args.sync_rate);
+    report.field("sync", sync);
     report
 }

@@ -67,11 +67,14 @@ async fn room_run_reports_no_loss() {
 
 /// `floor` needs no server: 10 connections, 20 rounds of 200 bytes each. Every
 /// write is received (the scenario fails otherwise), and the report carries the
-/// writer's CPU per write and the round times.
+/// writer's CPU per write and the round times; then 50 page syncs in the given
+/// directory, which it leaves as it found it.
 #[test]
 fn floor_run_writes_every_round_to_every_connection() {
+    let dir = tempfile::tempdir().expect("temporary directory");
     let output = Command::new(env!("CARGO_BIN_EXE_conclave-bench"))
-        .args(["--json", "floor", "--connections", "10", "--rate", "20", "--duration", "1"])
+        .args(["--json", "floor", "--connections", "10", "--rate", "20", "--duration", "1", "--sync-dir"])
+        .arg(dir.path())
         .output()
         .expect("run conclave-bench");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -82,4 +85,8 @@ fn floor_run_writes_every_round_to_every_connection() {
     assert_eq!(report["writes"], 200, "20 rounds x 10 connections: {report:#}");
     assert!(report["writer_cpu_us_per_write"].as_f64().is_some_and(|v| v > 0.0), "{report:#}");
     assert!(report["round_max_ms"].as_f64().is_some_and(|v| v >= 0.0), "{report:#}");
+    assert_eq!(report["sync"]["count"], 50, "50 syncs a second for 1 s: {report:#}");
+    assert!(report["sync"]["p50_ms"].as_f64().is_some_and(|v| v > 0.0), "{report:#}");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).expect("read the directory").collect();
+    assert!(left.is_empty(), "the synced file is removed: {left:?}");
 }
