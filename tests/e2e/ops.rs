@@ -21,19 +21,27 @@ async fn only_tls13_is_spoken(backend: Backend) {
     assert_eq!(https_get(server.addr, &server.fingerprint, "/healthz").await, (200, "ok\n".to_owned()));
 }
 
-/// `/healthz` answers 200 and `/metrics` counts connections, logins and frames
-/// in the Prometheus text format.
+/// `/healthz` answers 200 and `/metrics` counts connections, logins, frames
+/// and stored messages, and times their storage, in the Prometheus text format.
 async fn health_and_metrics_are_served(backend: Backend) {
     let server = server(backend, &[]).await;
-    let reg = Home::new(bin()).register(&server, "judy", PASSWORD);
+    let judy = Home::new(bin());
+    let reg = judy.register(&server, "judy", PASSWORD);
     Home::new(bin()).login(&server, "judy", "wrong password here", &code_now(&reg.secret)).fails();
+    judy.run(&["room", "create", "notes"], None).ok();
+    judy.run(&["send", "#notes", "counted, not read"], None).ok();
     let (status, body) = https_get(server.addr, &server.fingerprint, "/metrics").await;
     assert_eq!(status, 200);
     for line in [
         "conclave_registrations_total 1",
         "conclave_logins_total{result=\"failed\"} 1",
         "conclave_connections 0",
-        "conclave_connections_accepted_total 2",
+        "conclave_connections_accepted_total 4",
+        "conclave_messages_total 1",
+        "conclave_message_batches_total 1",
+        "conclave_message_batch_seconds_count 1",
+        // The one batch took less than about 4 s: it is in the last finite bucket.
+        "conclave_message_batch_seconds_bucket{le=\"4.096\"} 1",
     ] {
         assert!(body.contains(line), "missing {line:?} in\n{body}");
     }

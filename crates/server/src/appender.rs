@@ -162,11 +162,12 @@ async fn run(
         let jobs = std::mem::take(&mut batch);
         last_start = Some(Instant::now());
         metrics.message_batches.inc();
-        let outcomes = match store_batch(&store, &mut writer, &fanout, &jobs).await {
+        let outcomes = match store_batch(&store, &mut writer, &fanout, &metrics, &jobs).await {
             Err(StoreError::Conflict) if jobs.len() > 1 => {
                 let mut outcomes = Vec::with_capacity(jobs.len());
                 for job in &jobs {
-                    let one = store_batch(&store, &mut writer, &fanout, std::slice::from_ref(job)).await;
+                    let one =
+                        store_batch(&store, &mut writer, &fanout, &metrics, std::slice::from_ref(job)).await;
                     outcomes.push(one.map(|mut o| o.remove(0)).unwrap_or_else(|err| failed(&err)));
                 }
                 outcomes
@@ -191,13 +192,14 @@ async fn store_batch(
     store: &Store,
     writer: &mut Option<Writer>,
     fanout: &Fanout,
+    metrics: &Metrics,
     jobs: &[Job],
 ) -> Result<Vec<Result<StoredMessage, AppendError>>, StoreError> {
     let conn = match writer {
         Some(conn) => conn,
         None => writer.insert(store.writer().await?),
     };
-    let outcome = store_and_publish(conn, fanout, jobs).await;
+    let outcome = store_and_publish(conn, fanout, metrics, jobs).await;
     if outcome.as_ref().is_err_and(|err| !matches!(err, StoreError::Conflict)) {
         *writer = None;
     }
@@ -213,6 +215,7 @@ fn failed(err: &StoreError) -> Result<StoredMessage, AppendError> {
 async fn store_and_publish(
     writer: &mut Writer,
     fanout: &Fanout,
+    metrics: &Metrics,
     jobs: &[Job],
 ) -> Result<Vec<Result<StoredMessage, AppendError>>, StoreError> {
     let _turns = fanout.turns(jobs.iter().map(|job| job.message.room)).await;
@@ -231,7 +234,8 @@ async fn store_and_publish(
             }
         })
         .collect();
-    let outcomes = writer
+    let started = Instant::now();
+    let stored = writer
         .append_messages(
             &messages,
             policy::may_use,
@@ -245,7 +249,9 @@ async fn store_and_publish(
                 entry_hash(prev, seq, entry.at_ms, entry.actor, AuditAction::MessageSent.as_str(), entry.detail)
             },
         )
-        .await?;
+        .await;
+    metrics.message_batch_seconds.observe(started.elapsed().as_secs_f64());
+    let outcomes = stored?;
     // Consecutive entries of one room go out together: one write per member
     // for all of them.
     let mut run: Option<(RoomId, Vec<fanout::Frame>)> = None;

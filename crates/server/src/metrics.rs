@@ -2,7 +2,12 @@
 
 use prometheus_client::{
     encoding::text::encode,
-    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
     registry::Registry,
 };
 
@@ -31,6 +36,11 @@ pub struct Metrics {
     /// Transactions that stored messages (group commits): `messages` divided by
     /// this is the average batch.
     pub message_batches: Counter,
+    /// Seconds each transaction storing messages took, from its first
+    /// statement to its commit (the `fsync` included). Every message waits
+    /// for its batch before it is delivered or acknowledged, so a slow disk
+    /// shows here first.
+    pub message_batch_seconds: Histogram,
     /// Commits accepted.
     pub commits: Counter,
     /// Frames the fan-out wrote to a connection (or left pending for it).
@@ -60,6 +70,8 @@ impl Metrics {
             frame_errors: Counter::default(),
             messages: Counter::default(),
             message_batches: Counter::default(),
+            // 0.25 ms to about 4 s, doubling.
+            message_batch_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 15)),
             commits: Counter::default(),
             deliveries: Counter::default(),
             deliveries_dropped: Counter::default(),
@@ -81,6 +93,11 @@ impl Metrics {
             "message_batches",
             "Transactions that stored messages (group commit)",
             metrics.message_batches.clone(),
+        );
+        registry.register(
+            "message_batch_seconds",
+            "Time to store one batch of messages, commit and fsync included",
+            metrics.message_batch_seconds.clone(),
         );
         registry.register("commits", "MLS commits accepted", metrics.commits.clone());
         registry.register(
