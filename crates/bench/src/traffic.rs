@@ -171,7 +171,7 @@ impl Log {
 }
 
 /// The outcome of one run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RunResult {
     /// Senders.
     pub senders: usize,
