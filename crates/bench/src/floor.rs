@@ -255,7 +255,10 @@ fn report(args: &FloorArgs, written: &Written, synced: &Latency) -> Report {
     report.line("writer cpu/write", format!("{per_write_us:.2} µs  ({:.0}% system)", system_share * 100.0));
     report.line("round (all connections)", format!("p50 {p50_ms:.2} ms  max {max_ms:.2} ms"));
     let sync = synced.summary();
-    report.line("append+fdatasync", format!("{}  ({:.0}/s, 4 KiB each)", sync.line(), args.sync_rate));
+    report.line(
+        "append+fdatasync",
+        format!("{}  ({:.0}/s, {} KiB each)", sync.line(), args.sync_rate, PAGE / 1024),
+    );
     report.field("connections", args.connections);
     report.field("size", args.size);
     report.field("rate", args.rate);

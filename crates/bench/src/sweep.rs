@@ -102,7 +102,7 @@ pub async fn run(target: &Target, args: &SweepArgs) -> Result<Report> {
             result.latency.p99_ms,
             reason.as_deref().unwrap_or("holds")
         );
-        let again = !holds && attempt <= args.retries && only_late(&result);
+        let again = !holds && attempt <= args.retries && wrong(&result).is_none();
         steps.push(Step { rate, attempt, holds, reason, result });
         if again {
             attempt += 1;
@@ -181,25 +181,19 @@ pub async fn run(target: &Target, args: &SweepArgs) -> Result<Report> {
     Ok(report)
 }
 
-/// Whether a failed step failed only on time: nothing refused, duplicated,
-/// reordered or wrong, so a run at a calmer moment could hold.
-fn only_late(result: &RunResult) -> bool {
-    result.loss.duplicated_or_reordered == 0
-        && result.errors.values().sum::<u64>() == 0
-        && result.connection_failures == 0
-        && result.content.decrypt_failures + result.content.content_errors == 0
-}
-
 /// Why a step does not hold, or `None`.
 fn failure(result: &RunResult, p99_limit_ms: f64) -> Option<String> {
-    if !result.loss.exactly_once_in_order {
+    wrong(result).or_else(|| late(result, p99_limit_ms))
+}
+
+/// What fails a step whenever it happens: entries duplicated or reordered,
+/// refused sends, failed connections, wrong content.
+fn wrong(result: &RunResult) -> Option<String> {
+    if result.loss.duplicated_or_reordered > 0 {
         return Some(format!(
-            "not delivered in time or lost: {} missing, {} duplicated/reordered",
+            "lost or reordered: {} missing, {} duplicated/reordered",
             result.loss.missing, result.loss.duplicated_or_reordered
         ));
-    }
-    if result.latency.p99_ms > p99_limit_ms {
-        return Some(format!("p99 {:.2} ms over {p99_limit_ms} ms", result.latency.p99_ms));
     }
     let refused: u64 = result.errors.values().sum();
     if refused > 0 || result.connection_failures > 0 {
@@ -207,6 +201,18 @@ fn failure(result: &RunResult, p99_limit_ms: f64) -> Option<String> {
     }
     if result.content.decrypt_failures + result.content.content_errors > 0 {
         return Some("content check failed".to_owned());
+    }
+    None
+}
+
+/// What fails a step on time alone (entries late, or a p99 over the limit):
+/// a run at a calmer moment could hold.
+fn late(result: &RunResult, p99_limit_ms: f64) -> Option<String> {
+    if !result.loss.exactly_once_in_order {
+        return Some(format!("not delivered in time: {} missing", result.loss.missing));
+    }
+    if result.latency.p99_ms > p99_limit_ms {
+        return Some(format!("p99 {:.2} ms over {p99_limit_ms} ms", result.latency.p99_ms));
     }
     None
 }
@@ -228,21 +234,21 @@ mod tests {
     fn a_step_late_on_time_alone_is_run_again_and_a_wrong_one_is_not() {
         let slow = run_with(400.0, 0, 0);
         assert!(failure(&slow, 250.0).is_some_and(|why| why.contains("p99 400.00 ms")));
-        assert!(only_late(&slow), "a p99 over the limit may be a passing stall");
+        assert!(wrong(&slow).is_none(), "a p99 over the limit may be a passing stall");
         let late = run_with(20.0, 12, 0);
         assert!(failure(&late, 250.0).is_some_and(|why| why.contains("12 missing")));
-        assert!(only_late(&late), "entries late, none out of order");
+        assert!(wrong(&late).is_none(), "entries late, none out of order");
 
         let reordered = run_with(20.0, 0, 1);
         assert!(failure(&reordered, 250.0).is_some());
-        assert!(!only_late(&reordered), "a duplicate or reordering is never retried");
+        assert!(wrong(&reordered).is_some(), "a duplicate or reordering is never retried");
         let mut refused = run_with(20.0, 0, 0);
         refused.errors.insert("rate_limited".to_owned(), 1);
         assert!(failure(&refused, 250.0).is_some_and(|why| why.contains("1 refused")));
-        assert!(!only_late(&refused));
-        let mut wrong = run_with(20.0, 0, 0);
-        wrong.content.content_errors = 1;
-        assert!(!only_late(&wrong));
+        assert!(wrong(&refused).is_some());
+        let mut wrong_content = run_with(20.0, 0, 0);
+        wrong_content.content.content_errors = 1;
+        assert!(wrong(&wrong_content).is_some());
 
         assert!(failure(&run_with(20.0, 0, 0), 250.0).is_none(), "on time and complete holds");
     }

@@ -140,10 +140,10 @@ async fn run(
     let mut last_start: Option<Instant> = None;
     loop {
         // Under load, the next batch begins `GATHER` after the last one began.
-        let gathered = last_start.map(|start| start + GATHER).filter(|at| *at > Instant::now());
+        let gather_until = last_start.map(|start| start + GATHER).filter(|at| *at > Instant::now());
         let taken = tokio::select! {
             taken = async {
-                if let Some(at) = gathered {
+                if let Some(at) = gather_until {
                     tokio::time::sleep_until(at).await;
                 }
                 rx.recv_many(&mut batch, MAX_BATCH).await
