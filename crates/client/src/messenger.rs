@@ -443,15 +443,15 @@ impl Messenger {
     }
 
     /// Builds a commit with `build`, submits it, and on a lost epoch race catches
-    /// up and rebuilds it. The first try follows `join`, which has caught up
-    /// already (or just joined, at the group's current epoch).
+    /// up and rebuilds it; returns the entries processed on the way. The caller
+    /// has joined the room (which catches up), so the first try needs no fetch.
     async fn commit_with_retry(
         &mut self,
         room: &RoomInfo,
         change: Change,
         build: impl Fn(&MlsState) -> Result<Outgoing>,
     ) -> Result<(Seq, Vec<Update>)> {
-        let mut updates = self.join(room).await?;
+        let mut updates = Vec::new();
         for attempt in 0..COMMIT_TRIES {
             if attempt > 0 {
                 updates.extend(self.sync(room.id).await?);
@@ -566,7 +566,8 @@ impl Messenger {
         let group = room.group_id.0.clone();
         let change = Change::Remove { users: vec![user.to_owned()] };
         let user_owned = user.to_owned();
-        let (_, mut updates) = self
+        let mut updates = self.join(room).await?;
+        let (_, caught_up) = self
             .commit_with_retry(room, change, |mls| {
                 let leaves: Vec<Identity> =
                     mls.members(&group)?.into_iter().filter(|m| m.user == user_owned).collect();
@@ -576,6 +577,7 @@ impl Messenger {
                 Ok(mls.remove_members(&group, &leaves)?)
             })
             .await?;
+        updates.extend(caught_up);
         updates.push(Update::Membership { room: room.name.clone(), text: format!("you removed {user}") });
         Ok(updates)
     }
