@@ -16,6 +16,7 @@
 //!   `sweep`, and `floor` (the kernel's cost of a fan-out, without a server).
 
 mod catchup;
+mod commits;
 mod connections;
 mod dm;
 mod floor;

@@ -5,8 +5,10 @@
 //! raised so that the load generator is not mistaken for an attacker — or a
 //! running server given by address. [`ProcSample`] reads a process's memory, CPU
 //! time and open files from `/proc`, so figures come from the kernel and not from
-//! the server's own accounting.
+//! the server's own accounting; [`Target::commit_histogram`] reads the one
+//! figure only the server has, how long its commits take.
 
+use crate::commits::{self, Histogram};
 use anyhow::{Context, Result, bail};
 use conclave_client::{Fingerprint, ServerAddress, Trust};
 use conclave_testkit::{Backend, ServerProcess};
@@ -61,6 +63,8 @@ pub struct Target {
     pub address: ServerAddress,
     /// How its certificate is checked: pinned to the printed fingerprint.
     pub trust: Trust,
+    /// That fingerprint in hex, for reading `/metrics`.
+    fingerprint: String,
     /// Its process, when known, for `/proc` figures.
     pub pid: Option<u32>,
     /// How it was started, for the report.
@@ -111,6 +115,7 @@ impl Target {
                 },
                 address,
                 trust: Trust::Pinned(pin),
+                fingerprint: pin.to_string(),
                 pid: args.server_pid,
                 process: None,
             });
@@ -135,6 +140,7 @@ impl Target {
             },
             address,
             trust: Trust::Pinned(pin),
+            fingerprint: pin.to_string(),
             pid,
             process: Some(process),
         })
@@ -169,12 +175,33 @@ impl Target {
         Ok(())
     }
 
+    /// The server's histogram of commit times now, read from its `/metrics`;
+    /// `None` when that cannot be read within a few seconds (the run goes on
+    /// without the figure).
+    pub async fn commit_histogram(&self) -> Option<Histogram> {
+        let read = async {
+            let addr =
+                tokio::net::lookup_host((self.address.host(), self.address.port())).await.ok()?.next()?;
+            let (status, body) =
+                conclave_testkit::try_https_get(addr, &self.fingerprint, "/metrics").await.ok()?;
+            (status == 200).then(|| Histogram::parse(&body, commits::METRIC)).flatten()
+        };
+        let histogram = tokio::time::timeout(METRICS_TIMEOUT, read).await.ok().flatten();
+        if histogram.is_none() {
+            tracing::warn!("could not read {} from the server's /metrics", commits::METRIC);
+        }
+        histogram
+    }
+
     /// The server's figures now, if its process is known and readable.
     #[must_use]
     pub fn sample(&self) -> Option<ProcSample> {
         self.pid.and_then(|pid| ProcSample::read(&pid.to_string()).ok())
     }
 }
+
+/// How long reading `/metrics` may take before the run goes on without it.
+const METRICS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `conclave` in the directory of this executable (`cargo build --release --bin
 /// conclave --bin conclave-bench` puts both there).

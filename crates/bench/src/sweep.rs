@@ -150,11 +150,12 @@ pub async fn run(target: &Target, args: &SweepArgs) -> Result<Report> {
         report.line(
             &label,
             format!(
-                "{:>9.0} deliveries/s  p99 {:>8.2} ms  max {:>8.2} ms  server {} µs/delivery  {}",
+                "{:>9.0} deliveries/s  p99 {:>8.2} ms  max {:>8.2} ms  server {} µs/delivery  commits within {}  {}",
                 step.result.delivered_per_s,
                 step.result.latency.p99_ms,
                 step.result.latency.max_ms,
                 step.result.server_cpu_us_per_delivery.map_or_else(|| "?".to_owned(), |v| format!("{v:.2}")),
+                step.result.server_commits.map_or_else(|| "?".to_owned(), |c| c.slowest()),
                 step.reason.as_deref().unwrap_or("holds")
             ),
         );

@@ -24,6 +24,7 @@
 //!   receiver jump up to 1,000 generations ahead.
 
 use crate::{
+    commits::Commits,
     group::{Member, Room},
     probe,
     server::{ProcSample, Target},
@@ -215,6 +216,9 @@ pub struct RunResult {
     pub server: Option<Usage>,
     /// Server CPU per delivery, µs.
     pub server_cpu_us_per_delivery: Option<f64>,
+    /// The server's commits of messages in the window, from its `/metrics`:
+    /// every delivery waited for one, so a slow disk shows here.
+    pub server_commits: Option<Commits>,
     /// The bench's own resources over the window.
     pub bench: Usage,
 }
@@ -311,6 +315,7 @@ pub async fn run(
     let t0 = Instant::now() + Duration::from_millis(200);
     let shared = Arc::new(Shared { rooms, progress, sender_names, plan, t0 });
 
+    let commits_before = target.commit_histogram().await;
     let server_before = target.sample();
     let bench_before = ProcSample::own();
     let mut tasks = Vec::with_capacity(participants.len());
@@ -327,7 +332,11 @@ pub async fn run(
     }
     let server = Usage::maybe(server_before, target.sample());
     let bench = Usage::between(bench_before, ProcSample::own());
-    let result = evaluate(&shared, &participants, &logs, server, bench, encrypt_s);
+    let commits = match (commits_before, target.commit_histogram().await) {
+        (Some(before), Some(after)) => Some(after.since(&before)),
+        _ => None,
+    };
+    let result = evaluate(&shared, &participants, &logs, Spent { server, commits, bench, encrypt_s });
     Ok((participants, result))
 }
 
@@ -590,15 +599,17 @@ fn check(
     }
 }
 
-/// Joins sends and arrivals into latencies and checks every receiver's log.
-fn evaluate(
-    shared: &Shared,
-    participants: &[Participant],
-    logs: &[Log],
+/// What a run cost, measured around its window.
+struct Spent {
     server: Option<Usage>,
+    commits: Option<Commits>,
     bench: Usage,
     encrypt_s: f64,
-) -> RunResult {
+}
+
+/// Joins sends and arrivals into latencies and checks every receiver's log.
+fn evaluate(shared: &Shared, participants: &[Participant], logs: &[Log], spent: Spent) -> RunResult {
+    let Spent { server, commits, bench, encrypt_s } = spent;
     let plan = shared.plan;
     // Per room: the last expected offset, and send times by offset.
     let lasts: Vec<u32> = shared
@@ -693,6 +704,7 @@ fn evaluate(
         content,
         encrypt_s,
         server_cpu_us_per_delivery: crate::stats::cpu_us_per(server.as_ref(), deliveries_u),
+        server_commits: commits,
         server,
         bench,
     }
@@ -751,6 +763,9 @@ impl RunResult {
         }
         if let Some(us) = self.server_cpu_us_per_delivery {
             report.line("server cpu/delivery", format!("{us:.2} µs"));
+        }
+        if let Some(commits) = &self.server_commits {
+            report.line("server commits", commits.line());
         }
         report.line("bench", self.bench.line());
         report.line("encrypting (before)", format!("{:.2} s", self.encrypt_s));

@@ -9,7 +9,8 @@ use std::process::Command;
 
 /// A 3-member room with one sender at 5 msg/s for 1 s: every member gets every
 /// message exactly once and in order, the verifying members decrypt and check
-/// content, and the JSON report carries latency, throughput and server figures.
+/// content, and the JSON report carries latency, throughput and server figures,
+/// the server's commit times among them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn room_run_reports_no_loss() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -62,6 +63,13 @@ async fn room_run_reports_no_loss() {
     assert!(result["delivered_per_s"].as_f64().is_some_and(|v| v > 0.0), "{report:#}");
     assert!(result["server"]["rss_after_kib"].as_u64().is_some_and(|v| v > 0), "{report:#}");
     assert!(result["server_cpu_us_per_delivery"].as_f64().is_some(), "{report:#}");
+    // The server's own timing of the window's commits, from its /metrics: the 5
+    // messages went into at least one and at most 5 commits (none before the
+    // window is counted), each well within the histogram's last bucket.
+    let commits = &result["server_commits"];
+    assert!(commits["commits"].as_u64().is_some_and(|n| (1..=5).contains(&n)), "{report:#}");
+    assert!(commits["mean_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{report:#}");
+    assert!(commits["all_within_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{report:#}");
     assert!(report["machine"]["cpus"].as_u64().is_some_and(|v| v > 0), "{report:#}");
 }
 

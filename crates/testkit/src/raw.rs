@@ -88,11 +88,14 @@ fn connector(
 }
 
 async fn tls(addr: SocketAddr, fingerprint: &str) -> TlsStream<TcpStream> {
-    let tcp = TcpStream::connect(addr).await.expect("connect");
+    try_tls(addr, fingerprint).await.expect("connect and TLS 1.3 handshake")
+}
+
+async fn try_tls(addr: SocketAddr, fingerprint: &str) -> std::io::Result<TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await?;
     connector(fingerprint, &[&rustls::version::TLS13], b"http/1.1")
-        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .connect(ServerName::try_from("localhost").expect("a valid name"), tcp)
         .await
-        .expect("TLS 1.3 handshake")
 }
 
 /// Tries a TLS 1.2-only handshake; returns the error (a TLS 1.3-only server must
@@ -114,16 +117,33 @@ pub async fn tls12_handshake(addr: SocketAddr, fingerprint: &str) -> Result<(), 
 /// # Panics
 /// On connection failure or a response that is not HTTP.
 pub async fn https_get(addr: SocketAddr, fingerprint: &str, path: &str) -> (u16, String) {
-    let mut stream = tls(addr, fingerprint).await;
+    try_https_get(addr, fingerprint, path).await.unwrap_or_else(|e| panic!("GET {path}: {e}"))
+}
+
+/// `GET path` over HTTPS (TLS 1.3, pinned), for callers that must go on when the
+/// server cannot answer (the load generator reading `/metrics`).
+///
+/// # Errors
+/// When connecting, the handshake or the request fails, or the answer is not HTTP.
+pub async fn try_https_get(
+    addr: SocketAddr,
+    fingerprint: &str,
+    path: &str,
+) -> std::io::Result<(u16, String)> {
+    let mut stream = try_tls(addr, fingerprint).await?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write request");
+    stream.write_all(request.as_bytes()).await?;
     let mut raw = Vec::new();
     // A close_notify-less shutdown is fine here: the body is already read.
     stream.read_to_end(&mut raw).await.ok();
     let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("HTTP status line");
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no HTTP status line"))?;
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
+    Ok((status, body))
 }
 
 /// A protocol client that sends whatever a test asks, valid or not. Events that
