@@ -38,7 +38,8 @@
 //! * `fanout` — pushing entries, Welcomes and presence to connections.
 //! * [`store`] — SQLite | PostgreSQL through one interface.
 //! * [`audit`] — the hash-chained audit log.
-//! * `metrics`, `shutdown`, `live`, [`tls`], [`error`].
+//! * `metrics` and [`process`] (the process's own use of the machine),
+//!   `shutdown`, `live`, [`tls`], [`error`].
 
 mod appender;
 pub mod audit;
@@ -57,6 +58,7 @@ mod listener;
 mod live;
 mod metrics;
 mod policy;
+pub mod process;
 mod session;
 mod shutdown;
 pub mod store;

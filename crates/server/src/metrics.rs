@@ -1,11 +1,17 @@
 //! Prometheus metrics, served at `/metrics` in the text exposition format.
+//!
+//! The server's own metrics are named `conclave_*`; the process's use of the
+//! machine is read from the kernel at each scrape and exported under the usual
+//! `process_*` names ([`crate::process`]).
 
+use crate::process::{self, ProcessSample};
 use prometheus_client::{
-    encoding::text::encode,
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeMetric, text::encode},
     metrics::{
-        counter::Counter,
+        counter::{ConstCounter, Counter},
         family::Family,
-        gauge::Gauge,
+        gauge::{ConstGauge, Gauge},
         histogram::{Histogram, exponential_buckets},
     },
     registry::Registry,
@@ -59,7 +65,9 @@ impl Metrics {
     /// A registry with every metric registered.
     #[must_use]
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("conclave");
+        let mut root = Registry::default();
+        root.register_collector(Box::new(ProcessCollector));
+        let registry = root.sub_registry_with_prefix("conclave");
         let metrics = Self {
             connections: Gauge::default(),
             connections_total: Counter::default(),
@@ -110,7 +118,7 @@ impl Metrics {
             "Frames dropped for lagging connections (each later gets one resync)",
             metrics.deliveries_dropped.clone(),
         );
-        Self { registry, ..metrics }
+        Self { registry: root, ..metrics }
     }
 
     /// Counts one login attempt.
@@ -125,5 +133,55 @@ impl Metrics {
         // Writing into a String cannot fail.
         encode(&mut out, &self.registry).ok();
         out
+    }
+}
+
+/// Reads this process's figures from `/proc` at each scrape. Where that cannot
+/// be read (not Linux), the `process_*` metrics are left out rather than shown
+/// as zero.
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Ok(sample) = ProcessSample::read("self") else { return Ok(()) };
+        let cpu = ConstCounter::new(sample.cpu_secs);
+        cpu.encode(encoder.encode_descriptor(
+            process::CPU_SECONDS,
+            "User and system CPU time spent, in seconds",
+            None,
+            cpu.metric_type(),
+        )?)?;
+        let gauges = [
+            (process::RESIDENT_BYTES, "Resident memory, in bytes", sample.rss_kib * 1024),
+            (
+                process::PEAK_RESIDENT_BYTES,
+                "Peak resident memory so far, in bytes",
+                sample.peak_rss_kib * 1024,
+            ),
+            (process::OPEN_FDS, "Open file descriptors", sample.fds),
+            (process::THREADS, "Threads", sample.threads),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_carries_the_process_figures_under_their_usual_names() {
+        let metrics = Metrics::new();
+        metrics.messages.inc();
+        let text = metrics.render();
+        assert!(text.contains("\nconclave_messages_total 1\n"), "{text}");
+        assert!(!text.contains("conclave_process_"), "{text}");
+        let sample = ProcessSample::parse(&text).expect("process figures in /metrics");
+        assert!(sample.rss_kib > 0 && sample.fds >= 3 && sample.threads >= 1, "{sample:?}");
     }
 }
