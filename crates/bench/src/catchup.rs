@@ -8,7 +8,7 @@ use crate::{
     group::Member,
     peer::Peer,
     room::{self, CheckArgs},
-    server::{ProcSample, Target},
+    server::{ProcessSample, Target},
     stats::{Report, Usage, cpu_us_per, per_sec},
     traffic::payload,
 };
@@ -76,8 +76,8 @@ pub async fn run(target: &Target, args: &CatchupArgs) -> Result<Report> {
     let fill_s = started.elapsed().as_secs_f64();
 
     // Catch up.
-    let server_before = target.sample();
-    let bench_before = ProcSample::own();
+    let server_before = target.sample().await;
+    let bench_before = ProcessSample::own();
     let started = Instant::now();
     let mut peer = Peer::connect(target, &token).await?;
     peer.call(Request::Device { device_id: Some(device), signature_key: Bytes(mls.signature_public_key()?) })
@@ -114,8 +114,8 @@ pub async fn run(target: &Target, args: &CatchupArgs) -> Result<Report> {
         }
     }
     let elapsed = started.elapsed();
-    let server = Usage::maybe(server_before, target.sample());
-    let bench = Usage::between(bench_before, ProcSample::own());
+    let server = Usage::maybe(server_before, target.sample().await);
+    let bench = Usage::between(bench_before, ProcessSample::own());
     if processed != args.messages as u64 {
         bail!("{name} processed {processed} of {} messages", args.messages);
     }

@@ -8,7 +8,7 @@
 
 use crate::{
     population::{self, CLIENT_NAME, User},
-    server::{ProcSample, Target},
+    server::{ProcessSample, Target},
     stats::{Latency, Report, Usage, per_sec},
 };
 use anyhow::{Context, Result, bail};
@@ -47,8 +47,8 @@ pub async fn run(target: &mut Target, args: &ConnectionsArgs) -> Result<Report> 
     tokio::time::sleep(Duration::from_secs(2)).await;
     let target = &*target;
 
-    let server_before = target.sample();
-    let bench_before = ProcSample::own();
+    let server_before = target.sample().await;
+    let bench_before = ProcessSample::own();
     let started = Instant::now();
     let results: Vec<Result<(Client, Duration)>> = stream::iter(&population.users)
         .map(|user| connect_one(target, user))
@@ -56,8 +56,8 @@ pub async fn run(target: &mut Target, args: &ConnectionsArgs) -> Result<Report> 
         .collect()
         .await;
     let elapsed = started.elapsed();
-    let server_connected = target.sample();
-    let bench_connected = ProcSample::own();
+    let server_connected = target.sample().await;
+    let bench_connected = ProcessSample::own();
 
     let mut latency = Latency::new();
     let mut clients = Vec::with_capacity(results.len());
@@ -76,13 +76,13 @@ pub async fn run(target: &mut Target, args: &ConnectionsArgs) -> Result<Report> 
     }
     let connected = clients.len() as u64;
     tokio::time::sleep(Duration::from_secs_f64(args.hold)).await;
-    let server_held = target.sample();
-    let bench_held = ProcSample::own();
+    let server_held = target.sample().await;
+    let bench_held = ProcessSample::own();
     let server = Usage::maybe(server_before, server_held);
     let bench = Usage::between(bench_before, bench_held);
     drop(clients);
 
-    let per_conn = |before: Option<ProcSample>, after: Option<ProcSample>| {
+    let per_conn = |before: Option<ProcessSample>, after: Option<ProcessSample>| {
         let (before, after) = (before?, after?);
         #[allow(clippy::cast_precision_loss)] // Memory sizes and counts stay far below 2^52.
         (connected > 0).then(|| (after.rss_kib.saturating_sub(before.rss_kib)) as f64 / connected as f64)

@@ -73,7 +73,7 @@ pub async fn run(target: &Target, args: &DmArgs) -> Result<Report> {
         .collect()
         .await;
     let group_s = started.elapsed().as_secs_f64();
-    let server_rss_kib = target.sample().map(|s| s.rss_kib);
+    let server_rss_kib = target.sample().await.map(|s| s.rss_kib);
 
     let verify = if args.check.decrypt_all { Verify::All } else { Verify::Sample };
     let mut rooms = Vec::with_capacity(args.pairs);

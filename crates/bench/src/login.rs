@@ -8,7 +8,7 @@
 
 use crate::{
     population::{self, CLIENT_NAME, User},
-    server::{ProcSample, Target},
+    server::{ProcessSample, Target},
     stats::{Latency, Report, Usage, cpu_us_per, per_sec},
 };
 use anyhow::{Context, Result, bail};
@@ -40,8 +40,8 @@ pub async fn run(target: &Target, args: &LoginArgs, serve_args: &[String]) -> Re
     let population = population::register(target, &tag, args.users).await?;
     let code_time = population::unix_now_away_from_step_end().await;
 
-    let server_before = target.sample();
-    let bench_before = ProcSample::own();
+    let server_before = target.sample().await;
+    let bench_before = ProcessSample::own();
     let started = Instant::now();
     let results: Vec<Result<(Duration, Duration)>> = stream::iter(&population.users)
         .map(|user| login_once(target, user, code_time))
@@ -49,8 +49,8 @@ pub async fn run(target: &Target, args: &LoginArgs, serve_args: &[String]) -> Re
         .collect()
         .await;
     let elapsed = started.elapsed();
-    let server = Usage::maybe(server_before, target.sample());
-    let bench = Usage::between(bench_before, ProcSample::own());
+    let server = Usage::maybe(server_before, target.sample().await);
+    let bench = Usage::between(bench_before, ProcessSample::own());
 
     let (mut connect, mut login) = (Latency::new(), Latency::new());
     let mut failures = 0u64;

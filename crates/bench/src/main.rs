@@ -6,7 +6,8 @@
 //! command lines and the results.
 //!
 //! # Layout
-//! * `server` — the server under load ([`server::Target`]) and `/proc` readings.
+//! * `server` — the server under load ([`server::Target`]) and its figures, from
+//!   `/proc` or its `/metrics`.
 //! * `population` — accounts, registered with bounded concurrency.
 //! * `peer` — one member's connection: pipelined requests, frames as they come.
 //! * `group` — members with devices and KeyPackages; building MLS groups.

@@ -123,7 +123,7 @@ pub async fn prepare(
     let room = group::build_group(&mut owner, &mut members, &info).await?;
     members.insert(0, owner);
     setup.group_s = started.elapsed().as_secs_f64();
-    setup.server_rss_kib = target.sample().map(|s| s.rss_kib);
+    setup.server_rss_kib = target.sample().await.map(|s| s.rss_kib);
 
     let mut next_sender = 0;
     let participants = members

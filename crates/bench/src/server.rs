@@ -3,14 +3,18 @@
 //! [`Target`] is either a `conclave serve` this process starts — a fresh data
 //! directory on 127.0.0.1:0, with the per-address and per-connection rate limits
 //! raised so that the load generator is not mistaken for an attacker — or a
-//! running server given by address. [`ProcSample`] reads a process's memory, CPU
-//! time and open files from `/proc`, so figures come from the kernel and not from
-//! the server's own accounting; [`Target::commit_histogram`] reads the one
-//! figure only the server has, how long its commits take.
+//! running server given by address. [`Target::sample`] reads the server's
+//! memory, CPU time and open files from `/proc` when its process is on this
+//! machine, so figures come from the kernel and not from the server's own
+//! accounting, and otherwise from the same kernel figures as the server exports
+//! them on `/metrics`, so the load can come from another machine;
+//! [`Target::reading`] adds the one figure only the server has, how long its
+//! commits take.
 
 use crate::commits::{self, Histogram};
 use anyhow::{Context, Result, bail};
 use conclave_client::{Fingerprint, ServerAddress, Trust};
+pub use conclave_server::process::ProcessSample;
 use conclave_testkit::{Backend, ServerProcess};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -40,7 +44,8 @@ pub struct ServerArgs {
     /// SHA-256 certificate fingerprint of --server, as `conclave serve` printed it.
     #[arg(long, value_name = "HEX", global = true)]
     pub fingerprint: Option<String>,
-    /// Process id of --server, to read its memory and CPU time from /proc.
+    /// Process id of --server when it runs on this machine, to read its memory
+    /// and CPU time from /proc [default: read them from its /metrics].
     #[arg(long, value_name = "PID", global = true)]
     pub server_pid: Option<u32>,
     /// The `conclave` binary to start [default: the one next to this executable].
@@ -83,13 +88,22 @@ pub struct TargetInfo {
     pub command: Option<String>,
     /// Its process id, if known.
     pub pid: Option<u32>,
+    /// Where its memory and CPU figures are read: `/proc/PID`, or `/metrics`
+    /// when the process is not known here (another machine).
+    pub figures_from: String,
 }
 
 impl TargetInfo {
     /// For scenarios that run without a server.
     #[must_use]
     pub fn none() -> Self {
-        Self { address: "none".to_owned(), started_by_bench: false, command: None, pid: None }
+        Self {
+            address: "none".to_owned(),
+            started_by_bench: false,
+            command: None,
+            pid: None,
+            figures_from: "none".to_owned(),
+        }
     }
 }
 
@@ -110,6 +124,7 @@ impl Target {
                     started_by_bench: false,
                     command: None,
                     pid: args.server_pid,
+                    figures_from: figures_from(args.server_pid),
                 },
                 address,
                 trust: Trust::Pinned(pin),
@@ -134,6 +149,7 @@ impl Target {
                 started_by_bench: true,
                 command: Some(command),
                 pid,
+                figures_from: figures_from(pid),
             },
             address,
             trust: Trust::Pinned(pin),
@@ -156,6 +172,7 @@ impl Target {
         process.restart();
         self.pid = process.pid();
         self.info.pid = self.pid;
+        self.info.figures_from = figures_from(self.pid);
         Ok(true)
     }
 
@@ -171,10 +188,9 @@ impl Target {
         Ok(())
     }
 
-    /// The server's histogram of commit times now, read from its `/metrics`;
-    /// `None` when that cannot be read within a few seconds (the run goes on
-    /// without the figure).
-    pub async fn commit_histogram(&self) -> Option<Histogram> {
+    /// The server's `/metrics` text now; `None` when it cannot be read within
+    /// a few seconds (the run goes on without the figures it holds).
+    async fn metrics_text(&self) -> Option<String> {
         // The bench pins every server it loads.
         let Trust::Pinned(pin) = &self.trust else { return None };
         let fingerprint = pin.to_string();
@@ -183,20 +199,60 @@ impl Target {
                 tokio::net::lookup_host((self.address.host(), self.address.port())).await.ok()?.next()?;
             let (status, body) =
                 conclave_testkit::try_https_get(addr, &fingerprint, "/metrics").await.ok()?;
-            (status == 200).then(|| Histogram::parse(&body, commits::METRIC)).flatten()
+            (status == 200).then_some(body)
         };
-        let histogram = tokio::time::timeout(METRICS_TIMEOUT, read).await.ok().flatten();
-        if histogram.is_none() {
-            tracing::warn!("could not read {} from the server's /metrics", commits::METRIC);
-        }
-        histogram
+        tokio::time::timeout(METRICS_TIMEOUT, read).await.ok().flatten()
     }
 
-    /// The server's figures now, if its process is known and readable.
-    #[must_use]
-    pub fn sample(&self) -> Option<ProcSample> {
-        self.pid.and_then(|pid| ProcSample::read(&pid.to_string()).ok())
+    /// The server's figures and its histogram of commit times now, for the
+    /// two edges of a measured window: one read of `/metrics` serves both.
+    /// Either part is `None` when it cannot be read (the run goes on without
+    /// it, with a warning).
+    pub async fn reading(&self) -> Reading {
+        let text = self.metrics_text().await;
+        let commits = text.as_deref().and_then(|text| Histogram::parse(text, commits::METRIC));
+        if commits.is_none() {
+            tracing::warn!("could not read {} from the server's /metrics", commits::METRIC);
+        }
+        let process = match self.pid {
+            Some(pid) => ProcessSample::read(&pid.to_string()).ok(),
+            None => from_metrics(text.as_deref()),
+        };
+        Reading { process, commits }
     }
+
+    /// The server's memory, CPU time, open files and threads now: from
+    /// `/proc` when its process id is known, else from its `/metrics`; `None`
+    /// when neither can be read.
+    pub async fn sample(&self) -> Option<ProcessSample> {
+        match self.pid {
+            Some(pid) => ProcessSample::read(&pid.to_string()).ok(),
+            None => from_metrics(self.metrics_text().await.as_deref()),
+        }
+    }
+}
+
+/// What [`Target::reading`] read off the server.
+#[derive(Debug, Clone, Default)]
+pub struct Reading {
+    /// Its memory, CPU time, open files and threads.
+    pub process: Option<ProcessSample>,
+    /// Its histogram of commit times.
+    pub commits: Option<Histogram>,
+}
+
+/// Where figures of the server with process id `pid` come from.
+fn figures_from(pid: Option<u32>) -> String {
+    pid.map_or_else(|| "/metrics".to_owned(), |pid| format!("/proc/{pid}"))
+}
+
+/// The process figures in a `/metrics` text, warning when there are none.
+fn from_metrics(text: Option<&str>) -> Option<ProcessSample> {
+    let sample = text.and_then(ProcessSample::parse);
+    if sample.is_none() {
+        tracing::warn!("could not read the server's process figures from its /metrics");
+    }
+    sample
 }
 
 /// How long reading `/metrics` may take before the run goes on without it.
@@ -215,66 +271,6 @@ fn sibling_binary() -> Result<PathBuf> {
         );
     }
     Ok(candidate)
-}
-
-/// Clock ticks per second of `/proc/PID/stat` times: `USER_HZ`, which Linux fixes
-/// at 100 for user space on every architecture.
-const USER_HZ: f64 = 100.0;
-
-/// One reading of a process's resources.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct ProcSample {
-    /// Resident memory, KiB (`VmRSS`).
-    pub rss_kib: u64,
-    /// Peak resident memory so far, KiB (`VmHWM`).
-    pub peak_rss_kib: u64,
-    /// User plus system CPU time, seconds.
-    pub cpu_secs: f64,
-    /// Open file descriptors.
-    pub fds: u64,
-    /// Threads.
-    pub threads: u64,
-}
-
-impl ProcSample {
-    /// Reads `/proc/<pid>/…`; `pid` may be `self`.
-    ///
-    /// # Errors
-    /// When the process is gone or the files cannot be parsed.
-    pub fn read(pid: &str) -> Result<Self> {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        let field = |name: &str| -> u64 {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        // The command name may contain spaces and parentheses: fields start after
-        // the last ')'. utime and stime are fields 14 and 15 (1-based), i.e. the
-        // 12th and 13th after the name.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).context("malformed /proc stat")?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
-        #[allow(clippy::cast_precision_loss)] // CPU ticks stay far below 2^52.
-        let cpu_secs = (ticks(11) + ticks(12)) as f64 / USER_HZ;
-        Ok(Self {
-            rss_kib: field("VmRSS:"),
-            peak_rss_kib: field("VmHWM:"),
-            cpu_secs,
-            fds: u64::try_from(fds).unwrap_or(u64::MAX),
-            threads: field("Threads:"),
-        })
-    }
-
-    /// This process.
-    #[must_use]
-    pub fn own() -> Self {
-        Self::read("self").unwrap_or_default()
-    }
 }
 
 /// Raises this process's soft limit on open files to the hard limit, before the

@@ -2,7 +2,7 @@
 //! one report every scenario prints (`--json`: one JSON object; otherwise
 //! aligned `name  value` lines).
 
-use crate::server::{Machine, ProcSample, TargetInfo};
+use crate::server::{Machine, ProcessSample, TargetInfo};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -117,7 +117,7 @@ pub struct Usage {
 impl Usage {
     /// The difference between two samples.
     #[must_use]
-    pub fn between(before: ProcSample, after: ProcSample) -> Self {
+    pub fn between(before: ProcessSample, after: ProcessSample) -> Self {
         Self {
             cpu_secs: (after.cpu_secs - before.cpu_secs).max(0.0),
             rss_before_kib: before.rss_kib,
@@ -130,7 +130,7 @@ impl Usage {
 
     /// The difference, when both samples exist.
     #[must_use]
-    pub fn maybe(before: Option<ProcSample>, after: Option<ProcSample>) -> Option<Self> {
+    pub fn maybe(before: Option<ProcessSample>, after: Option<ProcessSample>) -> Option<Self> {
         Some(Self::between(before?, after?))
     }
 
@@ -217,9 +217,10 @@ impl Report {
             (
                 String::from("server"),
                 format!(
-                    "{}{}",
+                    "{}{}  (figures from {})",
                     server.address,
-                    server.command.as_deref().map(|c| format!("  ({c})")).unwrap_or_default()
+                    server.command.as_deref().map(|c| format!("  ({c})")).unwrap_or_default(),
+                    server.figures_from
                 ),
             ),
         ];

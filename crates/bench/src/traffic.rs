@@ -27,7 +27,7 @@ use crate::{
     commits::Commits,
     group::{Member, Room},
     probe,
-    server::{ProcSample, Target},
+    server::{ProcessSample, Target},
     stats::{Latency, LatencySummary, Usage, per_sec},
 };
 use anyhow::{Result, bail};
@@ -315,9 +315,8 @@ pub async fn run(
     let t0 = Instant::now() + Duration::from_millis(200);
     let shared = Arc::new(Shared { rooms, progress, sender_names, plan, t0 });
 
-    let commits_before = target.commit_histogram().await;
-    let server_before = target.sample();
-    let bench_before = ProcSample::own();
+    let before = target.reading().await;
+    let bench_before = ProcessSample::own();
     let mut tasks = Vec::with_capacity(participants.len());
     for p in participants {
         let outbox = p.sender.and_then(|i| outboxes.get_mut(i)).map(std::mem::take).unwrap_or_default();
@@ -330,9 +329,10 @@ pub async fn run(
         participants.push(p);
         logs.push(log);
     }
-    let server = Usage::maybe(server_before, target.sample());
-    let bench = Usage::between(bench_before, ProcSample::own());
-    let commits = match (commits_before, target.commit_histogram().await) {
+    let after = target.reading().await;
+    let bench = Usage::between(bench_before, ProcessSample::own());
+    let server = Usage::maybe(before.process, after.process);
+    let commits = match (before.commits, after.commits) {
         (Some(before), Some(after)) => Some(after.since(&before)),
         _ => None,
     };

@@ -10,9 +10,30 @@ use std::process::Command;
 /// A 3-member room with one sender at 5 msg/s for 1 s: every member gets every
 /// message exactly once and in order, the verifying members decrypt and check
 /// content, and the JSON report carries latency, throughput and server figures,
-/// the server's commit times among them.
+/// the server's commit times among them. The server's process is known here
+/// (it is this test's), so its figures come from `/proc`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn room_run_reports_no_loss() {
+    let pid = std::process::id();
+    let report = room_run(Some(pid)).await;
+    assert_eq!(report["server"]["figures_from"], format!("/proc/{pid}"), "{report:#}");
+}
+
+/// The same run as a load generator on another machine does it: without the
+/// server's process id, its memory, CPU time and open files come from the
+/// `process_*` figures on its `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_elsewhere_is_measured_through_its_metrics() {
+    let report = room_run(None).await;
+    assert_eq!(report["server"]["figures_from"], "/metrics", "{report:#}");
+    let server = &report["result"]["server"];
+    assert!(server["peak_rss_kib"].as_u64().is_some_and(|v| v > 0), "{report:#}");
+    assert!(server["threads"].as_u64().is_some_and(|v| v > 0), "{report:#}");
+}
+
+/// Runs the 3-member room against a server in this process, checks everything
+/// but where the server's figures came from, and returns the report.
+async fn room_run(server_pid: Option<u32>) -> Value {
     let dir = tempfile::tempdir().expect("temp dir");
     let flags = RawConfig {
         data_dir: Some(dir.path().join("data")),
@@ -33,7 +54,7 @@ async fn room_run_reports_no_loss() {
     let output = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_conclave-bench"))
             .args(["--json", "--server", &addr.to_string(), "--fingerprint", &fingerprint])
-            .args(["--server-pid", &std::process::id().to_string()])
+            .args(server_pid.map(|pid| format!("--server-pid={pid}")))
             .args(["room", "--members", "3", "--senders", "1", "--rate", "5", "--duration", "1"])
             .args(["--verifiers", "2", "--sample", "2", "--deliver-within-s", "10"])
             .output()
@@ -71,6 +92,7 @@ async fn room_run_reports_no_loss() {
     assert!(commits["mean_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{report:#}");
     assert!(commits["all_within_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{report:#}");
     assert!(report["machine"]["cpus"].as_u64().is_some_and(|v| v > 0), "{report:#}");
+    report
 }
 
 /// `floor` needs no server: 10 connections, 20 rounds of 200 bytes each. Every
