@@ -120,6 +120,7 @@ impl ServeArgs {
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;
+    check_open_files_limit(config.max_connections);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -141,6 +142,30 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     server.run(listener, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// File descriptors the server holds besides connections: the listener, the
+/// database and its journal, the log, the runtime's own.
+const RESERVED_FDS: u64 = 64;
+
+/// Raises the open-files limit as far as the hard limit allows, and warns when
+/// that still leaves fewer descriptors than `max_connections` needs: past the
+/// limit, new connections are refused (and retried by the accept loop) until
+/// others close.
+fn check_open_files_limit(max_connections: usize) {
+    let needed = u64::try_from(max_connections).unwrap_or(u64::MAX).saturating_add(RESERVED_FDS);
+    match conclave_server::process::raise_open_files_limit() {
+        Ok(limit) if limit < needed => tracing::warn!(
+            limit,
+            max_connections,
+            "the open-files limit is below max_connections: connections past about {} will wait until \
+             others close; raise the hard limit (ulimit -Hn, or LimitNOFILE= in a systemd unit) or lower \
+             max_connections",
+            limit.saturating_sub(RESERVED_FDS)
+        ),
+        Ok(limit) => tracing::debug!(limit, "open-files limit"),
+        Err(err) => tracing::warn!(error = %err, "cannot raise the open-files limit"),
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -3,7 +3,10 @@
 
 use crate::{PASSWORD, bin, server};
 use conclave_proto::{Event, Request, ServerFrame};
-use conclave_testkit::{Backend, Home, RawClient, backend_tests, code_now, https_get, tls12_handshake};
+use conclave_server::process::ProcessSample;
+use conclave_testkit::{
+    Backend, Home, RawClient, ServerProcess, backend_tests, code_now, https_get, tls12_handshake,
+};
 
 backend_tests!(
     only_tls13_is_spoken,
@@ -46,7 +49,41 @@ async fn health_and_metrics_are_served(backend: Backend) {
         assert!(body.contains(line), "missing {line:?} in\n{body}");
     }
     assert!(body.contains("conclave_frames_in_total"), "{body}");
+    // The process's own figures, under the names every exporter uses, read by
+    // the kernel: a load generator elsewhere divides the CPU time by what it
+    // delivered.
+    let process = ProcessSample::parse(&body).unwrap_or_else(|| panic!("process_* figures in\n{body}"));
+    assert!(process.cpu_secs > 0.0 && process.rss_kib > 0, "{process:?}");
+    assert!(process.peak_rss_kib >= process.rss_kib && process.threads > 1 && process.fds > 3, "{process:?}");
+    assert!(!body.contains("conclave_process_"), "{body}");
     assert!(body.trim_end().ends_with("# EOF"), "{body}");
+}
+
+/// Started with the soft open-files limit a shell usually gives (here 256)
+/// under a hard limit of 4,096, `conclave serve` raises its soft limit to the
+/// hard one, since every connection holds a descriptor; and as 4,096 is still
+/// below the default `max_connections` (20,000), it says so in its log.
+#[tokio::test]
+async fn serve_raises_its_open_files_limit_and_warns_when_the_hard_limit_is_too_low() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let wrapper = dir.path().join("conclave-with-limits");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nulimit -Sn 256 && ulimit -Hn 4096 && exec '{}' \"$@\"\n", bin().display()),
+    )
+    .expect("write the wrapper");
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let server = ServerProcess::start(&wrapper, Backend::Sqlite, &[]).await;
+    let pid = server.pid().expect("server pid");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("/proc limits");
+    let open_files = limits.lines().find(|l| l.starts_with("Max open files")).expect("open files line");
+    let numbers: Vec<&str> = open_files.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers, ["4096", "4096"], "soft limit raised to the hard one: {open_files}");
+    let log = server.log_text();
+    assert!(
+        log.contains("the open-files limit is below max_connections") && log.contains("limit=4096"),
+        "{log}"
+    );
 }
 
 /// SIGTERM tells connected clients the server is going away and exits 0; after a

@@ -32,7 +32,7 @@ mod stats;
 mod sweep;
 mod traffic;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -121,8 +121,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    // Before the server starts, so that it inherits the raised limit.
-    let open_files = server::raise_open_files()?;
+    // Before the server starts, so that it inherits the raised limit (it would
+    // raise its own, but the bench's thousands of connections need it too).
+    let open_files =
+        conclave_server::process::raise_open_files_limit().context("cannot raise RLIMIT_NOFILE")?;
     let machine = server::Machine::describe(open_files);
     let (report, info) = match &cli.scenario {
         Scenario::Floor(args) => (floor::run(args).await?, server::TargetInfo::none()),

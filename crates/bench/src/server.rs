@@ -273,15 +273,6 @@ fn sibling_binary() -> Result<PathBuf> {
     Ok(candidate)
 }
 
-/// Raises this process's soft limit on open files to the hard limit, before the
-/// server is spawned so that it inherits the limit too. Returns the new limit.
-///
-/// # Errors
-/// When the limit cannot be read or set.
-pub fn raise_open_files() -> Result<u64> {
-    rlimit::increase_nofile_limit(u64::MAX).context("cannot raise RLIMIT_NOFILE")
-}
-
 /// The machine, for the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
