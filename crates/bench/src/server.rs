@@ -214,21 +214,28 @@ impl Target {
         if commits.is_none() {
             tracing::warn!("could not read {} from the server's /metrics", commits::METRIC);
         }
-        let process = match self.pid {
-            Some(pid) => ProcessSample::read(&pid.to_string()).ok(),
-            None => from_metrics(text.as_deref()),
-        };
-        Reading { process, commits }
+        Reading { process: self.process(text.as_deref()), commits }
     }
 
     /// The server's memory, CPU time, open files and threads now: from
     /// `/proc` when its process id is known, else from its `/metrics`; `None`
     /// when neither can be read.
     pub async fn sample(&self) -> Option<ProcessSample> {
-        match self.pid {
-            Some(pid) => ProcessSample::read(&pid.to_string()).ok(),
-            None => from_metrics(self.metrics_text().await.as_deref()),
+        let text = if self.pid.is_some() { None } else { self.metrics_text().await };
+        self.process(text.as_deref())
+    }
+
+    /// The server's process figures from `/proc`, or else from `metrics`, its
+    /// `/metrics` text (warning when they are not there).
+    fn process(&self, metrics: Option<&str>) -> Option<ProcessSample> {
+        if let Some(pid) = self.pid {
+            return ProcessSample::read(&pid.to_string()).ok();
         }
+        let sample = metrics.and_then(ProcessSample::parse);
+        if sample.is_none() {
+            tracing::warn!("could not read the server's process figures from its /metrics");
+        }
+        sample
     }
 }
 
@@ -244,15 +251,6 @@ pub struct Reading {
 /// Where figures of the server with process id `pid` come from.
 fn figures_from(pid: Option<u32>) -> String {
     pid.map_or_else(|| "/metrics".to_owned(), |pid| format!("/proc/{pid}"))
-}
-
-/// The process figures in a `/metrics` text, warning when there are none.
-fn from_metrics(text: Option<&str>) -> Option<ProcessSample> {
-    let sample = text.and_then(ProcessSample::parse);
-    if sample.is_none() {
-        tracing::warn!("could not read the server's process figures from its /metrics");
-    }
-    sample
 }
 
 /// How long reading `/metrics` may take before the run goes on without it.
