@@ -68,9 +68,7 @@ pub struct Target {
     pub address: ServerAddress,
     /// How its certificate is checked: pinned to the printed fingerprint.
     pub trust: Trust,
-    /// Its process, when known, for `/proc` figures.
-    pub pid: Option<u32>,
-    /// How it was started, for the report.
+    /// How it was started and its process, when known (for `/proc` figures).
     pub info: TargetInfo,
     /// Keeps a server this process started alive; dropping it kills the server
     /// and removes its data directory.
@@ -94,6 +92,30 @@ pub struct TargetInfo {
 }
 
 impl TargetInfo {
+    /// A server at `address` whose process is `pid`, if known here.
+    fn new(
+        address: &ServerAddress,
+        started_by_bench: bool,
+        command: Option<String>,
+        pid: Option<u32>,
+    ) -> Self {
+        let mut info = Self {
+            address: address.to_string(),
+            started_by_bench,
+            command,
+            pid: None,
+            figures_from: String::new(),
+        };
+        info.set_pid(pid);
+        info
+    }
+
+    /// Records the server's process id, and so where its figures come from.
+    fn set_pid(&mut self, pid: Option<u32>) {
+        self.pid = pid;
+        self.figures_from = pid.map_or_else(|| "/metrics".to_owned(), |pid| format!("/proc/{pid}"));
+    }
+
     /// For scenarios that run without a server.
     #[must_use]
     pub fn none() -> Self {
@@ -119,16 +141,9 @@ impl Target {
             let fingerprint = args.fingerprint.as_deref().unwrap_or_default();
             let pin: Fingerprint = fingerprint.parse().context("--fingerprint")?;
             return Ok(Self {
-                info: TargetInfo {
-                    address: address.to_string(),
-                    started_by_bench: false,
-                    command: None,
-                    pid: args.server_pid,
-                    figures_from: figures_from(args.server_pid),
-                },
+                info: TargetInfo::new(&address, false, None, args.server_pid),
                 address,
                 trust: Trust::Pinned(pin),
-                pid: args.server_pid,
                 process: None,
             });
         }
@@ -141,19 +156,11 @@ impl Target {
         let process = ServerProcess::start(&bin, Backend::Sqlite, &flags).await;
         let address: ServerAddress = process.address().parse().context("server address")?;
         let pin: Fingerprint = process.fingerprint.parse().context("server fingerprint")?;
-        let pid = process.pid();
         let command = format!("conclave serve --data-dir <fresh> --listen 127.0.0.1:0 {}", flags.join(" "));
         Ok(Self {
-            info: TargetInfo {
-                address: address.to_string(),
-                started_by_bench: true,
-                command: Some(command),
-                pid,
-                figures_from: figures_from(pid),
-            },
+            info: TargetInfo::new(&address, true, Some(command), process.pid()),
             address,
             trust: Trust::Pinned(pin),
-            pid,
             process: Some(process),
         })
     }
@@ -170,9 +177,7 @@ impl Target {
             bail!("the server did not stop cleanly; see its log");
         }
         process.restart();
-        self.pid = process.pid();
-        self.info.pid = self.pid;
-        self.info.figures_from = figures_from(self.pid);
+        self.info.set_pid(process.pid());
         Ok(true)
     }
 
@@ -221,14 +226,14 @@ impl Target {
     /// `/proc` when its process id is known, else from its `/metrics`; `None`
     /// when neither can be read.
     pub async fn sample(&self) -> Option<ProcessSample> {
-        let text = if self.pid.is_some() { None } else { self.metrics_text().await };
+        let text = if self.info.pid.is_some() { None } else { self.metrics_text().await };
         self.process(text.as_deref())
     }
 
     /// The server's process figures from `/proc`, or else from `metrics`, its
     /// `/metrics` text (warning when they are not there).
     fn process(&self, metrics: Option<&str>) -> Option<ProcessSample> {
-        if let Some(pid) = self.pid {
+        if let Some(pid) = self.info.pid {
             return ProcessSample::read(&pid.to_string()).ok();
         }
         let sample = metrics.and_then(ProcessSample::parse);
@@ -246,11 +251,6 @@ pub struct Reading {
     pub process: Option<ProcessSample>,
     /// Its histogram of commit times.
     pub commits: Option<Histogram>,
-}
-
-/// Where figures of the server with process id `pid` come from.
-fn figures_from(pid: Option<u32>) -> String {
-    pid.map_or_else(|| "/metrics".to_owned(), |pid| format!("/proc/{pid}"))
 }
 
 /// How long reading `/metrics` may take before the run goes on without it.

@@ -332,10 +332,7 @@ pub async fn run(
     let after = target.reading().await;
     let bench = Usage::between(bench_before, ProcessSample::own());
     let server = Usage::maybe(before.process, after.process);
-    let commits = match (before.commits, after.commits) {
-        (Some(before), Some(after)) => Some(after.since(&before)),
-        _ => None,
-    };
+    let commits = before.commits.zip(after.commits).map(|(before, after)| after.since(&before));
     let result = evaluate(&shared, &participants, &logs, Spent { server, commits, bench, encrypt_s });
     Ok((participants, result))
 }
