@@ -58,6 +58,10 @@ pub const MAX_SAMPLE: u32 = 500;
 /// Before a run, each member reads until nothing has come for this long.
 const QUIET: Duration = Duration::from_millis(500);
 
+/// Quiet periods [`settle`] waits at most for the rooms' newest entries to stay
+/// put (at least a minute).
+const SETTLE_ROUNDS: usize = 120;
+
 /// What one run offers.
 #[derive(Debug, Clone, Copy)]
 pub struct Plan {
@@ -298,11 +302,9 @@ pub async fn run(
         }
     }
     // Nothing left over from setup or an earlier run may be read in the window.
-    let drained =
-        futures_util::future::join_all(participants.iter_mut().map(|p| p.member.peer.drain(QUIET))).await;
-    drained.into_iter().collect::<Result<Vec<()>>>()?;
-    for (index, room) in rooms.iter_mut().enumerate() {
-        room.setup_seq = current_seq(&mut participants, index, room).await?;
+    let settled = settle(&mut participants, &rooms).await?;
+    for (room, seq) in rooms.iter_mut().zip(settled) {
+        room.setup_seq = seq;
     }
     let progress = senders_per_room
         .iter()
@@ -363,6 +365,29 @@ async fn encrypt_all(
         outboxes[sender] = messages?;
     }
     Ok(outboxes)
+}
+
+/// Waits until the server is done with what came before the window (setup, or
+/// an earlier sweep step that overloaded it, whose sends may still be committed
+/// and fanned out after that step gave up on them): every member reads until
+/// nothing has come for [`QUIET`], and again, until no room's newest entry moved
+/// in between. Returns each room's newest seq.
+async fn settle(participants: &mut [Participant], rooms: &[Room]) -> Result<Vec<conclave_proto::Seq>> {
+    let mut before = None;
+    for _ in 0..SETTLE_ROUNDS {
+        let drained =
+            futures_util::future::join_all(participants.iter_mut().map(|p| p.member.peer.drain(QUIET))).await;
+        drained.into_iter().collect::<Result<Vec<()>>>()?;
+        let mut seqs = Vec::with_capacity(rooms.len());
+        for (index, room) in rooms.iter().enumerate() {
+            seqs.push(current_seq(participants, index, room).await?);
+        }
+        if before.as_ref() == Some(&seqs) {
+            return Ok(seqs);
+        }
+        before = Some(seqs);
+    }
+    bail!("the server did not settle: rooms still had new entries after {SETTLE_ROUNDS} quiet periods")
 }
 
 /// The room's newest seq, asked by one of its members.
