@@ -5,8 +5,8 @@
 //! within `--deliver-within-s` of the window's end, the p99 latency is at most
 //! `--p99-limit-ms`, and no send was refused. The total rate doubles from
 //! `--start-rate` until a step fails, then `--refine` bisection steps narrow the
-//! gap. The room is set up once; each step runs on it once the server has
-//! settled (see `traffic::settle`).
+//! gap. The room is set up once; each step runs on it after a short pause, once
+//! the server has settled (see `traffic::settle`).
 //!
 //! A step that fails only on time (p99, or entries late but none duplicated or
 //! reordered) is run again, up to `--retries` times, and holds if any run
