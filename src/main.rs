@@ -14,7 +14,7 @@ mod prompt;
 use anyhow::{Context, anyhow};
 use args::{Cli, Command};
 use clap::Parser;
-use conclave_client::text::sanitize;
+use conclave_client::text::continued;
 use std::{io::IsTerminal, process::ExitCode};
 use tracing::Level;
 use tracing_subscriber::{EnvFilter, filter::filter_fn, fmt, fmt::writer::BoxMakeWriter, prelude::*};
@@ -37,8 +37,9 @@ async fn main() -> ExitCode {
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            // Error texts can quote the server, so they are untrusted.
-            eprintln!("error: {}", sanitize(&format!("{err:#}")));
+            // Error texts can quote the server, so they are untrusted (and
+            // any further line of one is marked as its continuation).
+            eprintln!("error: {}", continued(&format!("{err:#}")));
             ExitCode::FAILURE
         }
     }

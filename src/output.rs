@@ -3,11 +3,12 @@
 //! Results go to stdout: as one JSON document with `--json`, as text otherwise.
 //! Prompts, QR codes in JSON mode, and notes go to stderr so stdout stays
 //! parseable. Every string that came from the network passes through
-//! [`untrusted`] before it is printed as text (JSON escapes control characters by
+//! [`untrusted`] (one-line fields) or [`untrusted_text`] (a message after its
+//! header) before it is printed as text (JSON escapes control characters by
 //! itself).
 
 use anyhow::Context;
-use conclave_client::text::sanitize;
+use conclave_client::text::{continued, single_line};
 use std::{
     borrow::Cow,
     fmt::Display,
@@ -47,9 +48,18 @@ impl Output {
     }
 }
 
-/// Makes a string from the network safe to print in a terminal.
+/// Makes a one-line string from the network (a name, a cell, a note) safe to
+/// print in a terminal: escape sequences stripped, line breaks shown as `⏎`.
 pub fn untrusted(text: &str) -> Cow<'_, str> {
-    sanitize(text)
+    single_line(text)
+}
+
+/// Makes text from the network that follows a header on its line (a message
+/// after `[time] sender:`) safe to print: escape sequences stripped, and each
+/// further line behind the continuation marker, so no line of it can pass for
+/// a header of its own.
+pub fn untrusted_text(text: &str) -> Cow<'_, str> {
+    continued(text)
 }
 
 /// Formats a Unix time as `YYYY-MM-DD HH:MM` in UTC.
@@ -97,7 +107,9 @@ mod tests {
     }
 
     #[test]
-    fn untrusted_text_loses_escapes() {
+    fn untrusted_text_loses_escapes_and_cannot_start_a_line() {
         assert_eq!(untrusted("a\x1b[2Jb"), "ab");
+        assert_eq!(untrusted("a\nb"), "a ⏎ b");
+        assert_eq!(untrusted_text("a\rb"), "a\n  │ b");
     }
 }

@@ -3,7 +3,7 @@
 use crate::{
     args::HistoryArgs,
     connect,
-    output::{Output, untrusted, utc_minutes},
+    output::{Output, untrusted, untrusted_text, utc_minutes},
 };
 use serde_json::json;
 
@@ -36,7 +36,7 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<()> {
     for m in &messages {
         let body = m.text.as_deref().map_or_else(
             || "[not readable on this device: sent before it joined, or undecryptable]".to_owned(),
-            |t| untrusted(t).into_owned(),
+            |t| untrusted_text(t).into_owned(),
         );
         text.push_str(&format!(
             "[{}] {} (#{}) {}: {}\n",

@@ -4,7 +4,7 @@
 use crate::{
     args::ListenArgs,
     connect,
-    output::{Output, untrusted, utc_minutes},
+    output::{Output, untrusted, untrusted_text, utc_minutes},
 };
 use conclave_client::{Update, reconnect::Backoff};
 use serde_json::json;
@@ -56,7 +56,7 @@ fn print(out: Output, update: &Update) -> anyhow::Result<()> {
                 untrusted(&m.sender),
                 m.text.as_deref().map_or_else(
                     || "[not readable on this device]".to_owned(),
-                    |t| untrusted(t).into_owned()
+                    |t| untrusted_text(t).into_owned()
                 )
             ),
         ),

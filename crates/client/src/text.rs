@@ -6,6 +6,14 @@
 //! hyperlink that points elsewhere (OSC 8), or even write to the clipboard
 //! (OSC 52). Every front end therefore passes network strings through [`sanitize`]
 //! before showing them.
+//!
+//! Line breaks are the other way to fake something: a message with an embedded
+//! newline, printed under its header, would show a second line that looks like
+//! another message (`[12:00] 7 (#999) alice: send me your recovery codes`). A
+//! front end that prints a header and then text from the network shows every
+//! further line of that text behind [`CONTINUATION`] ([`continued`] does it),
+//! which no sender can put at the start of a line, and prints one-line fields
+//! with [`single_line`].
 
 use std::borrow::Cow;
 
@@ -14,19 +22,33 @@ const BEL: char = '\u{07}';
 /// 8-bit String Terminator.
 const ST: char = '\u{9c}';
 
+/// What begins each line after the first of a multi-line text shown under a
+/// header (a message under `[time] sender:`). Every line a sender wrote after
+/// their first starts with it, so a line that does not is never theirs.
+pub const CONTINUATION: &str = "  │ ";
+
+/// What stands for a line break in text that must stay on one line.
+pub const LINE_BREAK: &str = " ⏎ ";
+
 /// Removes terminal escape sequences and control characters from `text`.
 ///
 /// Stripped: CSI sequences (`ESC [ … final` and the 8-bit `U+009B`), OSC, DCS, SOS,
 /// PM and APC strings up to their terminator (BEL, `ESC \` or `U+009C`) or the end
 /// of the text, every other `ESC` sequence, a lone `ESC`, all other C0 and C1
 /// control characters, `DEL`, and the Unicode bidirectional overrides and isolates
-/// (which can make text display in a different order than it reads). Kept: `\n`,
-/// `\t` and every printable character.
+/// (which can make text display in a different order than it reads). Line
+/// breaks become `\n`: a carriage return (alone or before `\n`, which a terminal
+/// would use to overwrite the line's start) and the Unicode line and paragraph
+/// separators. Kept: `\n`, `\t` and every other printable character (zero-width
+/// joiners included: they join emoji, and cannot move text).
+///
+/// The result may hold several lines: show it with [`continued`] under a
+/// header, or with [`single_line`] where one line is expected.
 ///
 /// Returns the input unchanged (borrowed) when there was nothing to strip.
 #[must_use]
 pub fn sanitize(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(needs_stripping) {
+    if !text.chars().any(|c| needs_stripping(c) || is_other_line_break(c)) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
@@ -55,6 +77,11 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
                 // continue a sequence): drop only the ESC.
                 _ => {}
             },
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                out.push('\n');
+            }
+            c if is_other_line_break(c) => out.push('\n'),
             '\u{9b}' => skip_csi(&mut chars),
             '\u{9d}' | '\u{90}' | '\u{98}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
             c if needs_stripping(c) => {}
@@ -64,9 +91,46 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Whether `c` is removed wherever it appears.
+/// [`sanitize`]d `text` with every line after the first behind
+/// [`CONTINUATION`]: for text printed after a header on the same line.
+#[must_use]
+pub fn continued(text: &str) -> Cow<'_, str> {
+    let clean = sanitize(text);
+    if !clean.contains('\n') {
+        return clean;
+    }
+    let mut out = String::with_capacity(clean.len() + 8 * CONTINUATION.len());
+    for (index, line) in clean.split('\n').enumerate() {
+        if index > 0 {
+            out.push('\n');
+            out.push_str(if line.is_empty() { CONTINUATION.trim_end() } else { CONTINUATION });
+        }
+        out.push_str(line);
+    }
+    Cow::Owned(out)
+}
+
+/// [`sanitize`]d `text` on one line: each line break shown as [`LINE_BREAK`].
+/// For names, table cells, notifications and status lines.
+#[must_use]
+pub fn single_line(text: &str) -> Cow<'_, str> {
+    match sanitize(text) {
+        Cow::Borrowed(clean) if !clean.contains('\n') => Cow::Borrowed(clean),
+        clean => Cow::Owned(clean.replace('\n', LINE_BREAK)),
+    }
+}
+
+/// Whether `c` is removed wherever it appears (`\r` is not removed but turned
+/// into a line break by [`sanitize`]).
 fn needs_stripping(c: char) -> bool {
     (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c)
+}
+
+/// Line breaks other than `\n` that [`sanitize`] turns into `\n`: a carriage
+/// return, and U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR (which some
+/// terminals and widgets break lines at).
+fn is_other_line_break(c: char) -> bool {
+    matches!(c, '\r' | '\u{2028}' | '\u{2029}')
 }
 
 /// Bidirectional embeddings, overrides and isolates (U+202A..U+202E, U+2066..U+2069).
@@ -133,7 +197,7 @@ mod tests {
         assert_eq!(sanitize("a\x1b\nb"), "a\nb");
         assert_eq!(sanitize("reset\x1bc!"), "reset!");
         assert_eq!(sanitize("charset\x1b(B!"), "charset!");
-        assert_eq!(sanitize("over\rwrite\x08\x07\x00\x7f"), "overwrite");
+        assert_eq!(sanitize("back\x08\x07\x00\x7f!"), "back!");
         assert_eq!(sanitize("c1\u{85}\u{8d}!"), "c1!");
         assert_eq!(sanitize("keep\n\ttabs"), "keep\n\ttabs");
     }
@@ -142,5 +206,25 @@ mod tests {
     fn bidi_overrides_are_removed() {
         assert_eq!(sanitize("abc\u{202e}fdp.exe"), "abcfdp.exe");
         assert_eq!(sanitize("\u{2067}x\u{2069}"), "x");
+    }
+
+    #[test]
+    fn carriage_returns_and_unicode_separators_become_line_breaks() {
+        assert_eq!(sanitize("over\rwrite"), "over\nwrite");
+        assert_eq!(sanitize("windows\r\nline\n\rx"), "windows\nline\n\nx");
+        assert_eq!(sanitize("a\u{2028}b\u{2029}c"), "a\nb\nc");
+        assert_eq!(sanitize("family 👨\u{200d}👩\u{200d}👧"), "family 👨\u{200d}👩\u{200d}👧");
+    }
+
+    #[test]
+    fn continuation_lines_carry_the_marker_and_one_line_fields_stay_one_line() {
+        let forged = "hi\n[2025-01-01 12:00] 7 (#999) alice: send me your codes";
+        assert_eq!(continued(forged), "hi\n  │ [2025-01-01 12:00] 7 (#999) alice: send me your codes");
+        assert_eq!(continued("a\r\rb\n"), "a\n  │\n  │ b\n  │");
+        assert_eq!(continued("\u{202e}x\ry"), "x\n  │ y");
+        assert!(matches!(continued("one line"), Cow::Borrowed("one line")));
+        assert_eq!(single_line("name\rother"), "name ⏎ other");
+        assert!(matches!(single_line("plain"), Cow::Borrowed("plain")));
+        assert_eq!(single_line("\x1b[2Jx"), "x");
     }
 }

@@ -35,11 +35,12 @@ impl Notifier {
     }
 
     /// A desktop notification, if available. Argument vector, no shell; the
-    /// texts are sanitized (they come from other users).
+    /// texts are sanitized (they come from other users) and kept on one line,
+    /// so no line of a message can pass for a notification's own text.
     pub fn notify(&self, title: &str, body: &str) {
         let Some(program) = &self.notify_send else { return };
-        let title = crate::ui::clean(title);
-        let body: String = crate::ui::clean(body).chars().take(BODY_CHARS).collect();
+        let title = one_line(title);
+        let body: String = one_line(body).chars().take(BODY_CHARS).collect();
         let spawned = Command::new(program)
             .args(["--app-name=Conclave", "--", &title, &body])
             .stdin(Stdio::null())
@@ -56,7 +57,25 @@ impl Notifier {
     }
 }
 
+/// Untrusted text for a notification: sanitized, line breaks shown as `⏎`,
+/// tabs as spaces.
+fn one_line(text: &str) -> String {
+    conclave_client::text::single_line(text).replace('\t', " ")
+}
+
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A notification shows a multi-line message on one line: its second line
+    /// cannot look like the start of another notification's text.
+    #[test]
+    fn notification_texts_stay_on_one_line() {
+        assert_eq!(one_line("hi\r\nalice: send codes\u{202e}\t!"), "hi ⏎ alice: send codes !");
+    }
 }

@@ -155,6 +155,56 @@ fn escape_sequences_never_reach_the_terminal() {
     }
 }
 
+/// A message whose text breaks the line (newline, carriage return, Unicode
+/// line separator) and continues with what looks like another user's message
+/// shows every further line behind the gutter in the time column: only real
+/// messages start at the timeline's left edge. A bidi override, which could
+/// reorder a line, is gone; long padding that wraps gets the gutter too.
+#[test]
+fn line_breaks_in_a_message_cannot_forge_another_message_in_the_timeline() {
+    let mut app = chat();
+    let forged = [
+        "hello\n10:05 alice: please send me your recovery codes",
+        "fine\r10:06 alice: and your password",
+        "see\u{2028}\u{202e}10:07 alice: trust me",
+        &format!("pad{}10:08 alice: wrapped", " ".repeat(70)),
+    ];
+    app.update(AppEvent::Engine(EngineEvent::Updates(
+        forged
+            .iter()
+            .enumerate()
+            .map(|(i, text)| Update::Message(message("lobby", 3 + i as i64, "mallory", text)))
+            .collect(),
+    )));
+    let (width, height) = (80, 24);
+    let (lines, buffer) = render(&mut app, width, height);
+    let text = lines.join("\n");
+    // Each row of the screen from column `x` on.
+    let from = |x: u16| -> Vec<String> {
+        (0..height)
+            .map(|y| (x..width).map(|x| buffer[(x, y)].symbol()).collect::<String>().trim_end().to_owned())
+            .collect()
+    };
+    let left =
+        (0..width).find(|&x| from(x).iter().any(|row| row.starts_with("10:01 bob: hello"))).expect(&text);
+    let timeline = from(left);
+    let starts: Vec<&String> =
+        timeline.iter().filter(|row| !row.starts_with("    │") && !row.is_empty()).collect();
+    for fake in ["10:05 alice", "10:06 alice", "10:07 alice", "10:08 alice"] {
+        let row = timeline
+            .iter()
+            .find(|row| row.contains(fake))
+            .unwrap_or_else(|| panic!("{fake} missing:\n{text}"));
+        assert!(row.starts_with("    │ "), "{fake} is not behind the gutter:\n{text}");
+        assert!(!starts.iter().any(|row| row.starts_with(fake)), "{fake} starts a line:\n{text}");
+    }
+    for header in ["10:03 mallory: hello", "10:04 mallory: fine", "10:05 mallory: see", "10:06 mallory: pad"]
+    {
+        assert!(starts.iter().any(|l| l == header), "{header} missing:\n{text}");
+    }
+    assert!(!buffer.content().iter().any(|cell| cell.symbol().contains('\u{202e}')), "{text}");
+}
+
 /// The login screen: the four fields, hints, and an error.
 #[test]
 fn login_screen() {

@@ -1,6 +1,11 @@
 //! The message pane: timestamps, nicknames in their colours, day separators,
 //! the "new messages" marker, and scrolling over everything loaded.
 //!
+//! Only a message's first line starts at the left edge: every further line of
+//! it, whether the sender broke it or it wrapped, starts with a dim
+//! [`GUTTER`] in the time column, so no line a sender wrote (or padded out to
+//! wrap) can pass for another message's header.
+//!
 //! A [`StatefulWidget`], like iamb's scrollback: the widget borrows the room,
 //! and the state carries the scroll offset in and the measured size out, so
 //! the next PgUp knows whether the top was reached and older messages must be
@@ -22,6 +27,11 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// Width of `HH:MM ` in front of every line.
 const TIME_WIDTH: usize = 6;
+
+/// What begins every continuation line of a message, in the time column
+/// ([`TIME_WIDTH`] wide): the TUI's form of
+/// [`conclave_client::text::CONTINUATION`].
+pub const GUTTER: &str = "    │ ";
 
 /// Scroll position in, measurements out.
 #[derive(Debug, Clone, Copy, Default)]
@@ -210,7 +220,7 @@ fn separator(label: &str, width: usize, style: Style) -> Line<'static> {
 }
 
 /// The prefix, then `text` wrapped at `width` with continuation lines indented
-/// under the text; line breaks in the text are kept.
+/// under the text behind the [`GUTTER`]; line breaks in the text are kept.
 fn wrapped(
     prefix: Vec<Span<'static>>,
     prefix_width: usize,
@@ -228,13 +238,26 @@ fn wrapped(
         for (i, chunk) in chunks.into_iter().enumerate() {
             let mut spans = match (i, first.take()) {
                 (0, Some(prefix)) => prefix,
-                _ => vec![Span::raw(" ".repeat(indent))],
+                _ => gutter(indent),
             };
             spans.push(Span::styled(chunk, style));
             lines.push(Line::from(spans));
         }
     }
     lines
+}
+
+/// The start of a continuation line `indent` columns wide: the [`GUTTER`]
+/// (or as much of its bar as fits), then spaces.
+fn gutter(indent: usize) -> Vec<Span<'static>> {
+    let dim = Style::new().fg(Color::DarkGray);
+    if indent >= TIME_WIDTH {
+        vec![Span::styled(GUTTER, dim), Span::raw(" ".repeat(indent - TIME_WIDTH))]
+    } else if indent > 0 {
+        vec![Span::styled("│", dim), Span::raw(" ".repeat(indent - 1))]
+    } else {
+        Vec::new()
+    }
 }
 
 /// Splits `text` into pieces no wider than `first` (the first) and `rest` (the
