@@ -31,6 +31,9 @@ pub struct ServeArgs {
     /// Key file encrypting TOTP secrets at rest [default: DATA_DIR/secret.key].
     #[arg(long, env = "CONCLAVE_SECRET_KEY_FILE", value_name = "FILE")]
     pub secret_key_file: Option<PathBuf>,
+    /// Key file of the audit log's chain [default: DATA_DIR/audit.key].
+    #[arg(long, env = "CONCLAVE_AUDIT_KEY_FILE", value_name = "FILE")]
+    pub audit_key_file: Option<PathBuf>,
     /// Largest WebSocket frame or message in bytes [default: 1048576].
     #[arg(long, env = "CONCLAVE_MAX_FRAME_BYTES", value_name = "BYTES")]
     pub max_frame_bytes: Option<usize>,
@@ -89,6 +92,7 @@ impl ServeArgs {
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
             secret_key_file: self.secret_key_file.clone(),
+            audit_key_file: self.audit_key_file.clone(),
             max_frame_bytes: self.max_frame_bytes,
             max_connections: self.max_connections,
             password_policy: self.password_policy,

@@ -40,7 +40,7 @@
 //! queued; then it gives its database connection back.
 
 use crate::{
-    audit::{AuditAction, entry_hash},
+    audit::ChainKey,
     fanout::{self, Delta, Fanout},
     metrics::Metrics,
     policy,
@@ -95,11 +95,11 @@ impl std::fmt::Debug for Job {
 }
 
 impl Appender {
-    /// Starts the task.
-    pub(crate) fn start(store: Store, fanout: Fanout, metrics: Arc<Metrics>) -> Self {
+    /// Starts the task; `key` links the messages' audit entries.
+    pub(crate) fn start(store: Store, fanout: Fanout, metrics: Arc<Metrics>, key: ChainKey) -> Self {
         let (jobs, rx) = mpsc::channel(QUEUE);
         let (stop, stopping) = shutdown::channel();
-        tokio::spawn(run(rx, stopping, store, fanout, metrics));
+        tokio::spawn(run(rx, stopping, store, fanout, metrics, key));
         Self { jobs, stop: Arc::new(stop) }
     }
 
@@ -131,6 +131,7 @@ async fn run(
     store: Store,
     fanout: Fanout,
     metrics: Arc<Metrics>,
+    key: ChainKey,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // The task's own connection (see `Writer`), taken when first needed and
@@ -162,12 +163,13 @@ async fn run(
         let jobs = std::mem::take(&mut batch);
         last_start = Some(Instant::now());
         metrics.message_batches.inc();
-        let outcomes = match store_batch(&store, &mut writer, &fanout, &metrics, &jobs).await {
+        let outcomes = match store_batch(&store, &mut writer, &fanout, &metrics, &key, &jobs).await {
             Err(StoreError::Conflict) if jobs.len() > 1 => {
                 let mut outcomes = Vec::with_capacity(jobs.len());
                 for job in &jobs {
                     let one =
-                        store_batch(&store, &mut writer, &fanout, &metrics, std::slice::from_ref(job)).await;
+                        store_batch(&store, &mut writer, &fanout, &metrics, &key, std::slice::from_ref(job))
+                            .await;
                     outcomes.push(one.map(|mut o| o.remove(0)).unwrap_or_else(|err| failed(&err)));
                 }
                 outcomes
@@ -193,13 +195,14 @@ async fn store_batch(
     writer: &mut Option<Writer>,
     fanout: &Fanout,
     metrics: &Metrics,
+    key: &ChainKey,
     jobs: &[Job],
 ) -> Result<Vec<Result<StoredMessage, AppendError>>, StoreError> {
     let conn = match writer {
         Some(conn) => conn,
         None => writer.insert(store.writer().await?),
     };
-    let outcome = store_and_publish(conn, fanout, metrics, jobs).await;
+    let outcome = store_and_publish(conn, fanout, metrics, key, jobs).await;
     if outcome.as_ref().is_err_and(|err| !matches!(err, StoreError::Conflict)) {
         *writer = None;
     }
@@ -216,6 +219,7 @@ async fn store_and_publish(
     writer: &mut Writer,
     fanout: &Fanout,
     metrics: &Metrics,
+    key: &ChainKey,
     jobs: &[Job],
 ) -> Result<Vec<Result<StoredMessage, AppendError>>, StoreError> {
     let _turns = fanout.turns(jobs.iter().map(|job| job.message.room)).await;
@@ -245,9 +249,7 @@ async fn store_and_publish(
                 });
                 (message.username.to_owned(), detail.to_string())
             },
-            |prev, seq, entry| {
-                entry_hash(prev, seq, entry.at_ms, entry.actor, AuditAction::MessageSent.as_str(), entry.detail)
-            },
+            |prev, seq, entry| key.link(prev, seq, entry),
         )
         .await;
     metrics.message_batch_seconds.observe(started.elapsed().as_secs_f64());

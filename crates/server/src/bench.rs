@@ -3,7 +3,7 @@
 //! become part of the library's API. Not for use outside the benchmarks.
 
 use crate::{
-    audit::{AuditAction, entry_hash},
+    audit::{Audit, AuditError, ChainKey},
     config::Database,
     fanout::{self, Delta, Fanout, Registration},
     metrics::Metrics,
@@ -181,6 +181,8 @@ impl FanoutRig {
 /// A SQLite store with one room whose group holds one device, for appends.
 pub struct StoreRig {
     store: Store,
+    /// Links the audit entries, as the server's audit key does.
+    key: ChainKey,
     room: RoomId,
     user: UserId,
     device: DeviceId,
@@ -189,12 +191,19 @@ pub struct StoreRig {
 
 impl StoreRig {
     /// Opens (creating) the database `dir/conclave.db` with the server's
-    /// durability settings and prepares the room.
+    /// durability settings, keys its audit log and prepares the room.
     ///
     /// # Errors
     /// Storage errors.
     pub async fn new(dir: &Path) -> Result<Self, StoreError> {
         let store = Store::open(&Database::Sqlite(dir.join("conclave.db"))).await?;
+        let key = ChainKey::from_bytes(&[7; 32]);
+        Audit::open(store.clone(), key.clone(), crate::keyfile::Origin::Created).await.map_err(|err| {
+            match err {
+                AuditError::Store(err) => err,
+                other => StoreError::Refused(other.to_string()),
+            }
+        })?;
         let user = store
             .create_user(&NewUser {
                 username: "alice",
@@ -227,7 +236,7 @@ impl StoreRig {
             crate::store::AppendError::Store(err) => err,
             other => StoreError::Refused(other.to_string()),
         })?;
-        Ok(Self { store, room, user, device, nonce: 0 })
+        Ok(Self { store, key, room, user, device, nonce: 0 })
     }
 
     /// The store and the room's owner and device, for tests that append
@@ -235,6 +244,12 @@ impl StoreRig {
     #[cfg(test)]
     pub(crate) fn parts(&self) -> (&Store, RoomId, UserId, DeviceId) {
         (&self.store, self.room, self.user, self.device)
+    }
+
+    /// The key that links the rig's audit entries.
+    #[cfg(test)]
+    pub(crate) fn key(&self) -> &ChainKey {
+        &self.key
     }
 
     /// Appends `count` messages of `size` bytes in one batch (one transaction,
@@ -277,9 +292,7 @@ impl StoreRig {
                 messages,
                 policy::may_use,
                 |m, stored| (m.username.to_owned(), format!(r#"{{"seq":{}}}"#, stored.seq.0)),
-                |prev, seq, e| {
-                    entry_hash(prev, seq, e.at_ms, e.actor, AuditAction::MessageSent.as_str(), e.detail)
-                },
+                |prev, seq, e| self.key.link(prev, seq, e),
             )
             .await
     }

@@ -29,6 +29,11 @@ pub struct RawConfig {
     /// Key that encrypts TOTP secrets at rest. Nodes sharing one database must share
     /// it. Default: `<data_dir>/secret.key`, created on first start.
     pub secret_key_file: Option<PathBuf>,
+    /// Key of the audit log's chain (HMAC-SHA-256): without it, entries cannot be
+    /// rewritten unnoticed. Nodes sharing one database must share it; keep a copy
+    /// where `conclave admin audit --verify` runs. Default: `<data_dir>/audit.key`,
+    /// created on first start.
+    pub audit_key_file: Option<PathBuf>,
     /// Largest WebSocket frame or message, bytes. Default: 1048576 (1 MiB).
     pub max_frame_bytes: Option<usize>,
     /// Most simultaneous connections; further ones wait to be accepted. Default: 20000.
@@ -109,6 +114,7 @@ pub struct Config {
     pub database: Database,
     pub tls_cert: Option<(PathBuf, PathBuf)>,
     pub secret_key_file: PathBuf,
+    pub audit_key_file: PathBuf,
     pub max_frame_bytes: usize,
     pub max_connections: usize,
     pub password_policy: PasswordPolicy,
@@ -187,6 +193,7 @@ impl Config {
         let config = Self {
             listen: pick!(listen, SocketAddr::from(([127, 0, 0, 1], 7443))),
             secret_key_file: pick!(secret_key_file, data_dir.join("secret.key")),
+            audit_key_file: pick!(audit_key_file, data_dir.join("audit.key")),
             data_dir,
             database,
             tls_cert,
@@ -299,6 +306,7 @@ mod tests {
             "tls_cert",
             "tls_key",
             "secret_key_file",
+            "audit_key_file",
             "max_frame_bytes",
             "max_connections",
             "password_policy",

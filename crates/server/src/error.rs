@@ -34,6 +34,14 @@ pub enum ServerError {
     /// Password hashing could not be set up.
     #[error(transparent)]
     Hash(#[from] HashError),
+    /// The audit log cannot be written with the audit key at `path`.
+    #[error("audit key {}: {source}", path.display())]
+    Audit {
+        /// The audit key file.
+        path: PathBuf,
+        /// The cause.
+        source: crate::audit::AuditError,
+    },
 }
 
 /// Why one request failed. Variants say what the client can do about it.

@@ -37,7 +37,8 @@
 //! * `policy` — room policy: who may do what in which kind of room (pure).
 //! * `fanout` — pushing entries, Welcomes and presence to connections.
 //! * [`store`] — SQLite | PostgreSQL through one interface.
-//! * [`audit`] — the hash-chained audit log.
+//! * [`audit`] — the audit log, keyed by a file outside the database.
+//! * `keyfile` — the server's key files (at-rest key, audit key).
 //! * `metrics` and [`process`] (the process's own use of the machine),
 //!   `shutdown`, `live`, [`tls`], [`error`].
 
@@ -54,6 +55,7 @@ mod fanout;
 mod handler;
 mod handshake;
 mod http;
+mod keyfile;
 mod listener;
 mod live;
 mod metrics;
@@ -116,8 +118,8 @@ pub struct Server {
 impl Server {
     /// Prepares everything that can fail before accepting connections: creates the
     /// data directory (mode 0700), opens and migrates the database, loads or
-    /// creates the certificate and the at-rest key, and computes the dummy
-    /// password hash.
+    /// creates the certificate, the at-rest key and the audit key (keying the
+    /// audit log on first start), and computes the dummy password hash.
     ///
     /// # Errors
     /// Any of those steps failing; the message names the file or setting.
@@ -131,12 +133,18 @@ impl Server {
         let tls = tls::Identity::load_or_create(&config.data_dir, config.tls_cert.as_ref())?;
         let secrets = SecretBox::load_or_create(&config.secret_key_file)
             .map_err(|source| ServerError::Io { path: config.secret_key_file.clone(), source })?;
+        let (audit_key, origin) = audit::ChainKey::load_or_create(&config.audit_key_file)
+            .map_err(|source| ServerError::Io { path: config.audit_key_file.clone(), source })?;
+        let audit = audit::Audit::open(store.clone(), audit_key, origin)
+            .await
+            .map_err(|source| ServerError::Audit { path: config.audit_key_file.clone(), source })?;
         let hasher = Hasher::new(config.argon2, config.hash_concurrency)?;
         let metrics = Arc::new(metrics::Metrics::new());
         let fanout = fanout::Fanout::new(metrics.clone());
-        let appender = appender::Appender::start(store.clone(), fanout.clone(), metrics.clone());
+        let appender =
+            appender::Appender::start(store.clone(), fanout.clone(), metrics.clone(), audit.key().clone());
         let shared = Shared {
-            audit: audit::Audit::new(store.clone()),
+            audit,
             address_limiter: AddressLimiter::new(config.auth_attempts_per_minute),
             store,
             hasher,

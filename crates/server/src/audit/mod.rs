@@ -1,15 +1,37 @@
-//! The audit log: typed events appended to a hash chain.
+//! The audit log: typed events appended to a chain that someone with the
+//! database but without the audit key cannot rewrite.
 //!
-//! Each entry's hash covers the previous entry's hash and every field of the
+//! Each entry's link covers the previous entry's link and every field of the
 //! entry, so changing, inserting or deleting any row breaks the chain from that
-//! point on; the chain head row catches deletion of the newest entries.
-//! [`verify`] names the first entry that does not check out.
+//! point on; the chain head row catches deletion of the newest entries. Since
+//! the server's first start with an audit key, links are HMAC-SHA-256 under
+//! that key, which is kept in a file outside the database ([`ChainKey`]); the
+//! entries of a log written before that keep their plain SHA-256 hashes, and
+//! the entry that records the switch ([`AuditAction::ChainKeyed`]) covers them.
+//! [`verify`] names the first entry that does not check out, and with
+//! [`Checkpoint`]s exported earlier it also catches a rewrite by someone who
+//! holds the key. `docs/audit.md` says what the log proves and what it cannot.
 //!
 //! Entries carry metadata only: never a password, token, TOTP secret, code or
 //! message content.
+//!
+//! # Layout
+//! * `chain` — the two link formats and the key.
+//! * `verify` — the walk along the log.
+//! * `checkpoint` — exported checkpoints and their text forms.
 
-use crate::store::{AuditRow, NewAuditEntry, Result, Store};
-use sha2::{Digest, Sha256};
+mod chain;
+mod checkpoint;
+mod verify;
+
+pub use chain::{ChainKey, plain_hash};
+pub use checkpoint::{Checkpoint, CheckpointError, latest};
+pub use verify::{Verdict, VerifyError, verify};
+
+use crate::{
+    keyfile::Origin,
+    store::{Keying, NewAuditEntry, Result, Store, StoreError},
+};
 
 /// What happened. The wire name is stored in the `action` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +66,9 @@ pub enum AuditAction {
     MessageSent,
     /// A message was deleted for everyone.
     MessageDeleted,
+    /// The log is keyed from this entry on (the server's first start with an
+    /// audit key); entries before it carry plain hashes.
+    ChainKeyed,
 }
 
 impl AuditAction {
@@ -66,6 +91,7 @@ impl AuditAction {
             Self::MemberRemoved => "member_removed",
             Self::MessageSent => "message_sent",
             Self::MessageDeleted => "message_deleted",
+            Self::ChainKeyed => "audit_keyed",
         }
     }
 }
@@ -74,13 +100,77 @@ impl AuditAction {
 #[derive(Debug, Clone)]
 pub struct Audit {
     store: Store,
+    key: ChainKey,
+}
+
+/// Why the server cannot write the audit log with its key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// Storage errors.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The log is keyed with another key.
+    #[error(
+        "this is not the key the audit log is keyed with: every node sharing one database needs the \
+         same audit key file (copy it from the node that keyed the log)"
+    )]
+    OtherKey,
+    /// The log is not keyed, but the key file existed before this start.
+    #[error(
+        "the audit log's {entries} entries are not keyed, yet this key already existed: the log may \
+         have been rewritten without the key (check it with `conclave admin audit --verify`); if the \
+         database is a copy restored from before the log was keyed, start with a new audit key file"
+    )]
+    Unkeyed {
+        /// Entries in the log.
+        entries: i64,
+    },
 }
 
 impl Audit {
-    /// An audit writer over `store`.
-    #[must_use]
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// The audit writer over `store`, keying the log first if it is not keyed
+    /// yet: an entry recording the switch is appended, linked by `key`'s MAC,
+    /// and the key's id is stored with the head.
+    ///
+    /// A log is keyed only when it is empty or when `origin` says the key file
+    /// was created by this start. An existing key with a log that is not
+    /// keyed means the log was rewritten (or a backup restored): keying it now
+    /// would bless whatever it holds, so the server refuses to start.
+    ///
+    /// # Errors
+    /// [`AuditError::OtherKey`] when the log is keyed with another key (a node
+    /// without the shared key file), [`AuditError::Unkeyed`] as above, storage
+    /// errors.
+    pub(crate) async fn open(store: Store, key: ChainKey, origin: Origin) -> Result<Self, AuditError> {
+        let switch = NewAuditEntry {
+            at_ms: crate::clock::now_ms(),
+            actor: None,
+            action: AuditAction::ChainKeyed.as_str(),
+            detail: r#"{"chain":"hmac-sha256"}"#,
+        };
+        let keying = store
+            .key_audit_log(
+                key.id(),
+                &switch,
+                |entries| origin == Origin::Created || entries == 0,
+                |prev, seq| key.link(prev, seq, &switch),
+            )
+            .await?;
+        match keying {
+            Keying::Keyed => {}
+            Keying::Switched { seq } => {
+                tracing::info!(entry = seq, "the audit log is keyed from this entry on")
+            }
+            Keying::OtherKey => return Err(AuditError::OtherKey),
+            Keying::Unkeyed { entries } => return Err(AuditError::Unkeyed { entries }),
+        }
+        Ok(Self { store, key })
+    }
+
+    /// The key that links entries (the appender links message entries itself).
+    pub(crate) fn key(&self) -> &ChainKey {
+        &self.key
     }
 
     /// Appends one event. `detail` is JSON metadata.
@@ -96,113 +186,7 @@ impl Audit {
         let at_ms = crate::clock::now_ms();
         let detail = detail.to_string();
         let entry = NewAuditEntry { at_ms, actor, action: action.as_str(), detail: &detail };
-        self.store
-            .append_audit(&entry, |prev, seq| entry_hash(prev, seq, at_ms, actor, action.as_str(), &detail))
-            .await?;
+        self.store.append_audit(&entry, |prev, seq| self.key.link(prev, seq, &entry)).await?;
         Ok(())
     }
-}
-
-/// The hash of one entry: SHA-256 over the previous hash and the entry's fields,
-/// each length-prefixed so no two different entries encode alike.
-#[must_use]
-pub fn entry_hash(
-    prev: &[u8],
-    seq: i64,
-    at_ms: i64,
-    actor: Option<&str>,
-    action: &str,
-    detail: &str,
-) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(b"conclave-audit-v1");
-    for part in [prev, &seq.to_be_bytes(), &at_ms.to_be_bytes()] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part);
-    }
-    match actor {
-        Some(actor) => {
-            h.update([1]);
-            h.update((actor.len() as u64).to_be_bytes());
-            h.update(actor.as_bytes());
-        }
-        None => h.update([0]),
-    }
-    for part in [action, detail] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part.as_bytes());
-    }
-    h.finalize().into()
-}
-
-/// The outcome of [`verify`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// Every entry checks out.
-    Intact {
-        /// Number of entries.
-        entries: i64,
-    },
-    /// The chain is broken at `seq`.
-    Broken {
-        /// The first entry that does not check out.
-        seq: i64,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-/// Walks the whole chain and reports the first entry that was altered, inserted
-/// or removed.
-///
-/// # Errors
-/// Storage errors.
-pub async fn verify(store: &Store) -> Result<Verdict> {
-    const PAGE: i64 = 1000;
-    let mut prev = vec![0u8; 32];
-    let mut expected_seq = 1;
-    loop {
-        let rows = store.audit_entries(expected_seq - 1, PAGE).await?;
-        let count = rows.len();
-        for row in rows {
-            if let Some(reason) = check(&row, expected_seq, &prev) {
-                return Ok(Verdict::Broken { seq: row.seq.min(expected_seq), reason });
-            }
-            prev = row.hash;
-            expected_seq += 1;
-        }
-        if count < PAGE as usize {
-            break;
-        }
-    }
-    let (head_seq, head_hash) = store.audit_head().await?;
-    if head_seq != expected_seq - 1 {
-        return Ok(Verdict::Broken {
-            seq: expected_seq,
-            reason: format!("entries {expected_seq} to {head_seq} are missing"),
-        });
-    }
-    if head_hash != prev {
-        return Ok(Verdict::Broken {
-            seq: head_seq,
-            reason: "the newest entry does not match the chain head".into(),
-        });
-    }
-    Ok(Verdict::Intact { entries: head_seq })
-}
-
-fn check(row: &AuditRow, expected_seq: i64, prev: &[u8]) -> Option<String> {
-    if row.seq != expected_seq {
-        return Some(format!("entry {expected_seq} is missing"));
-    }
-    if row.prev_hash != prev {
-        return Some(
-            "its link to the previous entry is wrong (an entry before it was removed or changed)".into(),
-        );
-    }
-    let hash = entry_hash(prev, row.seq, row.at_ms, row.actor.as_deref(), &row.action, &row.detail);
-    if row.hash != hash {
-        return Some("its content does not match its hash (the entry was altered)".into());
-    }
-    None
 }

@@ -6,16 +6,12 @@
 //! reveal any secret. Each ciphertext is bound to its username as associated data,
 //! so a row cannot be moved onto another account.
 
+use crate::keyfile;
 use chacha20poly1305::{
     ChaCha20Poly1305, Key, KeyInit, Nonce,
     aead::{Aead, AeadCore, OsRng, Payload},
 };
-use std::{
-    fs,
-    io::{self, Write},
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
-    path::Path,
-};
+use std::{io, path::Path};
 
 const NONCE_LEN: usize = 12;
 
@@ -42,30 +38,8 @@ impl SecretBox {
     /// # Errors
     /// I/O errors, or a key file of the wrong size.
     pub fn load_or_create(path: &Path) -> io::Result<Self> {
-        match fs::read(path) {
-            Ok(bytes) => {
-                let key: [u8; 32] = bytes.try_into().map_err(|_| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("{} must hold exactly 32 bytes", path.display()),
-                    )
-                })?;
-                let mode = fs::metadata(path)?.permissions().mode();
-                if mode & 0o077 != 0 {
-                    tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "secret key file is readable by others");
-                }
-                Ok(Self { cipher: ChaCha20Poly1305::new(Key::from_slice(&key)) })
-            }
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                let key = ChaCha20Poly1305::generate_key(&mut OsRng);
-                let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-                file.write_all(&key)?;
-                file.sync_all()?;
-                tracing::info!(path = %path.display(), "created secret key for data at rest");
-                Ok(Self { cipher: ChaCha20Poly1305::new(&key) })
-            }
-            Err(err) => Err(err),
-        }
+        let (key, _) = keyfile::load_or_create(path, "secret key for data at rest")?;
+        Ok(Self { cipher: ChaCha20Poly1305::new(Key::from_slice(&key)) })
     }
 
     /// Encrypts `plaintext` bound to `context`; returns nonce || ciphertext.
@@ -99,6 +73,7 @@ impl SecretBox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::{fs, os::unix::fs::PermissionsExt};
 
     #[test]
     fn round_trip_is_bound_to_context_and_key_file_persists() {

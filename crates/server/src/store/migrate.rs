@@ -22,6 +22,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0002_messaging.sql"),
         include_str!("../../migrations/postgres/0002_messaging.sql"),
     ),
+    (
+        4,
+        "audit keyed",
+        include_str!("../../migrations/sqlite/0004_audit_keyed.sql"),
+        include_str!("../../migrations/postgres/0004_audit_keyed.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

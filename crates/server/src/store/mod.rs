@@ -16,7 +16,7 @@
 //! * [`open`](Store::open) — connection, durability settings, migrations.
 //! * `accounts` — users, second factors, login back-off.
 //! * `sessions` — login sessions.
-//! * `audit` — the hash-chained audit log.
+//! * `audit` — the audit log's table and its chain head.
 //! * `devices` — devices and their KeyPackages.
 //! * `rooms` — rooms, members, group state.
 //! * `log` — each room's ordered log: commits (epoch compare-and-set), messages,
@@ -31,7 +31,7 @@ mod rooms;
 mod sessions;
 
 pub use accounts::{NewUser, UserRecord};
-pub use audit::{AuditRow, NewAuditEntry};
+pub use audit::{AuditHead, AuditRow, Keying, NewAuditEntry};
 pub(crate) use devices::DeviceRecord;
 pub(crate) use log::{AppendError, NewCommit, NewMessage, StoredMessage};
 pub(crate) use rooms::{RoomRecord, kind_name};
