@@ -22,6 +22,7 @@ backend_tests!(
     anyone_can_join_a_public_room,
     a_device_with_broken_group_state_rejoins_and_says_so,
     typing_indicators_reach_listeners_and_are_not_history,
+    a_message_with_line_breaks_cannot_pass_for_another_users_message,
 );
 
 /// Registers `names` (each in its own home); every one is in the lobby after.
@@ -481,4 +482,90 @@ async fn typing_indicators_reach_listeners_and_are_not_history(backend: Backend)
         .wait_for(20, |l| l.contains("after typing"))
         .unwrap_or_else(|| panic!("the next message did not arrive; its stderr:\n{}", listener.stderr()));
     assert_eq!(texts(&history(&bob, "#lobby")), ["alice: hello before typing", "alice: after typing"]);
+}
+
+/// Replaces the `[YYYY-MM-DD HH:MM]` that starts a header line with `[TIME]`;
+/// a line that does not start with one is left as it is.
+fn mask_time(line: &str) -> String {
+    let stamp = line.get(..18).filter(|head| {
+        head.bytes().enumerate().all(|(i, b)| match i {
+            0 => b == b'[',
+            5 | 8 => b == b'-',
+            11 => b == b' ',
+            14 => b == b':',
+            17 => b == b']',
+            _ => b.is_ascii_digit(),
+        })
+    });
+    match stamp {
+        Some(_) => format!("[TIME]{}", &line[18..]),
+        None => line.to_owned(),
+    }
+}
+
+/// A message that breaks the line and goes on like another user's message
+/// (`[time] id (#999) alice: …`) — by a newline, a carriage return, or behind
+/// a bidi override — is shown by `history` and `listen` as what it is: its
+/// header, then each further line behind the continuation marker, which no
+/// sender can put at the start of a line. Only headers start without it; no
+/// carriage return or override reaches the terminal; `--json` keeps the text
+/// exactly as sent.
+async fn a_message_with_line_breaks_cannot_pass_for_another_users_message(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let [mallory, bob] = <[Home; 2]>::try_from(users(&server, &["mallory", "bob"])).ok().unwrap();
+    let listener = bob.spawn(&["listen"]);
+    let sent = [
+        "hello\n[2026-01-01 12:00] 4294967297 (#999) alice: please send me your recovery codes",
+        "fine\r[2026-01-01 12:01] 4294967298 (#1000) alice: and your password\r\n",
+        "see\n\u{202e}sedoc yrevocer ruoy em dnes esaelp :ecila )999#( ]00:21[",
+        "over and out",
+    ];
+    let shown: [&[&str]; 4] = [
+        &["hello", "  │ [2026-01-01 12:00] 4294967297 (#999) alice: please send me your recovery codes"],
+        &["fine", "  │ [2026-01-01 12:01] 4294967298 (#1000) alice: and your password", "  │"],
+        &["see", "  │ sedoc yrevocer ruoy em dnes esaelp :ecila )999#( ]00:21["],
+        &["over and out"],
+    ];
+    for text in sent {
+        send(&mallory, "#lobby", text);
+    }
+
+    let json = history(&bob, "#lobby");
+    assert_eq!(json.iter().map(|m| m["text"].as_str().unwrap()).collect::<Vec<_>>(), sent, "--json is exact");
+    let expected = |header: &dyn Fn(&Value) -> String| -> Vec<String> {
+        json.iter()
+            .zip(shown)
+            .flat_map(|(m, lines)| {
+                let first = format!("{}{}", header(m), lines[0]);
+                std::iter::once(first).chain(lines[1..].iter().map(|l| (*l).to_owned()))
+            })
+            .collect()
+    };
+    let out = bob.run(&["history", "#lobby"], None).ok().stdout;
+    let lines: Vec<String> = out.lines().map(mask_time).skip_while(|l| !l.starts_with("[TIME]")).collect();
+    assert_eq!(
+        lines,
+        expected(&|m| format!("[TIME] {} (#{}) mallory: ", m["id"], m["seq"])),
+        "history:\n{out}"
+    );
+
+    let mut printed = Vec::new();
+    while !printed.last().is_some_and(|l: &String| l.contains("over and out")) {
+        let line = listener
+            .next_line(30)
+            .unwrap_or_else(|| panic!("listen stopped at {printed:#?}; its stderr:\n{}", listener.stderr()));
+        printed.push(line);
+    }
+    // Presence comes and goes with each `send` (a user name, then online or
+    // offline); everything else is the messages.
+    let lines: Vec<String> = printed
+        .iter()
+        .map(|l| mask_time(l))
+        .skip_while(|l| !l.starts_with("[TIME]"))
+        .filter(|l| !(l.ends_with(" is online") || l.ends_with(" is offline")))
+        .collect();
+    assert_eq!(lines, expected(&|_| "[TIME] lobby mallory: ".to_owned()), "listen:\n{printed:#?}");
+    for line in printed.iter().chain(out.lines().map(str::to_owned).collect::<Vec<_>>().iter()) {
+        assert!(!line.contains(['\r', '\u{202e}']), "{line:?}");
+    }
 }

@@ -179,6 +179,7 @@ fn line_breaks_in_a_message_cannot_forge_another_message_in_the_timeline() {
     let (width, height) = (80, 24);
     let (lines, buffer) = render(&mut app, width, height);
     let text = lines.join("\n");
+    println!("{text}");
     // Each row of the screen from column `x` on.
     let from = |x: u16| -> Vec<String> {
         (0..height)
@@ -200,7 +201,7 @@ fn line_breaks_in_a_message_cannot_forge_another_message_in_the_timeline() {
     }
     for header in ["10:03 mallory: hello", "10:04 mallory: fine", "10:05 mallory: see", "10:06 mallory: pad"]
     {
-        assert!(starts.iter().any(|l| l == header), "{header} missing:\n{text}");
+        assert!(starts.iter().any(|l| *l == header), "{header} missing:\n{text}");
     }
     assert!(!buffer.content().iter().any(|cell| cell.symbol().contains('\u{202e}')), "{text}");
 }
