@@ -245,7 +245,8 @@ async fn an_intact_log_lists_every_action_and_verifies_with_its_key_only(backend
 
 /// After one row is altered in the database (its hash left as it was),
 /// `--verify` exits non-zero naming that entry; after the newest row is
-/// deleted, it names the missing one.
+/// deleted, it names the missing one; a row added past the chain head is
+/// named too.
 async fn an_entry_changed_in_the_database_fails_verify(backend: Backend) {
     let mut server = server(backend, &[]).await;
     account_actions(&server, "peggy");
@@ -278,6 +279,19 @@ async fn an_entry_changed_in_the_database_fails_verify(backend: Backend) {
             .contains(&format!("broken at entry {newest}: entries {newest} to {newest} are missing")),
         "{}",
         truncated.stderr
+    );
+
+    let mut extra = rows.clone();
+    let newest = rows[rows.len() - 1].clone();
+    extra.push(Row { seq: newest.seq + 1, prev_hash: newest.hash.clone(), ..newest });
+    db.write(&extra, key_id.as_deref()).await;
+    db.execute("UPDATE audit_head SET seq = seq - 1").await;
+    let past = admin(&server, &["--verify"]).fails();
+    let added = extra.len();
+    assert!(
+        past.stderr.contains(&format!("broken at entry {added}: its content does not match its MAC")),
+        "{}",
+        past.stderr
     );
 }
 

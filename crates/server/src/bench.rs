@@ -3,7 +3,7 @@
 //! become part of the library's API. Not for use outside the benchmarks.
 
 use crate::{
-    audit::{Audit, AuditError, ChainKey},
+    audit::{Audit, AuditError, ChainKey, KeyOrigin},
     config::Database,
     fanout::{self, Delta, Fanout, Registration},
     metrics::Metrics,
@@ -198,11 +198,9 @@ impl StoreRig {
     pub async fn new(dir: &Path) -> Result<Self, StoreError> {
         let store = Store::open(&Database::Sqlite(dir.join("conclave.db"))).await?;
         let key = ChainKey::from_bytes(&[7; 32]);
-        Audit::open(store.clone(), key.clone(), crate::keyfile::Origin::Created).await.map_err(|err| {
-            match err {
-                AuditError::Store(err) => err,
-                other => StoreError::Refused(other.to_string()),
-            }
+        Audit::open(store.clone(), key.clone(), KeyOrigin::Created).await.map_err(|err| match err {
+            AuditError::Store(err) => err,
+            other => StoreError::Refused(other.to_string()),
         })?;
         let user = store
             .create_user(&NewUser {

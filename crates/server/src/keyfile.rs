@@ -19,7 +19,7 @@ pub(crate) const KEY_LEN: usize = 32;
 
 /// Whether [`load_or_create`] found the key or made it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Origin {
+pub enum Origin {
     /// The file existed.
     Found,
     /// The file did not exist and was created just now.

@@ -1,9 +1,10 @@
 //! The storage layer against real SQLite and PostgreSQL: both backends reach the
-//! same schema, and the audit chain stays whole under concurrent appends.
+//! same schema, and the audit chain stays whole under concurrent appends and
+//! concurrent starts.
 
 use conclave_server::{
     Database,
-    audit::{self, Audit, AuditAction, Verdict},
+    audit::{self, Audit, AuditAction, AuditError, ChainKey, KeyOrigin, Verdict},
     store::Store,
 };
 use conclave_testkit::{Backend, TestDb};
@@ -59,7 +60,8 @@ async fn both_backends_reach_the_same_schema() {
 async fn concurrent_appends_form_one_chain(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let (store, _db) = open(backend, &dir).await;
-    let audit = Audit::new(store.clone());
+    let key = ChainKey::from_bytes(&[3; 32]);
+    let audit = Audit::open(store.clone(), key.clone(), KeyOrigin::Created).await.expect("key the log");
     let tasks: Vec<_> = (0..24)
         .map(|i| {
             let audit = audit.clone();
@@ -74,7 +76,35 @@ async fn concurrent_appends_form_one_chain(backend: Backend) {
     for task in tasks {
         task.await.unwrap();
     }
-    assert_eq!(audit::verify(&store).await.unwrap(), Verdict::Intact { entries: 24 });
+    assert_eq!(
+        audit::verify(&store, Some(&key), &[]).await.unwrap(),
+        Verdict::Intact { entries: 25, keyed_from: Some(1), checkpoints: 0 },
+        "the entry that keyed the log, then the 24 appends"
+    );
+}
+
+async fn nodes_starting_at_once_key_the_log_once(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, db) = open(backend, &dir).await;
+    let database = match &db.url {
+        Some(url) => Database::Postgres(url.clone()),
+        None => Database::Sqlite(dir.path().join("conclave.db")),
+    };
+    let other = Store::open(&database).await.expect("a second node's store");
+    let keys: Vec<ChainKey> = (0..2).map(|i| ChainKey::from_bytes(&[i; 32])).collect();
+    let (first, second) = tokio::join!(
+        Audit::open(store.clone(), keys[0].clone(), KeyOrigin::Created),
+        Audit::open(other, keys[1].clone(), KeyOrigin::Created),
+    );
+    let winner = match (first, second) {
+        (Ok(_), Err(AuditError::OtherKey)) => &keys[0],
+        (Err(AuditError::OtherKey), Ok(_)) => &keys[1],
+        (first, second) => panic!("exactly one node keys the log: {first:?} {second:?}"),
+    };
+    assert_eq!(
+        audit::verify(&store, Some(winner), &[]).await.unwrap(),
+        Verdict::Intact { entries: 1, keyed_from: Some(1), checkpoints: 0 }
+    );
 }
 
 /// Appends racing from many tasks (as from many connections or nodes) never fork
@@ -88,4 +118,19 @@ async fn concurrent_audit_appends_form_one_chain_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_audit_appends_form_one_chain_postgres() {
     concurrent_appends_form_one_chain(Backend::Postgres).await;
+}
+
+/// Two nodes with different new key files starting at once on one empty
+/// database: one keys the log, the other is refused (instead of appending a
+/// second switch under a key no verifier has), and the log verifies under
+/// the winner's key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_starting_at_once_key_the_log_once_sqlite() {
+    nodes_starting_at_once_key_the_log_once(Backend::Sqlite).await;
+}
+
+/// As above, on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_starting_at_once_key_the_log_once_postgres() {
+    nodes_starting_at_once_key_the_log_once(Backend::Postgres).await;
 }

@@ -7,10 +7,8 @@
 //! can be recomputed only with the key, which lives in a file outside the
 //! database ([`ChainKey`]).
 
-use crate::{
-    keyfile::{self, Origin},
-    store::NewAuditEntry,
-};
+use super::KeyOrigin;
+use crate::{keyfile, store::NewAuditEntry};
 use hmac::{Hmac, Mac};
 use sha2::{Sha256, digest::Update};
 use std::{io, path::Path};
@@ -59,7 +57,7 @@ impl ChainKey {
     }
 
     /// Reads the key file at `path`, creating it on first start.
-    pub(crate) fn load_or_create(path: &Path) -> io::Result<(Self, Origin)> {
+    pub(crate) fn load_or_create(path: &Path) -> io::Result<(Self, KeyOrigin)> {
         let (key, origin) = keyfile::load_or_create(path, "audit log key")?;
         Ok((Self::from_bytes(&key), origin))
     }

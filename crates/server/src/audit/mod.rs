@@ -24,14 +24,13 @@ mod chain;
 mod checkpoint;
 mod verify;
 
+/// Whether the audit key file existed before this start (see [`Audit::open`]).
+pub use crate::keyfile::Origin as KeyOrigin;
 pub use chain::{ChainKey, plain_hash};
 pub use checkpoint::{Checkpoint, CheckpointError, latest};
 pub use verify::{Verdict, VerifyError, verify};
 
-use crate::{
-    keyfile::Origin,
-    store::{Keying, NewAuditEntry, Result, Store, StoreError},
-};
+use crate::store::{Keying, NewAuditEntry, Result, Store, StoreError};
 
 /// What happened. The wire name is stored in the `action` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +141,7 @@ impl Audit {
     /// [`AuditError::OtherKey`] when the log is keyed with another key (a node
     /// without the shared key file), [`AuditError::Unkeyed`] as above, storage
     /// errors.
-    pub(crate) async fn open(store: Store, key: ChainKey, origin: Origin) -> Result<Self, AuditError> {
+    pub async fn open(store: Store, key: ChainKey, origin: KeyOrigin) -> Result<Self, AuditError> {
         let switch = NewAuditEntry {
             at_ms: crate::clock::now_ms(),
             actor: None,
@@ -153,7 +152,7 @@ impl Audit {
             .key_audit_log(
                 key.id(),
                 &switch,
-                |entries| origin == Origin::Created || entries == 0,
+                |entries| origin == KeyOrigin::Created || entries == 0,
                 |prev, seq| key.link(prev, seq, &switch),
             )
             .await?;

@@ -80,8 +80,7 @@ pub async fn verify(
     checkpoints: &[Checkpoint],
 ) -> Result<Verdict, VerifyError> {
     const PAGE: i64 = 1000;
-    let head = store.audit_head().await?;
-    match (&head.key_id, key) {
+    match (&store.audit_head().await?.key_id, key) {
         (Some(_), None) => return Err(VerifyError::KeyMissing),
         (Some(id), Some(key)) if id.as_slice() != key.id() => return Err(VerifyError::WrongKey),
         _ => {}
@@ -91,22 +90,42 @@ pub async fn verify(
     checkpoints.dedup();
     let mut walk =
         Walk { key, prev: vec![0; 32], expected: 1, keyed_from: None, pending: &checkpoints, matched: None };
-    loop {
-        let rows = store.audit_entries(walk.expected - 1, PAGE).await?;
-        let count = rows.len();
-        for row in rows {
-            if let Some(broken) = walk.step(row)? {
-                return Ok(broken);
+    // The server may be appending meanwhile. An entry and the head that
+    // points at it are committed together, so a head further on than where
+    // the walk ended means entries were appended since: walk on to it.
+    let head = loop {
+        let mut walked = 0;
+        loop {
+            let rows = store.audit_entries(walk.expected - 1, PAGE).await?;
+            let count = rows.len();
+            walked += count;
+            for row in rows {
+                if let Some(broken) = walk.step(row)? {
+                    return Ok(broken);
+                }
+            }
+            if count < PAGE as usize {
+                break;
             }
         }
-        if count < PAGE as usize {
-            break;
+        let head = store.audit_head().await?;
+        if head.seq < walk.expected || walked == 0 {
+            break head;
         }
-    }
+    };
     let last = walk.expected - 1;
     let broken = |seq, reason: String| Ok(Verdict::Broken { seq, reason });
-    if head.seq != last {
+    if head.seq > last {
         return broken(last + 1, format!("entries {} to {} are missing", last + 1, head.seq));
+    }
+    if head.seq < last {
+        return broken(
+            head.seq + 1,
+            format!(
+                "entries {} to {last} lie past the chain head (they were added without it)",
+                head.seq + 1
+            ),
+        );
     }
     if head.hash != walk.prev {
         return broken(head.seq, "the newest entry does not match the chain head".into());
