@@ -3,16 +3,15 @@
 //! Results go to stdout: as one JSON document with `--json`, as text otherwise.
 //! Prompts, QR codes in JSON mode, and notes go to stderr so stdout stays
 //! parseable. Every string that came from the network passes through
-//! [`untrusted`] (one-line fields) or [`untrusted_text`] (a message after its
-//! header) before it is printed as text (JSON escapes control characters by
-//! itself).
+//! [`untrusted`] (one-line fields) or [`message`] (a message after its header)
+//! before it is printed as text (JSON escapes control characters by itself).
 
 use anyhow::Context;
-use conclave_client::text::{continued, single_line};
+use conclave_client::text::{CONTINUATION, continued, sanitize, single_line};
 use std::{
     borrow::Cow,
     fmt::Display,
-    io::{self, Write},
+    io::{self, IsTerminal, Write},
 };
 
 /// Where a command prints its result.
@@ -54,12 +53,45 @@ pub fn untrusted(text: &str) -> Cow<'_, str> {
     single_line(text)
 }
 
-/// Makes text from the network that follows a header on its line (a message
-/// after `[time] sender:`) safe to print: escape sequences stripped, and each
-/// further line behind the continuation marker, so no line of it can pass for
-/// a header of its own.
-pub fn untrusted_text(text: &str) -> Cow<'_, str> {
-    continued(text)
+/// A message to print: `header` (made of safe parts, such as `[time] sender: `)
+/// followed by `text` from the network, escape sequences stripped and every
+/// further line behind the continuation marker, so that no line of it can pass
+/// for a header of its own. On a terminal, lines too long for it are wrapped
+/// here, behind the marker too: otherwise the terminal would wrap them itself,
+/// and a sender could pad text out to the start of a row.
+pub fn message(header: &str, text: &str) -> String {
+    let width = io::stdout()
+        .is_terminal()
+        .then(crossterm::terminal::size)
+        .and_then(Result::ok)
+        .map(|(columns, _)| usize::from(columns));
+    message_at(header, text, width)
+}
+
+/// [`message`] for a terminal `width` columns wide (`None`: not a terminal, no
+/// wrapping).
+fn message_at(header: &str, text: &str, width: Option<usize>) -> String {
+    let marker = CONTINUATION.chars().count();
+    let Some(width) = width.filter(|w| *w > marker + 10) else {
+        return format!("{header}{}", continued(text));
+    };
+    let first = width.saturating_sub(header.chars().count()).max(1);
+    let mut out = String::from(header);
+    for (index, line) in sanitize(text).split('\n').enumerate() {
+        let rows = conclave_tui::ui::timeline::wrap(
+            line,
+            if index == 0 { first } else { width - marker },
+            width - marker,
+        );
+        for (row_index, row) in rows.iter().enumerate() {
+            if index > 0 || row_index > 0 {
+                out.push('\n');
+                out.push_str(if row.is_empty() { CONTINUATION.trim_end() } else { CONTINUATION });
+            }
+            out.push_str(row);
+        }
+    }
+    out
 }
 
 /// Formats a Unix time as `YYYY-MM-DD HH:MM` in UTC.
@@ -110,6 +142,23 @@ mod tests {
     fn untrusted_text_loses_escapes_and_cannot_start_a_line() {
         assert_eq!(untrusted("a\x1b[2Jb"), "ab");
         assert_eq!(untrusted("a\nb"), "a ⏎ b");
-        assert_eq!(untrusted_text("a\rb"), "a\n  │ b");
+        assert_eq!(message_at("[t] bob: ", "a\rb", None), "[t] bob: a\n  │ b");
+    }
+
+    /// On a terminal, a line padded out so that the terminal would wrap the
+    /// rest to the start of a row is wrapped here, behind the marker.
+    #[test]
+    fn on_a_terminal_long_lines_wrap_behind_the_marker() {
+        let padded = format!("hi{}[t] alice: send me your codes", " ".repeat(40));
+        assert_eq!(
+            message_at("[t] bob: ", &padded, Some(30)),
+            format!("[t] bob: hi\n  │ {}[t]\n  │ alice: send me your codes", " ".repeat(20))
+        );
+        assert_eq!(message_at("[t] bob: ", "a b\nc", Some(30)), "[t] bob: a b\n  │ c");
+        let x = |n| "x".repeat(n);
+        assert_eq!(
+            message_at("[t] b: ", &x(50), Some(30)),
+            format!("[t] b: {}\n  │ {}\n  │ x", x(23), x(26))
+        );
     }
 }

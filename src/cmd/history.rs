@@ -3,7 +3,7 @@
 use crate::{
     args::HistoryArgs,
     connect,
-    output::{Output, untrusted, untrusted_text, utc_minutes},
+    output::{Output, message, untrusted, utc_minutes},
 };
 use serde_json::json;
 
@@ -34,18 +34,19 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<()> {
         );
     }
     for m in &messages {
-        let body = m.text.as_deref().map_or_else(
-            || "[not readable on this device: sent before it joined, or undecryptable]".to_owned(),
-            |t| untrusted_text(t).into_owned(),
-        );
-        text.push_str(&format!(
-            "[{}] {} (#{}) {}: {}\n",
+        let header = format!(
+            "[{}] {} (#{}) {}: ",
             utc_minutes(m.sent_at_ms / 1000),
             m.id,
             m.seq,
-            untrusted(&m.sender),
-            body
-        ));
+            untrusted(&m.sender)
+        );
+        let body = m
+            .text
+            .as_deref()
+            .unwrap_or("[not readable on this device: sent before it joined, or undecryptable]");
+        text.push_str(&message(&header, body));
+        text.push('\n');
     }
     if text.is_empty() {
         text = format!("no messages in {}", untrusted(&room.name));

@@ -4,7 +4,7 @@
 use crate::{
     args::ListenArgs,
     connect,
-    output::{Output, untrusted, untrusted_text, utc_minutes},
+    output::{Output, message, untrusted, utc_minutes},
 };
 use conclave_client::{Update, reconnect::Backoff};
 use serde_json::json;
@@ -49,15 +49,14 @@ fn print(out: Output, update: &Update) -> anyhow::Result<()> {
     let (value, text) = match update {
         Update::Message(m) => (
             json!({ "event": "message", "id": m.id, "seq": m.seq, "room": m.room, "sender": m.sender, "text": m.text, "sent_at": m.sent_at_ms / 1000 }),
-            format!(
-                "[{}] {} {}: {}",
-                utc_minutes(m.sent_at_ms / 1000),
-                untrusted(&m.room),
-                untrusted(&m.sender),
-                m.text.as_deref().map_or_else(
-                    || "[not readable on this device]".to_owned(),
-                    |t| untrusted_text(t).into_owned()
-                )
+            message(
+                &format!(
+                    "[{}] {} {}: ",
+                    utc_minutes(m.sent_at_ms / 1000),
+                    untrusted(&m.room),
+                    untrusted(&m.sender)
+                ),
+                m.text.as_deref().unwrap_or("[not readable on this device]"),
             ),
         ),
         Update::Deleted { room, id } => (
