@@ -64,7 +64,8 @@ impl ChainKey {
 
     /// The key's id: its MAC of a fixed text. Stored with the chain head, so a
     /// node or a verifier holding another key is told so instead of finding
-    /// every entry "altered"; it reveals nothing about the key.
+    /// every entry "altered". It reveals nothing about the key and is public
+    /// (it is in the database), so it is compared as plain data.
     #[must_use]
     pub fn id(&self) -> &[u8; 32] {
         &self.id
