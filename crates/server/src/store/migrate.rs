@@ -22,6 +22,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0002_messaging.sql"),
         include_str!("../../migrations/postgres/0002_messaging.sql"),
     ),
+    (
+        5,
+        "quotas",
+        include_str!("../../migrations/sqlite/0005_quotas.sql"),
+        include_str!("../../migrations/postgres/0005_quotas.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {
