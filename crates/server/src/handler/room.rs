@@ -119,15 +119,25 @@ pub(crate) async fn open_direct(
 
 /// # `find_room`
 ///
-/// `lobby`, a room name, or `@user` for the direct conversation with that user.
-/// A private room is found only by its members; a name shared by several rooms
-/// the caller may see resolves as [`crate::store`]'s `rooms` module says.
+/// `lobby`, a room name, `owner/name`, or `@user` for the direct conversation
+/// with that user. A private room is found only by its members; a bare name
+/// shared by several rooms the caller may see means the one the caller is in
+/// (their own first), then the public one (see the `rooms` store module).
 pub(crate) async fn find_room(ctx: &Ctx<'_>, me: &Caller<'_>, name: &str) -> Result<Reply, RequestError> {
     let store = &ctx.shared.store;
     let found = if let Some(username) = name.strip_prefix('@') {
         let username = validate::normalize_username(username)?;
         match store.user_id(&username).await? {
             Some(other) => store.direct_room(me.user.id, other).await?,
+            None => None,
+        }
+    } else if let Some((owner, name)) = name.split_once('/') {
+        let owner = validate::normalize_username(owner)?;
+        if !validate::is_room_name(name) {
+            return Err(RequestError::InvalidName);
+        }
+        match store.user_id(&owner).await? {
+            Some(owner) => store.owned_room_by_name(me.user.id, owner, name).await?,
             None => None,
         }
     } else if validate::is_room_name(name) {

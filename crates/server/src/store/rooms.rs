@@ -5,10 +5,12 @@
 //! room, which anyone may find. Each owner's private rooms have a namespace of
 //! their own, so a name another owner chose for a private room is never
 //! "taken" for anyone else, and creating a room reveals nothing about rooms one
-//! cannot see. A name resolves among the rooms the viewer may see: the public
-//! room of that name first (so nobody can capture a public name by adding
-//! people to a private room of the same name), then the viewer's own private
-//! room, then the private rooms they are a member of, oldest first.
+//! cannot see. A bare name resolves among the rooms the viewer may see: the
+//! rooms they are a member of first (their own before others', then the
+//! oldest), and only then the public room of that name. So a room one is in
+//! is never displaced by a public room created later under its name (which
+//! would send what was meant for a private group to a public one), and one's
+//! own rooms by nothing. `owner/name` names exactly one room.
 
 use super::{Result, Store, StoreError, devices::LOCK_USER, with_pool};
 use crate::policy::Membership;
@@ -325,14 +327,38 @@ impl Store {
     pub(crate) async fn room_by_name(&self, viewer: UserId, name: &str) -> Result<Option<RoomRecord>> {
         let row: Option<RoomRow> = with_pool!(self, pool => sqlx::query_as(
             select_rooms!(
-                "WHERE r.name = $2 AND (r.kind IN ('lobby', 'public') \
-                   OR (r.kind = 'private' AND m.role IS NOT NULL AND m.left_at IS NULL)) \
-                 ORDER BY CASE WHEN r.kind <> 'private' THEN 0 WHEN r.owner_id = $1 THEN 1 ELSE 2 END, r.id \
+                "WHERE r.name = $2 AND r.kind <> 'direct' \
+                   AND (r.kind IN ('lobby', 'public') OR (m.role IS NOT NULL AND m.left_at IS NULL)) \
+                 ORDER BY CASE WHEN r.owner_id = $1 THEN 0 \
+                               WHEN m.role IS NOT NULL AND m.left_at IS NULL THEN 1 ELSE 2 END, r.id \
                  LIMIT 1"
             ),
         )
         .bind(viewer.0)
         .bind(name)
+        .fetch_optional(pool)
+        .await?);
+        row.map(record).transpose()
+    }
+
+    /// The room `owner` owns under `name`, if `viewer` may see it (a public
+    /// room, or a private one they are a member of).
+    pub(crate) async fn owned_room_by_name(
+        &self,
+        viewer: UserId,
+        owner: UserId,
+        name: &str,
+    ) -> Result<Option<RoomRecord>> {
+        let row: Option<RoomRow> = with_pool!(self, pool => sqlx::query_as(
+            select_rooms!(
+                "WHERE r.name = $2 AND r.owner_id = $3 \
+                   AND (r.kind = 'public' OR (r.kind = 'private' AND m.role IS NOT NULL AND m.left_at IS NULL)) \
+                 ORDER BY r.id LIMIT 1"
+            ),
+        )
+        .bind(viewer.0)
+        .bind(name)
+        .bind(owner.0)
         .fetch_optional(pool)
         .await?);
         row.map(record).transpose()
