@@ -370,7 +370,9 @@ mod tests {
         let resolve = |raw: RawConfig| Config::resolve(RawConfig::default(), raw);
         assert!(resolve(RawConfig { max_devices_per_account: Some(33), ..RawConfig::default() }).is_err());
         assert!(resolve(RawConfig { max_devices_per_account: Some(0), ..RawConfig::default() }).is_err());
-        assert!(resolve(RawConfig { message_bytes_per_minute: Some(65_535), ..RawConfig::default() }).is_err());
+        assert!(
+            resolve(RawConfig { message_bytes_per_minute: Some(65_535), ..RawConfig::default() }).is_err()
+        );
         assert!(
             resolve(RawConfig { max_key_package_bytes_per_device: Some(16_383), ..RawConfig::default() })
                 .is_err()

@@ -140,7 +140,11 @@ fn outsiders_learn_nothing_of_private_and_direct_rooms() {
     for kind in [Private, Direct] {
         for caller in [Outsider, Left] {
             for change in [Change::Create {}, Change::Join {}, add(), remove(), Change::Update {}] {
-                assert_eq!(commit(&facts(kind, Some(1), caller, &[Member]), &change, 1), HIDDEN, "{change:?}");
+                assert_eq!(
+                    commit(&facts(kind, Some(1), caller, &[Member]), &change, 1),
+                    HIDDEN,
+                    "{change:?}"
+                );
             }
         }
     }

@@ -202,7 +202,11 @@ impl Store {
     /// package, removed in the same statement that reads it; else (or when
     /// there is none) the last-resort package, kept and marked as handed out.
     /// `None` when the device has neither.
-    pub(crate) async fn claim_key_package(&self, device: DeviceId, one_time: bool) -> Result<Option<Claimed>> {
+    pub(crate) async fn claim_key_package(
+        &self,
+        device: DeviceId,
+        one_time: bool,
+    ) -> Result<Option<Claimed>> {
         let attempts = if one_time { CLAIM_ATTEMPTS } else { 0 };
         for _ in 0..attempts {
             let taken: Option<Vec<u8>> = with_pool!(self, pool => sqlx::query_scalar(
