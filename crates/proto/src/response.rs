@@ -246,7 +246,9 @@ pub enum ErrorCode {
     AlreadyAuthenticated,
     /// The session token is unknown, revoked or expired.
     SessionInvalid,
-    /// The named thing does not exist (or is not yours).
+    /// The named thing does not exist, or is not yours, or the caller may not
+    /// know of it: a private or direct room answers a non-member exactly as a
+    /// room that does not exist.
     NotFound,
     /// Storage is unreachable; retry later.
     Unavailable,
@@ -254,7 +256,8 @@ pub enum ErrorCode {
     DeviceRequired,
     /// The device id or signature key does not match a device of this user.
     DeviceMismatch,
-    /// The user may not do this in this room (room policy).
+    /// The user may not do this in this room (room policy), and may know that
+    /// the room exists (a member, or anyone in the lobby or a public room).
     Forbidden,
     /// The commit was made for an epoch that is no longer current: process the
     /// newer log entries, then retry.
