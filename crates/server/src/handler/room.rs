@@ -54,9 +54,10 @@ async fn load(ctx: &Ctx<'_>, me: &Caller<'_>, room: RoomId) -> Result<RoomRecord
 ///
 /// Creates a public or private room owned by the caller. The caller then
 /// creates its MLS group with a `create` commit. Public names are unique among
-/// public rooms; private names only among the owner's own private rooms (see
-/// [`crate::store::NewRoom`]), so the answer never tells of anyone else's
-/// private room. Bounded per account: rooms owned, and rooms created a minute.
+/// public rooms; private names only among the owner's own private rooms (the
+/// naming model is in the `rooms` store module), so the answer never tells of
+/// anyone else's private room. Bounded per account: rooms owned, and rooms
+/// created a minute.
 pub(crate) async fn create_room(
     ctx: &Ctx<'_>,
     me: &Caller<'_>,
