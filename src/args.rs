@@ -68,7 +68,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(cmd::serve::ServeArgs),
+    // Boxed: the server's settings outweigh every other command's arguments.
+    Serve(Box<cmd::serve::ServeArgs>),
     /// Operator commands that work on the server's storage directly.
     Admin(cmd::admin::AdminArgs),
     /// Create an account (password + authenticator app) and log in.

@@ -47,7 +47,7 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => cmd::serve::run(args).await,
+        Command::Serve(args) => cmd::serve::run(*args).await,
         Command::Admin(args) => cmd::admin::run(args).await,
         Command::Register(args) => cmd::register::run(args).await,
         Command::Login(args) => cmd::login::run(args).await,

@@ -3,6 +3,8 @@
 //! backend, with a fresh data directory and database).
 //!
 //! Where things go:
+//! * `abuse` — per-account quotas and rates, what outsiders can learn of rooms
+//!   and names, KeyPackage draining and the client's replenishing.
 //! * `auth` — registration, login, second factors, back-off, sessions, logout.
 //! * `protocol` — the wire protocol under malformed and hostile input.
 //! * `ops` — what an operator sees: TLS, health, metrics, restarts, certificates.
@@ -13,6 +15,8 @@
 //! * `messaging` — devices, KeyPackages, rooms and their policy, MLS commits,
 //!   ordered delivery, catch-up, deletion, presence, crash durability.
 
+#[path = "e2e/abuse.rs"]
+mod abuse;
 #[path = "e2e/audit.rs"]
 mod audit;
 #[path = "e2e/auth.rs"]

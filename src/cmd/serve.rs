@@ -80,6 +80,37 @@ pub struct ServeArgs {
     /// TLS handshake and upgrade deadline in seconds [default: 10].
     #[arg(long, env = "CONCLAVE_HANDSHAKE_TIMEOUT_SECS", value_name = "SECS")]
     pub handshake_timeout_secs: Option<u64>,
+    /// Public and private rooms one account may own [default: 500].
+    #[arg(long, env = "CONCLAVE_MAX_ROOMS_PER_ACCOUNT", value_name = "N")]
+    pub max_rooms_per_account: Option<u32>,
+    /// Rooms one account may create per minute, direct conversations included
+    /// [default: 30].
+    #[arg(long, env = "CONCLAVE_ROOMS_PER_MINUTE", value_name = "N")]
+    pub rooms_per_minute: Option<u32>,
+    /// Devices one account may register, 1 to 32 [default: 32].
+    #[arg(long, env = "CONCLAVE_MAX_DEVICES_PER_ACCOUNT", value_name = "N")]
+    pub max_devices_per_account: Option<u32>,
+    /// One-time KeyPackages one device may hold [default: 200].
+    #[arg(long, env = "CONCLAVE_MAX_KEY_PACKAGES_PER_DEVICE", value_name = "N")]
+    pub max_key_packages_per_device: Option<u32>,
+    /// Bytes of KeyPackages one device may hold [default: 262144].
+    #[arg(long, env = "CONCLAVE_MAX_KEY_PACKAGE_BYTES_PER_DEVICE", value_name = "BYTES")]
+    pub max_key_package_bytes_per_device: Option<u32>,
+    /// Messages one account may send per minute, per server node [default: 600].
+    #[arg(long, env = "CONCLAVE_MESSAGES_PER_MINUTE", value_name = "N")]
+    pub messages_per_minute: Option<u32>,
+    /// Message bytes one account may send per minute, per server node
+    /// [default: 16777216].
+    #[arg(long, env = "CONCLAVE_MESSAGE_BYTES_PER_MINUTE", value_name = "BYTES")]
+    pub message_bytes_per_minute: Option<u32>,
+    /// One-time KeyPackages of a user handed out per hour to people who share a
+    /// private or direct room with them [default: 100].
+    #[arg(long, env = "CONCLAVE_CONTACT_KEY_PACKAGE_CLAIMS_PER_HOUR", value_name = "N")]
+    pub contact_key_package_claims_per_hour: Option<u32>,
+    /// One-time KeyPackages of a user handed out per hour to everyone else
+    /// [default: 10].
+    #[arg(long, env = "CONCLAVE_STRANGER_KEY_PACKAGE_CLAIMS_PER_HOUR", value_name = "N")]
+    pub stranger_key_package_claims_per_hour: Option<u32>,
 }
 
 impl ServeArgs {
@@ -108,6 +139,15 @@ impl ServeArgs {
             session_idle_secs: self.session_idle_secs,
             session_absolute_secs: self.session_absolute_secs,
             handshake_timeout_secs: self.handshake_timeout_secs,
+            max_rooms_per_account: self.max_rooms_per_account,
+            rooms_per_minute: self.rooms_per_minute,
+            max_devices_per_account: self.max_devices_per_account,
+            max_key_packages_per_device: self.max_key_packages_per_device,
+            max_key_package_bytes_per_device: self.max_key_package_bytes_per_device,
+            messages_per_minute: self.messages_per_minute,
+            message_bytes_per_minute: self.message_bytes_per_minute,
+            contact_key_package_claims_per_hour: self.contact_key_package_claims_per_hour,
+            stranger_key_package_claims_per_hour: self.stranger_key_package_claims_per_hour,
         }
     }
 

@@ -38,19 +38,20 @@ backend_tests!(
     signals_reach_other_online_members_and_are_never_stored,
 );
 
-/// One user's device, connected and bound, with its own MLS state.
-struct Member {
-    account: Account,
-    client: RawClient,
-    device: DeviceId,
-    key: Vec<u8>,
-    mls: MlsState,
+/// One user's device, connected and bound, with its own MLS state (also used by
+/// the `abuse` tests).
+pub(crate) struct Member {
+    pub(crate) account: Account,
+    pub(crate) client: RawClient,
+    pub(crate) device: DeviceId,
+    pub(crate) key: Vec<u8>,
+    pub(crate) mls: MlsState,
 }
 
 /// A real MLS commit, built but not sent yet (pending in its builder's MLS state).
-struct Pending {
-    request: Request,
-    outgoing: Outgoing,
+pub(crate) struct Pending {
+    pub(crate) request: Request,
+    pub(crate) outgoing: Outgoing,
     create: bool,
 }
 
@@ -99,14 +100,14 @@ fn pending(room: RoomId, change: Change, outgoing: Outgoing, create: bool) -> Pe
 
 impl Member {
     /// Registers `name` and binds a first device.
-    async fn new(server: &ServerProcess, name: &str) -> Self {
+    pub(crate) async fn new(server: &ServerProcess, name: &str) -> Self {
         let (account, client) = Account::register(server, name, PASSWORD).await;
         Self::bind(account, client).await
     }
 
     /// Binds a new device on `client` with a fresh MLS signature key, and gives
     /// its MLS state the identity the server assigned.
-    async fn bind(account: Account, mut client: RawClient) -> Self {
+    pub(crate) async fn bind(account: Account, mut client: RawClient) -> Self {
         let mut mls = MlsState::in_memory().expect("MLS state");
         let key = mls.signature_public_key().expect("signature key");
         let (device, _) = client.bind_device(None, &key).await;
@@ -115,41 +116,41 @@ impl Member {
     }
 
     /// Another device of the same user, on its own connection.
-    async fn another_device(&self, server: &ServerProcess) -> Self {
+    pub(crate) async fn another_device(&self, server: &ServerProcess) -> Self {
         Self::bind(self.account.clone(), self.account.connect(server).await).await
     }
 
     /// The same device on a new connection, as after a reconnect.
-    async fn reconnect(&self, server: &ServerProcess) -> RawClient {
+    pub(crate) async fn reconnect(&self, server: &ServerProcess) -> RawClient {
         let mut client = self.account.connect(server).await;
         client.bind_device(Some(self.device), &self.key).await;
         client
     }
 
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         self.account.username.clone()
     }
 
-    fn identity(&self) -> Identity {
+    pub(crate) fn identity(&self) -> Identity {
         Identity::new(self.name(), self.device.0)
     }
 
     /// Uploads `n` real one-time KeyPackages and a last-resort one.
-    fn upload(&self, n: usize) -> Request {
+    pub(crate) fn upload(&self, n: usize) -> Request {
         let mut packages = self.mls.key_packages(n, true).expect("KeyPackages");
         let last_resort = packages.pop().map(Bytes);
         Request::UploadKeyPackages { key_packages: packages.into_iter().map(Bytes).collect(), last_resort }
     }
 
     /// Creates `room`'s group (epoch 0): no commit, only GroupInfo and tree.
-    fn create(&self, room: &RoomInfo) -> Pending {
+    pub(crate) fn create(&self, room: &RoomInfo) -> Pending {
         let state = self.mls.create_group(&room.group_id.0).expect("create group");
         let outgoing = Outgoing::creation(&room.group_id.0, state);
         pending(room.id, Change::Create {}, outgoing, true)
     }
 
     /// An external commit joining `room` from the GroupInfo the server serves.
-    async fn join(&mut self, room: &RoomInfo) -> Pending {
+    pub(crate) async fn join(&mut self, room: &RoomInfo) -> Pending {
         let reply = self.client.ok(Request::GroupInfo { room: room.id }).await;
         let Reply::GroupInfo { group_info: Some(info), ratchet_tree: Some(tree), .. } = reply else {
             panic!("unexpected reply to group_info: {reply:?}")
@@ -160,7 +161,7 @@ impl Member {
     /// An external commit joining `room` from this GroupInfo and tree (for a
     /// device the server would not give them to). Old state of the group is
     /// forgotten first.
-    fn join_from(&self, room: &RoomInfo, group_info: &[u8], ratchet_tree: &[u8]) -> Pending {
+    pub(crate) fn join_from(&self, room: &RoomInfo, group_info: &[u8], ratchet_tree: &[u8]) -> Pending {
         if self.mls.has_group(&room.group_id.0) {
             self.mls.forget_group(&room.group_id.0).expect("forget group");
         }
@@ -178,13 +179,13 @@ impl Member {
     }
 
     /// A key update: adds and removes nobody.
-    fn update(&self, room: &RoomInfo) -> Pending {
+    pub(crate) fn update(&self, room: &RoomInfo) -> Pending {
         let outgoing = self.mls.self_update(&room.group_id.0).expect("self update");
         pending(room.id, Change::Update {}, outgoing, false)
     }
 
     /// Adds the devices of these claimed KeyPackages, declared as `users`.
-    fn add(&self, room: &RoomInfo, users: &[String], packages: &[(DeviceId, Vec<u8>)]) -> Pending {
+    pub(crate) fn add(&self, room: &RoomInfo, users: &[String], packages: &[(DeviceId, Vec<u8>)]) -> Pending {
         let key_packages: Vec<Vec<u8>> = packages.iter().map(|p| p.1.clone()).collect();
         let outgoing = self.mls.add_members(&room.group_id.0, &key_packages).expect("add members");
         let devices = packages.iter().map(|p| p.0).collect();
@@ -192,7 +193,7 @@ impl Member {
     }
 
     /// Removes the leaves of `devices`, declared as removing `users`.
-    fn remove(&self, room: &RoomInfo, users: &[String], devices: &[Identity]) -> Pending {
+    pub(crate) fn remove(&self, room: &RoomInfo, users: &[String], devices: &[Identity]) -> Pending {
         let outgoing = self.mls.remove_members(&room.group_id.0, devices).expect("remove members");
         pending(room.id, Change::Remove { users: users.to_vec() }, outgoing, false)
     }
@@ -211,7 +212,7 @@ impl Member {
     }
 
     /// Sends a commit and settles it in the MLS state by the server's answer.
-    async fn send(&mut self, pending: Pending) -> Response {
+    pub(crate) async fn send(&mut self, pending: Pending) -> Response {
         let response = self.client.request(pending.request.clone()).await;
         self.settle(&pending, &response);
         response
@@ -234,12 +235,12 @@ fn signature_key(name: &str, n: u8) -> Vec<u8> {
     format!("fake-ed25519-key:{name}:{n:02}:0123456789").into_bytes()
 }
 
-fn mls(tag: &str) -> Bytes {
+pub(crate) fn mls(tag: &str) -> Bytes {
     Bytes(tag.as_bytes().to_vec())
 }
 
 /// Sends a commit that must be accepted; returns its seq and the new epoch.
-async fn committed(member: &mut Member, pending: Pending) -> (Seq, u64) {
+pub(crate) async fn committed(member: &mut Member, pending: Pending) -> (Seq, u64) {
     match member.send(pending).await.outcome {
         Outcome::Ok(Reply::Committed { seq, epoch }) => (seq, epoch),
         other => panic!("unexpected reply to commit: {other:?}"),
@@ -247,7 +248,7 @@ async fn committed(member: &mut Member, pending: Pending) -> (Seq, u64) {
 }
 
 /// Sends a commit that must be refused; returns the error code.
-async fn refused(member: &mut Member, pending: Pending) -> ErrorCode {
+pub(crate) async fn refused(member: &mut Member, pending: Pending) -> ErrorCode {
     match member.send(pending).await.outcome {
         Outcome::Error(err) => err.code,
         Outcome::Ok(reply) => panic!("commit unexpectedly accepted: {reply:?}"),
@@ -255,28 +256,33 @@ async fn refused(member: &mut Member, pending: Pending) -> ErrorCode {
 }
 
 /// `member` joins `room` by external commit.
-async fn joined(member: &mut Member, room: &RoomInfo) -> (Seq, u64) {
+pub(crate) async fn joined(member: &mut Member, room: &RoomInfo) -> (Seq, u64) {
     let join = member.join(room).await;
     committed(member, join).await
 }
 
-fn send(room: RoomId, ciphertext: &[u8], nonce: u64) -> Request {
+pub(crate) fn send(room: RoomId, ciphertext: &[u8], nonce: u64) -> Request {
     Request::Send { room, ciphertext: Bytes(ciphertext.to_vec()), nonce }
 }
 
-async fn sent(client: &mut RawClient, room: RoomId, ciphertext: &[u8], nonce: u64) -> (MessageId, Seq) {
+pub(crate) async fn sent(
+    client: &mut RawClient,
+    room: RoomId,
+    ciphertext: &[u8],
+    nonce: u64,
+) -> (MessageId, Seq) {
     match client.ok(send(room, ciphertext, nonce)).await {
         Reply::Sent { id, seq } => (id, seq),
         other => panic!("unexpected reply to send: {other:?}"),
     }
 }
 
-fn fetch(room: RoomId, after: i64, limit: u32) -> Request {
+pub(crate) fn fetch(room: RoomId, after: i64, limit: u32) -> Request {
     Request::Fetch { room, after: Seq(after), limit }
 }
 
 /// Every entry after `after`, page by page.
-async fn log(client: &mut RawClient, room: RoomId, after: i64) -> Vec<LogEntry> {
+pub(crate) async fn log(client: &mut RawClient, room: RoomId, after: i64) -> Vec<LogEntry> {
     let mut all = Vec::new();
     let mut cursor = after;
     loop {
@@ -292,7 +298,7 @@ async fn log(client: &mut RawClient, room: RoomId, after: i64) -> Vec<LogEntry> 
 }
 
 /// Creates a room owned by `owner` and its group (epoch 0).
-async fn create_room(owner: &mut Member, name: &str, public: bool) -> RoomInfo {
+pub(crate) async fn create_room(owner: &mut Member, name: &str, public: bool) -> RoomInfo {
     let reply = owner.client.ok(Request::CreateRoom { name: name.into(), public }).await;
     let Reply::Room { room } = reply else { panic!("unexpected reply to create_room: {reply:?}") };
     let create = owner.create(&room);
@@ -300,7 +306,7 @@ async fn create_room(owner: &mut Member, name: &str, public: bool) -> RoomInfo {
     room
 }
 
-async fn claim(client: &mut RawClient, username: &str) -> Vec<(DeviceId, Vec<u8>)> {
+pub(crate) async fn claim(client: &mut RawClient, username: &str) -> Vec<(DeviceId, Vec<u8>)> {
     let (packages, unavailable) = claim_all(client, &[username]).await;
     assert!(unavailable.is_empty(), "{username} has packages");
     packages.into_iter().map(|(_, device, package)| (device, package)).collect()
@@ -308,7 +314,7 @@ async fn claim(client: &mut RawClient, username: &str) -> Vec<(DeviceId, Vec<u8>
 
 /// Claims the KeyPackages of `users` in one request: (user, device, package)
 /// for each device that had one, and the users without any.
-async fn claim_all(
+pub(crate) async fn claim_all(
     client: &mut RawClient,
     users: &[&str],
 ) -> (Vec<(String, DeviceId, Vec<u8>)>, Vec<String>) {
@@ -321,13 +327,18 @@ async fn claim_all(
     }
 }
 
-fn claim_of(users: &[&str]) -> Request {
+pub(crate) fn claim_of(users: &[&str]) -> Request {
     Request::ClaimKeyPackages { users: users.iter().map(|u| (*u).to_owned()).collect() }
 }
 
 /// `owner` adds `user` (all devices with KeyPackages) to `room` at `epoch`; the
 /// user's device joins the group from the Welcome.
-async fn add_member(owner: &mut Member, user: &mut Member, room: &RoomInfo, epoch: u64) -> (Seq, u64) {
+pub(crate) async fn add_member(
+    owner: &mut Member,
+    user: &mut Member,
+    room: &RoomInfo,
+    epoch: u64,
+) -> (Seq, u64) {
     let upload = user.upload(2);
     user.client.ok(upload).await;
     let packages = claim(&mut owner.client, &user.name()).await;
@@ -365,7 +376,7 @@ async fn next_entry(client: &mut RawClient) -> (RoomId, LogEntry) {
 }
 
 /// Every event that arrives before `quiet` passes without one.
-async fn events(client: &mut RawClient, quiet: Duration) -> Vec<Event> {
+pub(crate) async fn events(client: &mut RawClient, quiet: Duration) -> Vec<Event> {
     let mut events = Vec::new();
     while let Some(event) = client.event_within(quiet).await {
         events.push(event);
@@ -516,7 +527,7 @@ async fn key_package_claims_are_atomic_and_fall_back_to_last_resort(backend: Bac
         carol.client.ok(upload).await;
     }
     let upload = carol.upload(1);
-    assert_eq!(carol.client.fails(upload).await, ErrorCode::BadRequest);
+    assert_eq!(carol.client.fails(upload).await, ErrorCode::QuotaExceeded, "over 200 one-time packages");
 }
 
 /// `key_package_claims_per_minute` bounds the users one user claims: a claim
@@ -638,9 +649,10 @@ async fn of_two_commits_for_one_epoch_exactly_one_wins(backend: Backend) {
     };
 }
 
-/// A private room is invisible and closed to outsiders: no lookup, GroupInfo,
-/// member list, join, fetch or send. Only the owner adds and removes, and
-/// nobody removes the owner.
+/// A private room is invisible and closed to outsiders: lookup, GroupInfo,
+/// member list, join, fetch and send all answer `not_found`, as for a room
+/// that does not exist, and its name is not taken for anyone else. Only the
+/// owner adds and removes, and nobody removes the owner.
 async fn private_rooms_keep_outsiders_out(backend: Backend) {
     let server = server(backend, &[]).await;
     let mut alice = Member::new(&server, "alice").await;
@@ -659,17 +671,24 @@ async fn private_rooms_keep_outsiders_out(backend: Backend) {
     };
     for request in outsider_requests() {
         let name = request.name();
-        assert_eq!(carol.client.fails(request).await, ErrorCode::Forbidden, "{name}");
+        assert_eq!(carol.client.fails(request).await, ErrorCode::NotFound, "{name}");
     }
     // Carol gets no GroupInfo from the server: she joins with Alice's.
     let state = alice.mls.group_state(&room.group_id.0).expect("group state");
     let join = carol.join_from(&room, &state.group_info, &state.ratchet_tree);
-    assert_eq!(refused(&mut carol, join).await, ErrorCode::Forbidden, "join");
+    assert_eq!(refused(&mut carol, join).await, ErrorCode::NotFound, "join");
     assert_eq!(carol.client.fails(Request::FindRoom { name: "secret".into() }).await, ErrorCode::NotFound);
-    assert_eq!(
-        carol.client.fails(Request::CreateRoom { name: "secret".into(), public: true }).await,
-        ErrorCode::NameTaken
-    );
+    let Reply::Room { room: carols } =
+        carol.client.ok(Request::CreateRoom { name: "secret".into(), public: true }).await
+    else {
+        panic!("create_room")
+    };
+    assert_ne!(carols.id, room.id, "another owner's private name is not taken");
+    let Reply::Room { room: found } = alice.client.ok(Request::FindRoom { name: "secret".into() }).await
+    else {
+        panic!("find_room")
+    };
+    assert_eq!(found.id, room.id, "the room alice is in comes before the public one");
 
     let (_, epoch) = add_member(&mut alice, &mut bob, &room, 0).await;
     let upload = carol.upload(1);
@@ -686,20 +705,23 @@ async fn private_rooms_keep_outsiders_out(backend: Backend) {
     assert_eq!(refused(&mut alice, remove_self).await, ErrorCode::Forbidden);
     let remove_outsider = alice.remove(&room, &[carol.name()], &[bob.identity()]);
     assert_eq!(refused(&mut alice, remove_outsider).await, ErrorCode::Forbidden);
-    assert!(matches!(bob.client.ok(Request::FindRoom { name: "secret".into() }).await, Reply::Room { .. }));
+    let Reply::Room { room: found } = bob.client.ok(Request::FindRoom { name: "secret".into() }).await else {
+        panic!("find_room")
+    };
+    assert_eq!(found.id, room.id, "a member finds the private room");
     assert!(matches!(bob.client.ok(fetch(room.id, 0, 10)).await, Reply::Log { .. }));
     for request in outsider_requests() {
         let name = request.name();
-        assert_eq!(carol.client.fails(request).await, ErrorCode::Forbidden, "{name}");
+        assert_eq!(carol.client.fails(request).await, ErrorCode::NotFound, "{name}");
     }
     let state = alice.mls.group_state(&room.group_id.0).expect("group state");
     let join = carol.join_from(&room, &state.group_info, &state.ratchet_tree);
     assert_eq!(join.epoch(), epoch);
-    assert_eq!(refused(&mut carol, join).await, ErrorCode::Forbidden, "join");
+    assert_eq!(refused(&mut carol, join).await, ErrorCode::NotFound, "join");
     let removal = alice.remove(&room, &[bob.name()], &[bob.identity()]);
     let (_, epoch) = committed(&mut alice, removal).await;
     assert_eq!(epoch, 2);
-    assert_eq!(bob.client.fails(fetch(room.id, 0, 10)).await, ErrorCode::Forbidden);
+    assert_eq!(bob.client.fails(fetch(room.id, 0, 10)).await, ErrorCode::NotFound, "a former member");
 }
 
 /// A Welcome reaches the added device only once its commit was accepted: a
@@ -966,7 +988,8 @@ async fn delete_erases_the_ciphertext_from_the_database(backend: Backend) {
 }
 
 /// A removed member sees the commit that removes them, then nothing: no pushed
-/// entries (even after reconnecting), no fetch, send, GroupInfo or re-join.
+/// entries (even after reconnecting), no fetch, send, GroupInfo or re-join (the
+/// private room answers them as a room that does not exist).
 async fn removed_members_receive_nothing_more(backend: Backend) {
     let server = server(backend, &[]).await;
     let mut alice = Member::new(&server, "alice").await;
@@ -987,12 +1010,12 @@ async fn removed_members_receive_nothing_more(backend: Backend) {
         [fetch(room.id, 0, 10), send(room.id, b"still here?", 3), Request::GroupInfo { room: room.id }]
     {
         let name = request.name();
-        assert_eq!(bob.client.fails(request).await, ErrorCode::Forbidden, "{name}");
+        assert_eq!(bob.client.fails(request).await, ErrorCode::NotFound, "{name}");
     }
     let state = alice.mls.group_state(&room.group_id.0).expect("group state");
     let rejoin = bob.join_from(&room, &state.group_info, &state.ratchet_tree);
     assert_eq!(rejoin.epoch(), epoch);
-    assert_eq!(refused(&mut bob, rejoin).await, ErrorCode::Forbidden, "join");
+    assert_eq!(refused(&mut bob, rejoin).await, ErrorCode::NotFound, "join");
     let mut again = bob.reconnect(&server).await;
     sent(&mut alice.client, room.id, b"later", 3).await;
     let seen = entries_of(&events(&mut again, Duration::from_millis(800)).await, room.id);
@@ -1064,7 +1087,7 @@ async fn direct_conversations_have_two_participants(backend: Backend) {
     committed(&mut alice, create).await;
     let state = alice.mls.group_state(&room.group_id.0).expect("group state");
     let join = carol.join_from(&room, &state.group_info, &state.ratchet_tree);
-    assert_eq!(refused(&mut carol, join).await, ErrorCode::Forbidden);
+    assert_eq!(refused(&mut carol, join).await, ErrorCode::NotFound, "no such room, for carol");
     let upload = carol.upload(1);
     carol.client.ok(upload).await;
     let carols = claim(&mut alice.client, "carol").await;
@@ -1281,8 +1304,8 @@ async fn signals_reach_other_online_members_and_are_never_stored(backend: Backen
     let outsider = mallory.mls.key_packages(1, false).expect("KeyPackage");
     assert_eq!(
         mallory.client.fails(Request::Signal { room: room.id, ciphertext: Bytes(outsider[0].clone()) }).await,
-        ErrorCode::Forbidden,
-        "outsiders cannot signal"
+        ErrorCode::NotFound,
+        "outsiders cannot signal, nor learn that the private room exists"
     );
     assert_eq!(
         alice.client.fails(Request::Signal { room: room.id, ciphertext: Bytes(vec![7; 5000]) }).await,

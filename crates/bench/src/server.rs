@@ -22,17 +22,23 @@ use std::path::PathBuf;
 /// Flags the bench always passes to a server it starts. Load comes from one
 /// address and a few hundred requests per second per connection, which the
 /// defaults (30 logins a minute per address, 50 requests a second per
-/// connection) rightly refuse, and one owner filling rooms larger than the
-/// default allows a minute (1,000 users claimed). Everything else — argon2, SQLite
-/// `synchronous=FULL`, TLS, the frame limit that a 1,000-member room's commits
-/// must fit — stays at its default.
-pub const LOAD_FLAGS: [&str; 6] = [
+/// connection) rightly refuse, one owner filling rooms larger than the
+/// default allows a minute (1,000 users claimed), and senders offering
+/// thousands of messages a second each (a sweep's top rates), far past the
+/// 600 messages and 16 MiB a minute an account may send by default. Everything
+/// else — argon2, SQLite `synchronous=FULL`, TLS, the frame limit that a
+/// 1,000-member room's commits must fit — stays at its default.
+pub const LOAD_FLAGS: [&str; 10] = [
     "--auth-attempts-per-minute",
     "1000000",
     "--requests-per-second",
     "100000",
     "--key-package-claims-per-minute",
     "1000000",
+    "--messages-per-minute",
+    "4000000000",
+    "--message-bytes-per-minute",
+    "4000000000",
 ];
 
 /// Where the server comes from, as given on the command line.

@@ -241,7 +241,7 @@ impl Messenger {
                 signature_key: signature_key.into(),
             })
             .await?;
-        let Reply::Device { device_id, key_packages_left } = reply else {
+        let Reply::Device { device_id, key_packages_left, last_resort_used } = reply else {
             return Err(unexpected("device", &reply));
         };
         if saved.is_none() {
@@ -266,9 +266,9 @@ impl Messenger {
             leavers: Vec::new(),
             pending: Vec::new(),
         };
-        if key_packages_left < KEY_PACKAGES_LOW {
-            messenger.upload_key_packages(saved.is_none()).await?;
-        }
+        // A new device has no last-resort package yet; one handed out while
+        // this device was away is replaced.
+        messenger.replenish_key_packages(key_packages_left, saved.is_none() || last_resort_used).await?;
         let mut pending = messenger.accept_welcomes().await?;
         let lobby = messenger.find("lobby").await?;
         pending.extend(messenger.join(&lobby).await?);
@@ -312,9 +312,17 @@ impl Messenger {
         self.client.close().await
     }
 
-    async fn upload_key_packages(&mut self, with_last_resort: bool) -> Result<()> {
-        let key_packages = self.mls.key_packages(KEY_PACKAGE_BATCH, false)?;
-        let last_resort = if with_last_resort { self.mls.key_packages(1, true)?.pop() } else { None };
+    /// Uploads a batch of one-time KeyPackages when the server holds fewer than
+    /// [`KEY_PACKAGES_LOW`] (`left`), and a fresh last-resort package when
+    /// `last_resort` (a new device, or the server said the old one was handed
+    /// out). Nothing when neither is needed.
+    async fn replenish_key_packages(&mut self, left: u32, last_resort: bool) -> Result<()> {
+        let batch = if left < KEY_PACKAGES_LOW { KEY_PACKAGE_BATCH } else { 0 };
+        if batch == 0 && !last_resort {
+            return Ok(());
+        }
+        let key_packages = self.mls.key_packages(batch, false)?;
+        let last_resort = if last_resort { self.mls.key_packages(1, true)?.pop() } else { None };
         self.client
             .request(Request::UploadKeyPackages {
                 key_packages: key_packages.into_iter().map(Into::into).collect(),
@@ -961,6 +969,10 @@ impl Messenger {
                 Ok(vec![Update::Presence(UserPresence { username, online })])
             }
             Event::Resync => self.sync_all().await,
+            Event::LastResortUsed { key_packages_left } => {
+                self.replenish_key_packages(key_packages_left, true).await?;
+                Ok(Vec::new())
+            }
             Event::SessionEnded { reason } => Err(ClientError::SessionEnded { reason }),
             Event::ServerShutdown => Err(ClientError::ServerShutdown),
             Event::Unknown => Ok(Vec::new()),

@@ -56,6 +56,15 @@ pub enum Event {
         /// Online now.
         online: bool,
     },
+    /// This device's last-resort KeyPackage was handed out to someone adding
+    /// the device to a group (its one-time packages were used up, or the
+    /// claimer was over its budget for them): upload a fresh last-resort
+    /// package, and one-time packages when few are left. Sent once per
+    /// last-resort package uploaded; the `device` reply says the same.
+    LastResortUsed {
+        /// One-time KeyPackages the server still holds for this device.
+        key_packages_left: u32,
+    },
     /// The server could not keep up with this connection and dropped events:
     /// `fetch` every room from the last processed sequence number.
     Resync,

@@ -59,8 +59,11 @@ pub const MAX_SIGNAL_BYTES: usize = 4096;
 /// Ephemeral messages one user may send per minute (a client sends a typing
 /// indicator at most every few seconds per conversation).
 pub const SIGNALS_PER_MINUTE: u32 = 120;
-/// Most one-time KeyPackages a device may hold on the server.
+/// Most one-time KeyPackages a device may hold on the server by default (the
+/// server's `max_key_packages_per_device` setting).
 pub const MAX_KEY_PACKAGES_PER_DEVICE: usize = 200;
+/// Largest KeyPackage accepted (a typical one is under 1 KiB).
+pub const MAX_KEY_PACKAGE_BYTES: usize = 16 * 1024;
 /// Most KeyPackages in one upload.
 pub const MAX_KEY_PACKAGES_PER_UPLOAD: usize = 100;
 /// Most entries one `fetch` returns.

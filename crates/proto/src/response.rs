@@ -95,6 +95,11 @@ pub enum Reply {
         device_id: DeviceId,
         /// One-time KeyPackages the server still holds for it (upload more when low).
         key_packages_left: u32,
+        /// The device's last-resort KeyPackage has been handed out since it was
+        /// uploaded: upload a fresh one (and one-time packages). Absent from
+        /// older servers: `false`.
+        #[serde(default)]
+        last_resort_used: bool,
     },
     /// Answer to `claim_key_packages`: one KeyPackage per device of each user
     /// that has one.
@@ -221,8 +226,12 @@ pub enum ErrorCode {
     /// Login failed. Deliberately one code and one message for unknown user,
     /// wrong password, wrong code and temporary back-off.
     AuthFailed,
-    /// Too many attempts from this address; wait and retry.
+    /// Too many requests of one kind in a short time (from this address, on
+    /// this connection, or by this account); wait and retry.
     RateLimited,
+    /// An account's or device's total of something (rooms owned, devices,
+    /// KeyPackages held) is at the server's limit; waiting does not help.
+    QuotaExceeded,
     /// The username does not fit the rules.
     InvalidUsername,
     /// The password does not fit the policy; the message says why.
@@ -237,7 +246,9 @@ pub enum ErrorCode {
     AlreadyAuthenticated,
     /// The session token is unknown, revoked or expired.
     SessionInvalid,
-    /// The named thing does not exist (or is not yours).
+    /// The named thing does not exist, or is not yours, or the caller may not
+    /// know of it: a private or direct room answers a non-member exactly as a
+    /// room that does not exist.
     NotFound,
     /// Storage is unreachable; retry later.
     Unavailable,
@@ -245,7 +256,8 @@ pub enum ErrorCode {
     DeviceRequired,
     /// The device id or signature key does not match a device of this user.
     DeviceMismatch,
-    /// The user may not do this in this room (room policy).
+    /// The user may not do this in this room (room policy), and may know that
+    /// the room exists (a member, or anyone in the lobby or a public room).
     Forbidden,
     /// The commit was made for an epoch that is no longer current: process the
     /// newer log entries, then retry.
@@ -277,6 +289,7 @@ impl ErrorCode {
             Self::UnsupportedVersion => "unsupported_version",
             Self::AuthFailed => "auth_failed",
             Self::RateLimited => "rate_limited",
+            Self::QuotaExceeded => "quota_exceeded",
             Self::InvalidUsername => "invalid_username",
             Self::WeakPassword => "weak_password",
             Self::UsernameTaken => "username_taken",

@@ -212,8 +212,13 @@ impl StoreRig {
                 now: 0,
             })
             .await?;
-        let device = store.create_device(user, b"signature key", 0).await?;
-        let room = store.create_room("bench", RoomKind::Private, user, b"group", 0).await?;
+        let unset = |what: &str| StoreError::Refused(format!("the bench's {what} could not be created"));
+        let device =
+            store.create_device(user, b"signature key", 0, 1).await?.ok_or_else(|| unset("device"))?;
+        let room = match store.create_room("bench", RoomKind::Private, user, b"group", 0, 1).await? {
+            crate::store::NewRoom::Created(room) => room,
+            _ => return Err(unset("room")),
+        };
         let change = Change::Create {};
         let commit = NewCommit {
             room,

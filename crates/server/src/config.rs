@@ -6,6 +6,7 @@
 //! winning), reads the optional file into another, and hands both here. After
 //! start-up the server only ever sees the validated [`Config`].
 
+use conclave_proto::limits;
 use serde::Deserialize;
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -72,6 +73,46 @@ pub struct RawConfig {
     pub session_absolute_secs: Option<u64>,
     /// Time allowed for the TLS handshake and WebSocket upgrade, seconds. Default: 10.
     pub handshake_timeout_secs: Option<u64>,
+    /// Public and private rooms one account may own, in total (direct
+    /// conversations are bounded by the number of accounts and not counted).
+    /// Default: 500 — a person who runs many groups owns dozens.
+    pub max_rooms_per_account: Option<u32>,
+    /// Rooms one account may create per minute, direct conversations included,
+    /// in bursts as large. Default: 30 — nobody creates rooms by hand that fast.
+    pub rooms_per_minute: Option<u32>,
+    /// Devices one account may register, 1 to 32 (an `add` commit is sized for
+    /// 32 devices per user). Default: 32 — phones, laptops and reinstalls for
+    /// years.
+    pub max_devices_per_account: Option<u32>,
+    /// One-time KeyPackages one device may hold on the server. Default: 200 —
+    /// clients keep about 30.
+    pub max_key_packages_per_device: Option<u32>,
+    /// Bytes of KeyPackages (one-time and last-resort) one device may hold on
+    /// the server, at least 16384 (one KeyPackage of the largest size). Default:
+    /// 262144 (256 KiB) — 200 typical packages of under 1 KiB each fit, while an
+    /// account cannot store more than 32 devices × 256 KiB.
+    pub max_key_package_bytes_per_device: Option<u32>,
+    /// Messages one account may send per minute, all its devices and
+    /// connections together, in bursts as large (per server node). Default:
+    /// 600 — ten a second, far beyond typing; a bot that needs more gets a
+    /// raised limit.
+    pub messages_per_minute: Option<u32>,
+    /// Message bytes (ciphertext) one account may send per minute, in bursts as
+    /// large (per server node); at least 65536, the largest message. Default:
+    /// 16777216 (16 MiB) — 256 messages of the largest size a minute.
+    pub message_bytes_per_minute: Option<u32>,
+    /// One-time KeyPackages of one user handed out per hour to claimers who
+    /// share a private or direct room with them, all such claimers together, in
+    /// bursts as large; further claims get the user's last-resort package.
+    /// Default: 100 — many times what being added to rooms by the people one
+    /// talks with takes.
+    pub contact_key_package_claims_per_hour: Option<u32>,
+    /// One-time KeyPackages of one user handed out per hour to claimers who
+    /// share no private or direct room with them, all such claimers together,
+    /// in bursts as large; further claims get the last-resort package, so
+    /// strangers can never use up someone's one-time packages. Default: 10 —
+    /// an owner filling a new room claims each person once.
+    pub stranger_key_package_claims_per_hour: Option<u32>,
 }
 
 /// The password composition policy.
@@ -129,7 +170,20 @@ pub struct Config {
     pub session_idle: Duration,
     pub session_absolute: Duration,
     pub handshake_timeout: Duration,
+    pub max_rooms_per_account: u32,
+    pub rooms_per_minute: u32,
+    pub max_devices_per_account: u32,
+    pub max_key_packages_per_device: u32,
+    pub max_key_package_bytes_per_device: u32,
+    pub messages_per_minute: u32,
+    pub message_bytes_per_minute: u32,
+    pub contact_key_package_claims_per_hour: u32,
+    pub stranger_key_package_claims_per_hour: u32,
 }
+
+/// Devices per account an `add` commit is sized for: the highest
+/// `max_devices_per_account` allowed.
+pub const DEVICES_PER_ACCOUNT_CEILING: u32 = 32;
 
 /// argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,7 +251,7 @@ impl Config {
             data_dir,
             database,
             tls_cert,
-            max_frame_bytes: pick!(max_frame_bytes, conclave_proto::limits::MAX_FRAME_BYTES),
+            max_frame_bytes: pick!(max_frame_bytes, limits::MAX_FRAME_BYTES),
             max_connections: pick!(max_connections, 20_000),
             password_policy: pick!(password_policy, PasswordPolicy::Default),
             argon2: Argon2Params {
@@ -214,6 +268,18 @@ impl Config {
             session_idle: Duration::from_secs(pick!(session_idle_secs, 14 * 24 * 3600)),
             session_absolute: Duration::from_secs(pick!(session_absolute_secs, 90 * 24 * 3600)),
             handshake_timeout: Duration::from_secs(pick!(handshake_timeout_secs, 10)),
+            max_rooms_per_account: pick!(max_rooms_per_account, 500),
+            rooms_per_minute: pick!(rooms_per_minute, 30),
+            max_devices_per_account: pick!(max_devices_per_account, DEVICES_PER_ACCOUNT_CEILING),
+            max_key_packages_per_device: pick!(
+                max_key_packages_per_device,
+                u32::try_from(limits::MAX_KEY_PACKAGES_PER_DEVICE).unwrap_or(u32::MAX)
+            ),
+            max_key_package_bytes_per_device: pick!(max_key_package_bytes_per_device, 256 * 1024),
+            messages_per_minute: pick!(messages_per_minute, 600),
+            message_bytes_per_minute: pick!(message_bytes_per_minute, 16 * 1024 * 1024),
+            contact_key_package_claims_per_hour: pick!(contact_key_package_claims_per_hour, 100),
+            stranger_key_package_claims_per_hour: pick!(stranger_key_package_claims_per_hour, 10),
         };
         config.validate()?;
         Ok(config)
@@ -255,6 +321,38 @@ impl Config {
         if self.handshake_timeout.is_zero() {
             return fail("handshake_timeout_secs must be at least 1");
         }
+        self.validate_quotas()
+    }
+
+    fn validate_quotas(&self) -> Result<(), ConfigError> {
+        let fail = |msg: &str| Err(ConfigError(msg.to_owned()));
+        if [
+            self.max_rooms_per_account,
+            self.rooms_per_minute,
+            self.max_key_packages_per_device,
+            self.messages_per_minute,
+            self.contact_key_package_claims_per_hour,
+            self.stranger_key_package_claims_per_hour,
+        ]
+        .contains(&0)
+        {
+            return fail(
+                "max_rooms_per_account, rooms_per_minute, max_key_packages_per_device, \
+                 messages_per_minute, contact_key_package_claims_per_hour and \
+                 stranger_key_package_claims_per_hour must be at least 1",
+            );
+        }
+        if !(1..=DEVICES_PER_ACCOUNT_CEILING).contains(&self.max_devices_per_account) {
+            return fail("max_devices_per_account must be between 1 and 32");
+        }
+        if usize::try_from(self.max_key_package_bytes_per_device).unwrap_or(usize::MAX)
+            < limits::MAX_KEY_PACKAGE_BYTES
+        {
+            return fail("max_key_package_bytes_per_device must be at least 16384 (one KeyPackage)");
+        }
+        if usize::try_from(self.message_bytes_per_minute).unwrap_or(usize::MAX) < limits::MAX_MESSAGE_BYTES {
+            return fail("message_bytes_per_minute must be at least 65536 (one message of the largest size)");
+        }
         Ok(())
     }
 }
@@ -272,6 +370,23 @@ mod tests {
         assert_eq!(config.max_connections, 7);
         assert_eq!(config.max_frame_bytes, 1024 * 1024);
         assert_eq!(config.database, Database::Sqlite(PathBuf::from("conclave-data/conclave.db")));
+    }
+
+    #[test]
+    fn quotas_that_would_refuse_normal_use_are_refused() {
+        let resolve = |raw: RawConfig| Config::resolve(RawConfig::default(), raw);
+        assert!(resolve(RawConfig { max_devices_per_account: Some(33), ..RawConfig::default() }).is_err());
+        assert!(resolve(RawConfig { max_devices_per_account: Some(0), ..RawConfig::default() }).is_err());
+        assert!(
+            resolve(RawConfig { message_bytes_per_minute: Some(65_535), ..RawConfig::default() }).is_err()
+        );
+        assert!(
+            resolve(RawConfig { max_key_package_bytes_per_device: Some(16_383), ..RawConfig::default() })
+                .is_err()
+        );
+        assert!(resolve(RawConfig { messages_per_minute: Some(0), ..RawConfig::default() }).is_err());
+        let config = resolve(RawConfig::default()).unwrap();
+        assert_eq!((config.max_devices_per_account, config.max_key_packages_per_device), (32, 200));
     }
 
     #[test]
@@ -322,6 +437,15 @@ mod tests {
             "session_idle_secs",
             "session_absolute_secs",
             "handshake_timeout_secs",
+            "max_rooms_per_account",
+            "rooms_per_minute",
+            "max_devices_per_account",
+            "max_key_packages_per_device",
+            "max_key_package_bytes_per_device",
+            "messages_per_minute",
+            "message_bytes_per_minute",
+            "contact_key_package_claims_per_hour",
+            "stranger_key_package_claims_per_hour",
         ] {
             assert!(parsed.contains_key(field), "example config lacks {field}");
         }

@@ -5,6 +5,7 @@
 use crate::{
     auth::{password::HashError, policy::PolicyViolation, totp::SecretError},
     policy::Refusal,
+    quota::Quota,
     store::{AppendError, StoreError},
 };
 use conclave_proto::{ErrorCode, validate::UsernameError};
@@ -107,6 +108,9 @@ pub enum RequestError {
     /// A payload over its limit; says which.
     #[error("too large: {0}")]
     TooLarge(&'static str),
+    /// An account's or device's total is reached; says which.
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(Quota),
     /// Hashing slots busy.
     #[error(transparent)]
     Hash(#[from] HashError),
@@ -122,9 +126,18 @@ pub enum RequestError {
     Secret(#[from] crate::auth::secretbox::OpenError),
 }
 
+/// What every request naming a room by id is told when there is no such room
+/// or the caller may not know of it ([`Refusal::Hidden`]): one text for both.
+pub(crate) const NO_SUCH_ROOM: &str = "no such room";
+
+/// What `delete` is told for a message that does not exist, in a room that
+/// does not exist, or that the caller may not know of: one text for all.
+pub(crate) const NO_SUCH_MESSAGE: &str = "no such message";
+
 impl From<Refusal> for RequestError {
     fn from(refusal: Refusal) -> Self {
         match refusal {
+            Refusal::Hidden => Self::NotFound(NO_SUCH_ROOM),
             Refusal::Forbidden(rule) => Self::Forbidden(rule),
             Refusal::StaleEpoch => Self::StaleEpoch,
         }
@@ -134,7 +147,7 @@ impl From<Refusal> for RequestError {
 impl From<AppendError> for RequestError {
     fn from(err: AppendError) -> Self {
         match err {
-            AppendError::NotFound => Self::NotFound("no such room or message"),
+            AppendError::NotFound => Self::NotFound(NO_SUCH_ROOM),
             AppendError::Refused(refusal) => refusal.into(),
             AppendError::NonceReused => {
                 Self::Invalid("that nonce was already used for a message in another room")
@@ -206,6 +219,7 @@ impl RequestError {
             ),
             Self::NameTaken => (ErrorCode::NameTaken, "a room with that name exists".into()),
             Self::TooLarge(what) => (ErrorCode::TooLarge, format!("too large: {what}")),
+            Self::QuotaExceeded(quota) => (ErrorCode::QuotaExceeded, format!("quota exceeded: {quota}")),
             Self::Hash(HashError::Busy) | Self::Store(StoreError::Unavailable(_)) => {
                 tracing::warn!(error = %self, "request failed: temporarily unavailable");
                 (ErrorCode::Unavailable, "the server is temporarily unavailable: try again shortly".into())

@@ -35,6 +35,7 @@
 //! * `handler` — one module per request family.
 //! * `auth` — passwords, TOTP, tokens, secrets at rest, rate limits.
 //! * `policy` — room policy: who may do what in which kind of room (pure).
+//! * `quota` — per-account totals and rates, per-user KeyPackage budgets.
 //! * `fanout` — pushing entries, Welcomes and presence to connections.
 //! * [`store`] — SQLite | PostgreSQL through one interface.
 //! * [`audit`] — the audit log, keyed by a file outside the database.
@@ -61,6 +62,7 @@ mod live;
 mod metrics;
 mod policy;
 pub mod process;
+mod quota;
 mod session;
 mod shutdown;
 pub mod store;
@@ -102,6 +104,8 @@ pub(crate) struct Shared {
     claim_pair_limiter: KeyedLimiter<(UserId, UserId)>,
     /// Ephemeral messages per user ([`conclave_proto::limits::SIGNALS_PER_MINUTE`]).
     signal_limiter: KeyedLimiter<UserId>,
+    /// Per-account totals and rates, per-user KeyPackage budgets.
+    quotas: quota::Quotas,
 }
 
 /// Claims of the same user's KeyPackages by one claimer per minute. Adding
@@ -154,6 +158,7 @@ impl Server {
             claim_limiter: KeyedLimiter::new(config.key_package_claims_per_minute),
             claim_pair_limiter: KeyedLimiter::new(CLAIMS_PER_USER_PAIR_PER_MINUTE),
             signal_limiter: KeyedLimiter::new(conclave_proto::limits::SIGNALS_PER_MINUTE),
+            quotas: quota::Quotas::new(&config, metrics.clone()),
             metrics,
             live: live::LiveSessions::default(),
             config,

@@ -156,6 +156,7 @@ async fn purge_limiters(shared: Arc<Shared>, mut shutdown: Shutdown) {
                 shared.claim_limiter.purge();
                 shared.claim_pair_limiter.purge();
                 shared.signal_limiter.purge();
+                shared.quotas.purge();
                 let now = crate::clock::now_secs();
                 if let Err(err) = shared.store.prune_login_failures(now.saturating_sub(86_400)).await {
                     tracing::warn!(error = %err, "could not prune login failures");

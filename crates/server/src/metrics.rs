@@ -53,6 +53,14 @@ pub struct Metrics {
     pub deliveries: Counter,
     /// Frames the fan-out dropped for a lagging connection (which then gets `resync`).
     pub deliveries_dropped: Counter,
+    /// Requests refused by a per-account bound, by `kind` (`rooms`,
+    /// `rooms_created`, `devices`, `key_packages`, `key_package_bytes`,
+    /// `messages`, `message_bytes`), and claims over a user's one-time
+    /// KeyPackage budget (`contact_key_package_claims`,
+    /// `stranger_key_package_claims`), which got a last-resort package.
+    quota_refusals: Family<Labels, Counter>,
+    /// Claims answered with a device's last-resort KeyPackage.
+    pub last_resort_claims: Counter,
 }
 
 impl Default for Metrics {
@@ -83,6 +91,8 @@ impl Metrics {
             commits: Counter::default(),
             deliveries: Counter::default(),
             deliveries_dropped: Counter::default(),
+            quota_refusals: Family::default(),
+            last_resort_claims: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("connections", "Open WebSocket connections", metrics.connections.clone());
@@ -118,7 +128,22 @@ impl Metrics {
             "Frames dropped for lagging connections (each later gets one resync)",
             metrics.deliveries_dropped.clone(),
         );
+        registry.register(
+            "quota_refusals",
+            "Requests refused by a per-account bound, and KeyPackage claims over a user's budget, by kind",
+            metrics.quota_refusals.clone(),
+        );
+        registry.register(
+            "last_resort_claims",
+            "KeyPackage claims answered with a last-resort package",
+            metrics.last_resort_claims.clone(),
+        );
         Self { registry: root, ..metrics }
+    }
+
+    /// Counts one request refused by a per-account bound of `kind`.
+    pub fn quota_refused(&self, kind: &'static str) {
+        self.quota_refusals.get_or_create(&vec![("kind", kind)]).inc();
     }
 
     /// Counts one login attempt.

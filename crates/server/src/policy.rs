@@ -24,6 +24,16 @@
 //!
 //! The owner is never removed. Commits other than `create` and `join` must come
 //! from a device that is in the group.
+//!
+//! **Who may know a room exists.** Everyone may know of the lobby and public
+//! rooms (they are listed); only current members may know of a private or
+//! direct room. Whoever may not know of a room is refused with
+//! [`Refusal::Hidden`], which the peer is told exactly as "no such room", so
+//! no request by id tells an outsider whether the room exists. A refusal the
+//! caller may understand (a member lacking a permission, anyone in a public
+//! room) is [`Refusal::Forbidden`] and names its rule. Message ids are hidden
+//! from every non-member: `delete` by one answers "no such message" whether
+//! the message exists or not.
 
 use conclave_proto::{Change, RoomKind, UserId};
 
@@ -81,6 +91,9 @@ pub(crate) struct CommitFacts {
 /// Why an action is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
+    /// The caller may not know that the room (or the message) exists: answered
+    /// exactly as if it did not.
+    Hidden,
     /// Room policy forbids it; the text says which rule.
     Forbidden(&'static str),
     /// The commit was made for an epoch that is not the room's current one.
@@ -98,6 +111,9 @@ pub(crate) fn commit(facts: &CommitFacts, change: &Change, epoch: u64) -> Result
     use RoomKind::{Direct, Lobby, Private, Public};
     let kind = facts.room.kind;
     let caller = facts.caller;
+    if !may_see(kind, caller) {
+        return Err(Refusal::Hidden);
+    }
     let in_group = || {
         if !caller.is_member() {
             Err(Forbidden("only members may change the group"))
@@ -155,17 +171,30 @@ pub(crate) fn commit(facts: &CommitFacts, change: &Change, epoch: u64) -> Result
     if facts.room.epoch == Some(epoch) { Ok(()) } else { Err(Refusal::StaleEpoch) }
 }
 
-/// May a user with this standing read the room's GroupInfo and member list?
-pub(crate) fn may_inspect(kind: RoomKind, caller: Membership) -> bool {
+/// May a user with this standing know that the room exists? The lobby and
+/// public rooms are listed to everyone; private and direct rooms are known to
+/// their current members only.
+pub(crate) fn may_see(kind: RoomKind, caller: Membership) -> bool {
     matches!(kind, RoomKind::Lobby | RoomKind::Public) || caller.is_member()
+}
+
+/// May a user with this standing read the room's GroupInfo and member list?
+/// Whoever may know of the room may (an external join needs the GroupInfo).
+///
+/// # Errors
+/// [`Refusal::Hidden`] for whoever may not know of the room.
+pub(crate) fn may_inspect(kind: RoomKind, caller: Membership) -> Result<(), Refusal> {
+    if may_see(kind, caller) { Ok(()) } else { Err(Refusal::Hidden) }
 }
 
 /// May this device send to, or read the log of, the room?
 ///
 /// # Errors
-/// Why not.
-pub(crate) fn may_use(caller: Membership, device_in_group: bool) -> Result<(), Refusal> {
-    if !caller.is_member() {
+/// Why not: [`Refusal::Hidden`] for whoever may not know of the room.
+pub(crate) fn may_use(kind: RoomKind, caller: Membership, device_in_group: bool) -> Result<(), Refusal> {
+    if !may_see(kind, caller) {
+        Err(Refusal::Hidden)
+    } else if !caller.is_member() {
         Err(Refusal::Forbidden("you are not a member of this room"))
     } else if !device_in_group {
         Err(Refusal::Forbidden("this device is not in the room's group: join it first"))
@@ -177,7 +206,8 @@ pub(crate) fn may_use(caller: Membership, device_in_group: bool) -> Result<(), R
 /// May `caller` delete a message sent by `sender` in a room owned by `owner`?
 ///
 /// # Errors
-/// Why not.
+/// Why not: [`Refusal::Hidden`] for a non-member, whatever the room, so that
+/// only members learn which sequence numbers are messages.
 pub(crate) fn may_delete(
     caller: UserId,
     standing: Membership,
@@ -185,7 +215,7 @@ pub(crate) fn may_delete(
     owner: Option<UserId>,
 ) -> Result<(), Refusal> {
     if !standing.is_member() {
-        Err(Refusal::Forbidden("you are not a member of this room"))
+        Err(Refusal::Hidden)
     } else if caller == sender || owner == Some(caller) {
         Ok(())
     } else {
@@ -198,6 +228,9 @@ pub(crate) fn may_delete(
 /// # Errors
 /// Why not.
 pub(crate) fn may_leave(kind: RoomKind, caller: Membership) -> Result<(), Refusal> {
+    if !may_see(kind, caller) {
+        return Err(Refusal::Hidden);
+    }
     match (kind, caller) {
         (RoomKind::Lobby, _) => Err(Refusal::Forbidden("nobody leaves the lobby")),
         (_, Membership::Outsider | Membership::Left) => {

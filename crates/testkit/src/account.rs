@@ -62,7 +62,7 @@ impl RawClient {
         let reply = self
             .ok(Request::Device { device_id: device, signature_key: Bytes(signature_key.to_vec()) })
             .await;
-        let Reply::Device { device_id, key_packages_left } = reply else {
+        let Reply::Device { device_id, key_packages_left, .. } = reply else {
             panic!("unexpected reply to device: {reply:?}")
         };
         (device_id, key_packages_left)

@@ -3,7 +3,7 @@
 //! * Per client address: login and registration attempts per minute (governor's
 //!   keyed GCRA limiter; idle keys are purged periodically so the map stays
 //!   bounded). The same limiter, keyed by user and by (claimer, claimed user),
-//!   bounds KeyPackage claims.
+//!   bounds KeyPackage claims, and keyed by account the rates of [`crate::quota`].
 //! * Per connection: requests per second, so one socket cannot monopolise a core.
 //! * Per account: after `login_max_failures` consecutive failures, a back-off that
 //!   doubles with each further failure up to a cap, and always ends. The counters
@@ -28,6 +28,14 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     pub fn new(per_minute: u32) -> Self {
         let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
         Self { limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(n)) }
+    }
+
+    /// Allows `per_hour` attempts per key per hour, in bursts of up to
+    /// `per_hour`.
+    #[must_use]
+    pub fn per_hour(per_hour: u32) -> Self {
+        let n = NonZeroU32::new(per_hour).unwrap_or(NonZeroU32::MIN);
+        Self { limiter: DefaultKeyedRateLimiter::keyed(Quota::per_hour(n)) }
     }
 
     /// Takes one attempt for `key`; `false` when over the limit.

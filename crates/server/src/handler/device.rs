@@ -4,28 +4,29 @@ use super::{Caller, Ctx, room::room_info};
 use crate::{
     audit::AuditAction,
     clock,
+    config::DEVICES_PER_ACCOUNT_CEILING,
     error::RequestError,
     fanout::{self, Registration},
+    quota::Quota,
     store::{DeviceRecord, StoreError},
     wire::Wire,
 };
 use conclave_proto::{
     Bytes, ClaimedKeyPackage, DeviceId, ErrorCode, Event, Reply, UserInfo, WelcomeInfo,
-    limits::{MAX_CHANGE_USERS, MAX_KEY_PACKAGES_PER_DEVICE, MAX_KEY_PACKAGES_PER_UPLOAD},
+    limits::{MAX_CHANGE_USERS, MAX_KEY_PACKAGE_BYTES, MAX_KEY_PACKAGES_PER_UPLOAD},
 };
 use serde_json::json;
 use std::sync::Arc;
 
-/// Most devices one account may register.
-pub(crate) const MAX_DEVICES_PER_USER: usize = 32;
+/// Most devices one account may register whatever the configuration says
+/// (`max_devices_per_account` is at most this): what an `add` commit's device
+/// list is sized for.
+pub(crate) const MAX_DEVICES_PER_USER: usize = DEVICES_PER_ACCOUNT_CEILING as usize;
 
 /// Signature public keys are at least this long (Ed25519: 32 bytes) …
 const MIN_SIGNATURE_KEY_BYTES: usize = 16;
 /// … and at most this long (uncompressed P-521: 133 bytes), with room to spare.
 const MAX_SIGNATURE_KEY_BYTES: usize = 256;
-
-/// Largest KeyPackage accepted (a typical one is under 1 KiB).
-const MAX_KEY_PACKAGE_BYTES: usize = 16 * 1024;
 
 /// How often a bind re-reads its rooms when membership changed meanwhile.
 const SUBSCRIBE_ATTEMPTS: usize = 5;
@@ -36,7 +37,8 @@ const SUBSCRIBE_ATTEMPTS: usize = 5;
 /// one (id and key must both match). The server binds the key to the account:
 /// that binding is what other clients trust when they see the key in a group.
 /// Registering a key that is already the caller's resumes that device, so a
-/// retried registration is harmless.
+/// retried registration is harmless. An account has at most
+/// `max_devices_per_account` devices, however many registrations race.
 pub(crate) async fn bind(
     ctx: &Ctx<'_>,
     user: &UserInfo,
@@ -56,11 +58,10 @@ pub(crate) async fn bind(
         None => match store.device_by_key(signature_key).await? {
             Some(existing) => owned(Some(existing))?,
             None => {
-                if store.devices_of(user.id).await?.len() >= MAX_DEVICES_PER_USER {
-                    return Err(RequestError::Forbidden("an account has at most 32 devices"));
-                }
-                match store.create_device(user.id, signature_key, clock::now_secs()).await {
-                    Ok(id) => {
+                let max = ctx.shared.quotas.totals.devices;
+                match store.create_device(user.id, signature_key, clock::now_secs(), max).await {
+                    Ok(None) => return Err(ctx.shared.quotas.exceeded(Quota::Devices(max))),
+                    Ok(Some(id)) => {
                         ctx.audit(Some(&user.username), AuditAction::DeviceAdded, json!({ "device": id.0 }))
                             .await?;
                         tracing::info!(user = %user.username, device = %id, "device registered");
@@ -73,8 +74,8 @@ pub(crate) async fn bind(
             }
         },
     };
-    let key_packages_left = store.key_packages_left(device).await?;
-    Ok((Reply::Device { device_id: device, key_packages_left }, device))
+    let (key_packages_left, last_resort_used) = store.key_package_status(device).await?;
+    Ok((Reply::Device { device_id: device, key_packages_left, last_resort_used }, device))
 }
 
 /// Registers a freshly bound connection with the fan-out: subscribes it to the
@@ -141,7 +142,9 @@ pub(crate) async fn welcomes(ctx: &Ctx<'_>, me: &Caller<'_>) -> Result<Reply, Re
 /// # `upload_key_packages`
 ///
 /// Stores one-time KeyPackages for this device (all or none), and replaces its
-/// last-resort package when one is given. The server never parses them.
+/// last-resort package when one is given. The server never parses them. A
+/// device holds at most `max_key_packages_per_device` one-time packages and
+/// `max_key_package_bytes_per_device` bytes of packages.
 pub(crate) async fn upload_key_packages(
     ctx: &Ctx<'_>,
     me: &Caller<'_>,
@@ -164,6 +167,7 @@ pub(crate) async fn upload_key_packages(
         }
     }
     let packages: Vec<Vec<u8>> = key_packages.into_iter().map(|p| p.0).collect();
+    let quotas = &ctx.shared.quotas;
     let stored = ctx
         .shared
         .store
@@ -171,12 +175,13 @@ pub(crate) async fn upload_key_packages(
             me.device,
             &packages,
             last_resort.as_ref().map(|p| p.0.as_slice()),
-            MAX_KEY_PACKAGES_PER_DEVICE,
+            quotas.totals.key_packages,
+            quotas.totals.key_package_bytes,
         )
         .await?;
     match stored {
-        Some(_) => Ok(Reply::Done),
-        None => Err(RequestError::Invalid("a device holds at most 200 one-time KeyPackages")),
+        Ok(_) => Ok(Reply::Done),
+        Err(quota) => Err(quotas.exceeded(quota)),
     }
 }
 
@@ -187,7 +192,13 @@ pub(crate) async fn upload_key_packages(
 /// left, the device's last-resort package. Every name must be an account
 /// before anything is claimed, so a typo costs nobody a package. Each claim
 /// uses up another user's packages, so claims are limited per claimer (users
-/// claimed) and per claimer and claimed user.
+/// claimed) and per claimer and claimed user, and the one-time packages of
+/// each user per hour, across all claimers: a budget for their contacts and a
+/// much smaller one for strangers ([`crate::quota`]). A claim over its budget
+/// gets last-resort packages, so it still adds the user. When a device's
+/// last-resort package is handed out for the first time since it was
+/// uploaded, the device's connections are told (`last_resort_used`), and
+/// upload a fresh one.
 pub(crate) async fn claim_key_packages(
     ctx: &Ctx<'_>,
     me: &Caller<'_>,
@@ -205,18 +216,24 @@ pub(crate) async fn claim_key_packages(
     {
         return Err(RequestError::TooFast("KeyPackage claims"));
     }
+    let targets: Vec<_> = named.iter().map(|(user, _)| *user).collect();
+    let contacts = shared.store.contacts_among(claimer, &targets).await?;
     let mut packages = Vec::new();
     let mut unavailable = Vec::new();
     for (user, name) in named {
         let before = packages.len();
+        let contact = user == claimer || contacts.contains(&user);
+        let one_time = shared.quotas.one_time_claim(user, contact);
         for device in shared.store.devices_of(user).await? {
-            if let Some(key_package) = shared.store.claim_key_package(device).await? {
-                packages.push(ClaimedKeyPackage {
-                    user: name.clone(),
-                    device,
-                    key_package: Bytes(key_package),
-                });
+            let Some(claimed) = shared.store.claim_key_package(device, one_time).await? else { continue };
+            if claimed.last_resort {
+                shared.metrics.last_resort_claims.inc();
             }
+            if claimed.first_use {
+                let key_packages_left = shared.store.key_packages_left(device).await?;
+                shared.fanout.to_device(device, &fanout::encode(Event::LastResortUsed { key_packages_left }));
+            }
+            packages.push(ClaimedKeyPackage { user: name.clone(), device, key_package: Bytes(claimed.data) });
         }
         if packages.len() == before {
             unavailable.push(name);

@@ -5,7 +5,7 @@ use crate::{
     appender::Outgoing,
     audit::AuditAction,
     clock,
-    error::RequestError,
+    error::{NO_SUCH_MESSAGE, NO_SUCH_ROOM, RequestError},
     fanout::{self, Delta},
     policy,
 };
@@ -21,7 +21,10 @@ use serde_json::json;
 /// in one transaction: see [`crate::appender`]) and answers `sent` only once it
 /// is durably stored; every member device's connections receive it in seq
 /// order. Only devices in the room's group may send. A retried send with
-/// the same nonce gets the first one's id and seq and stores nothing.
+/// the same nonce gets the first one's id and seq and stores nothing. Each
+/// account sends at most `messages_per_minute` messages and
+/// `message_bytes_per_minute` bytes, checked in memory before the message
+/// joins a batch.
 pub(crate) async fn send(
     ctx: &Ctx<'_>,
     me: &Caller<'_>,
@@ -30,6 +33,7 @@ pub(crate) async fn send(
     nonce: u64,
 ) -> Result<Reply, RequestError> {
     check_size(&ciphertext, MAX_MESSAGE_BYTES, "a message is at most 64 KiB")?;
+    ctx.shared.quotas.send(me.user.id, ciphertext.0.len())?;
     let outgoing = Outgoing {
         room,
         user: me.user.id,
@@ -61,9 +65,9 @@ pub(crate) async fn signal(
     if !shared.signal_limiter.allow(&me.user.id) {
         return Err(RequestError::TooFast("signals"));
     }
-    let record = shared.store.room(me.user.id, room).await?.ok_or(RequestError::NotFound("no such room"))?;
+    let record = shared.store.room(me.user.id, room).await?.ok_or(RequestError::NotFound(NO_SUCH_ROOM))?;
     let joined = shared.store.device_joined(room, me.device).await?;
-    policy::may_use(record.viewer, joined.is_some())?;
+    policy::may_use(record.kind, record.viewer, joined.is_some())?;
     let event = Event::Signal {
         room,
         sender: me.user.username.clone(),
@@ -92,9 +96,9 @@ pub(crate) async fn fetch(
         return Err(RequestError::Invalid("fetch returns at most 500 entries at a time"));
     }
     let store = &ctx.shared.store;
-    let record = store.room(me.user.id, room).await?.ok_or(RequestError::NotFound("no such room"))?;
+    let record = store.room(me.user.id, room).await?.ok_or(RequestError::NotFound(NO_SUCH_ROOM))?;
     let joined = store.device_joined(room, me.device).await?;
-    policy::may_use(record.viewer, joined.is_some())?;
+    policy::may_use(record.kind, record.viewer, joined.is_some())?;
     let first_readable = joined.map_or(0, |seq| seq.0.saturating_sub(1));
     let from = Seq(after.0.max(first_readable));
     let mut entries = store.log_entries(room, from, i64::from(limit)).await?;
@@ -108,7 +112,9 @@ pub(crate) async fn fetch(
 ///
 /// Deletes a message for everyone (its sender or the room's owner may): the
 /// server erases the ciphertext from its database and appends a `deleted`
-/// entry. Deleting it again returns the first deletion.
+/// entry. Deleting it again returns the first deletion. A non-member is told
+/// "no such message" whether the room or the message exists or not, so
+/// nobody outside a room learns which of its seqs are messages.
 pub(crate) async fn delete(
     ctx: &Ctx<'_>,
     me: &Caller<'_>,
@@ -124,7 +130,11 @@ pub(crate) async fn delete(
         .delete_message(room, caller, me.device, message, at_ms, |standing, sender, owner| {
             policy::may_delete(caller, standing, sender, owner)
         })
-        .await?;
+        .await
+        .map_err(|err| match RequestError::from(err) {
+            RequestError::NotFound(_) => RequestError::NotFound(NO_SUCH_MESSAGE),
+            other => other,
+        })?;
     if fresh {
         let entry = LogEntry {
             seq: appended.seq,

@@ -8,10 +8,11 @@ use super::{Caller, Ctx};
 use crate::{
     audit::AuditAction,
     clock,
-    error::RequestError,
+    error::{NO_SUCH_ROOM, RequestError},
     fanout::{self, Delta},
     policy,
-    store::{NewCommit, RoomRecord, StoreError},
+    quota::Quota,
+    store::{NewCommit, NewRoom, RoomRecord},
 };
 use conclave_proto::{
     Bytes, Change, DeviceId, EntryBody, Event, LogEntry, MemberInfo, Reply, RoomId, RoomInfo, RoomKind,
@@ -46,13 +47,17 @@ fn new_group_id() -> [u8; 16] {
 }
 
 async fn load(ctx: &Ctx<'_>, me: &Caller<'_>, room: RoomId) -> Result<RoomRecord, RequestError> {
-    ctx.shared.store.room(me.user.id, room).await?.ok_or(RequestError::NotFound("no such room"))
+    ctx.shared.store.room(me.user.id, room).await?.ok_or(RequestError::NotFound(NO_SUCH_ROOM))
 }
 
 /// # `create_room`
 ///
 /// Creates a public or private room owned by the caller. The caller then
-/// creates its MLS group with a `create` commit.
+/// creates its MLS group with a `create` commit. Public names are unique among
+/// public rooms; private names only among the owner's own private rooms (the
+/// naming model is in the `rooms` store module), so the answer never tells of
+/// anyone else's private room. Bounded per account: rooms owned, and rooms
+/// created a minute.
 pub(crate) async fn create_room(
     ctx: &Ctx<'_>,
     me: &Caller<'_>,
@@ -63,11 +68,15 @@ pub(crate) async fn create_room(
         return Err(RequestError::InvalidName);
     }
     let kind = if public { RoomKind::Public } else { RoomKind::Private };
-    let store = &ctx.shared.store;
-    let id = match store.create_room(name, kind, me.user.id, &new_group_id(), clock::now_secs()).await {
-        Ok(id) => id,
-        Err(StoreError::Conflict) => return Err(RequestError::NameTaken),
-        Err(err) => return Err(err.into()),
+    let shared = ctx.shared;
+    shared.quotas.create_room(me.user.id)?;
+    let max = shared.quotas.totals.rooms;
+    let created =
+        shared.store.create_room(name, kind, me.user.id, &new_group_id(), clock::now_secs(), max).await?;
+    let id = match created {
+        NewRoom::Created(id) => id,
+        NewRoom::NameTaken => return Err(RequestError::NameTaken),
+        NewRoom::AtQuota => return Err(shared.quotas.exceeded(Quota::Rooms(max))),
     };
     ctx.audit(
         Some(&me.user.username),
@@ -93,6 +102,10 @@ pub(crate) async fn open_direct(
     if other == me.user.id {
         return Err(RequestError::Invalid("a direct conversation needs another user"));
     }
+    // Opening one that exists creates nothing, so it is not counted.
+    if store.direct_room(me.user.id, other).await?.is_none() {
+        ctx.shared.quotas.create_room(me.user.id)?;
+    }
     let (id, created) = store.open_direct(me.user.id, other, &new_group_id(), clock::now_secs()).await?;
     if created {
         ctx.audit(
@@ -107,8 +120,10 @@ pub(crate) async fn open_direct(
 
 /// # `find_room`
 ///
-/// `lobby`, a room name, or `@user` for the direct conversation with that user.
-/// A private room is found only by its members.
+/// `lobby`, a room name, `owner/name`, or `@user` for the direct conversation
+/// with that user. A private room is found only by its members; a bare name
+/// shared by several rooms the caller may see means the one the caller is in
+/// (their own first), then the public one (see the `rooms` store module).
 pub(crate) async fn find_room(ctx: &Ctx<'_>, me: &Caller<'_>, name: &str) -> Result<Reply, RequestError> {
     let store = &ctx.shared.store;
     let found = if let Some(username) = name.strip_prefix('@') {
@@ -117,15 +132,21 @@ pub(crate) async fn find_room(ctx: &Ctx<'_>, me: &Caller<'_>, name: &str) -> Res
             Some(other) => store.direct_room(me.user.id, other).await?,
             None => None,
         }
+    } else if let Some((owner, name)) = name.split_once('/') {
+        let owner = validate::normalize_username(owner)?;
+        if !validate::is_room_name(name) {
+            return Err(RequestError::InvalidName);
+        }
+        match store.user_id(&owner).await? {
+            Some(owner) => store.owned_room_by_name(me.user.id, owner, name).await?,
+            None => None,
+        }
     } else if validate::is_room_name(name) {
-        store
-            .room_by_name(me.user.id, name)
-            .await?
-            .filter(|room| room.kind != RoomKind::Private || room.viewer.is_member())
+        store.room_by_name(me.user.id, name).await?
     } else {
         return Err(RequestError::InvalidName);
     };
-    let room = found.ok_or(RequestError::NotFound("no such room"))?;
+    let room = found.ok_or(RequestError::NotFound(NO_SUCH_ROOM))?;
     Ok(Reply::Room { room: room_info(&room, me.user.id) })
 }
 
@@ -142,13 +163,11 @@ pub(crate) async fn list_rooms(ctx: &Ctx<'_>, me: &Caller<'_>) -> Result<Reply, 
 ///
 /// The latest GroupInfo and ratchet tree, for an external join: anyone may read
 /// them for the lobby and public rooms, only members for private and direct
-/// rooms.
+/// rooms (to anyone else such a room does not exist).
 pub(crate) async fn group_info(ctx: &Ctx<'_>, me: &Caller<'_>, room: RoomId) -> Result<Reply, RequestError> {
     let record = load(ctx, me, room).await?;
-    if !policy::may_inspect(record.kind, record.viewer) {
-        return Err(RequestError::Forbidden("only members may read a private room's group"));
-    }
-    let state = ctx.shared.store.group_state(room).await?.ok_or(RequestError::NotFound("no such room"))?;
+    policy::may_inspect(record.kind, record.viewer)?;
+    let state = ctx.shared.store.group_state(room).await?.ok_or(RequestError::NotFound(NO_SUCH_ROOM))?;
     Ok(Reply::GroupInfo {
         room,
         epoch: state.epoch,
@@ -163,9 +182,7 @@ pub(crate) async fn group_info(ctx: &Ctx<'_>, me: &Caller<'_>, room: RoomId) -> 
 /// `group_info`.
 pub(crate) async fn members(ctx: &Ctx<'_>, me: &Caller<'_>, room: RoomId) -> Result<Reply, RequestError> {
     let record = load(ctx, me, room).await?;
-    if !policy::may_inspect(record.kind, record.viewer) {
-        return Err(RequestError::Forbidden("only members may list a private room's members"));
-    }
+    policy::may_inspect(record.kind, record.viewer)?;
     let members = ctx.shared.store.members(room).await?;
     Ok(Reply::Members {
         members: members

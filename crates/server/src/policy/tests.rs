@@ -21,6 +21,7 @@ fn remove() -> Change {
 }
 
 const FORBIDDEN: fn(Result<(), Refusal>) -> bool = |r| matches!(r, Err(Refusal::Forbidden(_)));
+const HIDDEN: Result<(), Refusal> = Err(Refusal::Hidden);
 
 #[test]
 fn the_lobby_is_created_by_its_first_joiner_and_only_once() {
@@ -38,10 +39,11 @@ fn only_owners_create_their_rooms_groups() {
     for kind in [Public, Private] {
         assert_eq!(commit(&facts(kind, None, Owner, &[]), &Change::Create {}, 0), Ok(()));
         assert!(FORBIDDEN(commit(&facts(kind, None, Member, &[]), &Change::Create {}, 0)));
-        assert!(FORBIDDEN(commit(&facts(kind, None, Outsider, &[]), &Change::Create {}, 0)));
     }
+    assert!(FORBIDDEN(commit(&facts(Public, None, Outsider, &[]), &Change::Create {}, 0)));
+    assert_eq!(commit(&facts(Private, None, Outsider, &[]), &Change::Create {}, 0), HIDDEN);
     assert_eq!(commit(&facts(Direct, None, Member, &[]), &Change::Create {}, 0), Ok(()));
-    assert!(FORBIDDEN(commit(&facts(Direct, None, Left, &[]), &Change::Create {}, 0)));
+    assert_eq!(commit(&facts(Direct, None, Left, &[]), &Change::Create {}, 0), HIDDEN);
 }
 
 #[test]
@@ -49,8 +51,8 @@ fn anyone_joins_public_rooms_only_members_join_private_ones() {
     assert_eq!(commit(&facts(Public, Some(3), Outsider, &[]), &Change::Join {}, 3), Ok(()));
     assert_eq!(commit(&facts(Public, Some(3), Left, &[]), &Change::Join {}, 3), Ok(()));
     for kind in [Private, Direct] {
-        assert!(FORBIDDEN(commit(&facts(kind, Some(3), Outsider, &[]), &Change::Join {}, 3)));
-        assert!(FORBIDDEN(commit(&facts(kind, Some(3), Left, &[]), &Change::Join {}, 3)));
+        assert_eq!(commit(&facts(kind, Some(3), Outsider, &[]), &Change::Join {}, 3), HIDDEN);
+        assert_eq!(commit(&facts(kind, Some(3), Left, &[]), &Change::Join {}, 3), HIDDEN);
         assert_eq!(commit(&facts(kind, Some(3), Member, &[]), &Change::Join {}, 3), Ok(()));
     }
 }
@@ -59,7 +61,8 @@ fn anyone_joins_public_rooms_only_members_join_private_ones() {
 fn a_commit_for_another_epoch_is_stale_but_permission_comes_first() {
     assert_eq!(commit(&facts(Public, Some(3), Member, &[]), &Change::Update {}, 2), Err(Refusal::StaleEpoch));
     assert_eq!(commit(&facts(Public, Some(3), Member, &[]), &Change::Update {}, 4), Err(Refusal::StaleEpoch));
-    assert!(FORBIDDEN(commit(&facts(Private, Some(3), Outsider, &[]), &Change::Update {}, 2)));
+    assert_eq!(commit(&facts(Private, Some(3), Outsider, &[]), &Change::Update {}, 2), HIDDEN);
+    assert!(FORBIDDEN(commit(&facts(Public, Some(3), Outsider, &[]), &Change::Update {}, 2)));
 }
 
 #[test]
@@ -103,23 +106,49 @@ fn owners_remove_members_anyone_removes_leavers_nobody_removes_the_owner() {
 
 #[test]
 fn reading_deleting_and_leaving() {
-    assert!(may_inspect(Public, Outsider) && may_inspect(Lobby, Left));
-    assert!(!may_inspect(Private, Outsider) && !may_inspect(Direct, Left));
-    assert!(may_inspect(Private, Member));
+    assert!(may_inspect(Public, Outsider).is_ok() && may_inspect(Lobby, Left).is_ok());
+    assert_eq!(may_inspect(Private, Outsider), HIDDEN);
+    assert_eq!(may_inspect(Direct, Left), HIDDEN);
+    assert!(may_inspect(Private, Member).is_ok());
 
-    assert!(may_use(Member, true).is_ok());
-    assert!(may_use(Member, false).is_err());
-    assert!(may_use(Left, true).is_err());
+    assert!(may_use(Private, Member, true).is_ok());
+    assert!(FORBIDDEN(may_use(Private, Member, false)));
+    assert!(FORBIDDEN(may_use(Public, Left, true)));
+    assert_eq!(may_use(Private, Left, true), HIDDEN);
+    assert_eq!(may_use(Direct, Outsider, false), HIDDEN);
 
     let (me, other) = (UserId(1), UserId(2));
     assert!(may_delete(me, Member, me, Some(other)).is_ok());
     assert!(may_delete(me, Owner, other, Some(me)).is_ok());
-    assert!(may_delete(me, Member, other, Some(other)).is_err());
-    assert!(may_delete(me, Left, me, None).is_err());
+    assert!(FORBIDDEN(may_delete(me, Member, other, Some(other))));
+    assert_eq!(may_delete(me, Left, me, None), HIDDEN, "non-members learn nothing of message ids");
+    assert_eq!(may_delete(me, Outsider, other, None), HIDDEN);
 
-    assert!(may_leave(Lobby, Member).is_err());
+    assert!(FORBIDDEN(may_leave(Lobby, Member)));
     assert!(may_leave(Public, Member).is_ok());
-    assert!(may_leave(Private, Owner).is_err());
+    assert!(FORBIDDEN(may_leave(Public, Outsider)));
+    assert!(FORBIDDEN(may_leave(Private, Owner)));
     assert!(may_leave(Direct, Owner).is_ok());
-    assert!(may_leave(Private, Left).is_err());
+    assert_eq!(may_leave(Private, Left), HIDDEN);
+}
+
+/// Outsiders of a private or direct room are refused every change with the
+/// answer for a room that does not exist; in public rooms and the lobby they
+/// are told the rule.
+#[test]
+fn outsiders_learn_nothing_of_private_and_direct_rooms() {
+    for kind in [Private, Direct] {
+        for caller in [Outsider, Left] {
+            for change in [Change::Create {}, Change::Join {}, add(), remove(), Change::Update {}] {
+                assert_eq!(
+                    commit(&facts(kind, Some(1), caller, &[Member]), &change, 1),
+                    HIDDEN,
+                    "{change:?}"
+                );
+            }
+        }
+    }
+    for kind in [Public, Lobby] {
+        assert!(FORBIDDEN(commit(&facts(kind, Some(1), Outsider, &[Member]), &Change::Update {}, 1)));
+    }
 }

@@ -2,10 +2,17 @@
 //!
 //! A claim hands out each one-time KeyPackage at most once: it is removed by one
 //! `DELETE … RETURNING` statement, which two claimers cannot both win. Only when a
-//! device has no one-time package left is its last-resort package returned, and
-//! that one is kept.
+//! device has no one-time package left (or the claim may not take one) is its
+//! last-resort package returned, and that one is kept, marked as handed out.
+//!
+//! The totals of [`crate::quota`] are counted in the transaction that adds to
+//! them, after a no-op `UPDATE` of the owning row (the account for devices, the
+//! device for KeyPackages): that takes the row's lock on PostgreSQL and the
+//! write lock on SQLite, so two registrations or uploads cannot both count the
+//! same total and both pass it.
 
 use super::{Result, Store, with_pool};
+use crate::quota::Quota;
 use conclave_proto::{DeviceId, UserId};
 
 /// A registered device.
@@ -19,13 +26,27 @@ pub(crate) struct DeviceRecord {
     pub signature_key: Vec<u8>,
 }
 
+/// A KeyPackage handed out by a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Claimed {
+    /// The KeyPackage.
+    pub data: Vec<u8>,
+    /// It is the device's last-resort package.
+    pub last_resort: bool,
+    /// It is the last-resort package, handed out for the first time since it
+    /// was uploaded: the device's owner should be told.
+    pub first_use: bool,
+}
+
 /// How many times a claim retries when a concurrent claimer took the package it
 /// aimed at (PostgreSQL re-checks a deleted row and skips it) before settling
 /// for the last-resort package.
 const CLAIM_ATTEMPTS: usize = 8;
 
 impl Store {
-    /// Registers a device of `user` with its signature key.
+    /// Registers a device of `user` with its signature key, unless the user
+    /// has `max` devices already (`None`). Counted under the account's row
+    /// lock, so concurrent registrations end with at most `max`.
     ///
     /// # Errors
     /// [`super::StoreError::Conflict`] when the key is already registered.
@@ -34,16 +55,30 @@ impl Store {
         user: UserId,
         signature_key: &[u8],
         now: i64,
-    ) -> Result<DeviceId> {
-        let id: i64 = with_pool!(self, pool => sqlx::query_scalar(
-            "INSERT INTO devices (user_id, signature_key, created_at) VALUES ($1, $2, $3) RETURNING id",
-        )
-        .bind(user.0)
-        .bind(signature_key)
-        .bind(now)
-        .fetch_one(pool)
-        .await?);
-        Ok(DeviceId(id))
+        max: u32,
+    ) -> Result<Option<DeviceId>> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(LOCK_USER).bind(user.0).execute(&mut *tx).await?;
+            let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE user_id = $1")
+                .bind(user.0)
+                .fetch_one(&mut *tx)
+                .await?;
+            if held >= i64::from(max) {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO devices (user_id, signature_key, created_at) VALUES ($1, $2, $3) RETURNING id",
+            )
+            .bind(user.0)
+            .bind(signature_key)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some(DeviceId(id)))
+        })
     }
 
     /// A device by id.
@@ -80,19 +115,24 @@ impl Store {
     }
 
     /// Stores one-time KeyPackages for `device` and, if given, replaces its
-    /// last-resort package, unless that would leave more than `max` one-time
-    /// packages. Returns how many one-time packages the device then holds, or
-    /// `None` (and stores nothing) when over `max`.
+    /// last-resort package, unless the device would then hold more than
+    /// `max_count` one-time packages or more than `max_bytes` of packages.
+    /// Returns how many one-time packages the device then holds, or the quota
+    /// that refused it (and stores nothing).
     pub(crate) async fn add_key_packages(
         &self,
         device: DeviceId,
         packages: &[Vec<u8>],
         last_resort: Option<&[u8]>,
-        max: usize,
-    ) -> Result<Option<u32>> {
+        max_count: u32,
+        max_bytes: u32,
+    ) -> Result<Result<u32, Quota>> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            // Writing first takes the write lock (SQLite) before anything is read.
+            // Writing first takes the device's row lock (PostgreSQL) or the write
+            // lock (SQLite) before anything is read, so concurrent uploads for
+            // one device count one after the other.
+            sqlx::query(LOCK_DEVICE).bind(device.0).execute(&mut *tx).await?;
             for data in packages {
                 sqlx::query("INSERT INTO key_packages (device_id, data, last_resort) VALUES ($1, $2, FALSE)")
                     .bind(device.0)
@@ -111,19 +151,40 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            let held: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM key_packages WHERE device_id = $1 AND NOT last_resort",
+            let (held, bytes): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM key_packages WHERE device_id = $1 AND NOT last_resort), \
+                        (SELECT COALESCE(SUM(LENGTH(data)), 0) FROM key_packages WHERE device_id = $1)",
             )
             .bind(device.0)
             .fetch_one(&mut *tx)
             .await?;
-            if usize::try_from(held).unwrap_or(usize::MAX) > max {
+            let over = if held > i64::from(max_count) {
+                Some(Quota::KeyPackages(max_count))
+            } else if bytes > i64::from(max_bytes) {
+                Some(Quota::KeyPackageBytes(max_bytes))
+            } else {
+                None
+            };
+            if let Some(quota) = over {
                 tx.rollback().await?;
-                return Ok(None);
+                return Ok(Err(quota));
             }
             tx.commit().await?;
-            Ok(Some(u32::try_from(held).unwrap_or(u32::MAX)))
+            Ok(Ok(u32::try_from(held).unwrap_or(u32::MAX)))
         })
+    }
+
+    /// How many one-time KeyPackages `device` has left, and whether its
+    /// last-resort package was handed out since it was uploaded.
+    pub(crate) async fn key_package_status(&self, device: DeviceId) -> Result<(u32, bool)> {
+        let (held, used): (i64, bool) = with_pool!(self, pool => sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM key_packages WHERE device_id = $1 AND NOT last_resort), \
+                    EXISTS (SELECT 1 FROM key_packages WHERE device_id = $1 AND last_resort AND handed_out)",
+        )
+        .bind(device.0)
+        .fetch_one(pool)
+        .await?);
+        Ok((u32::try_from(held).unwrap_or(u32::MAX), used))
     }
 
     /// How many one-time KeyPackages `device` has left.
@@ -137,11 +198,17 @@ impl Store {
         Ok(u32::try_from(held).unwrap_or(u32::MAX))
     }
 
-    /// Claims one KeyPackage of `device`: the oldest one-time package, removed in
-    /// the same statement that reads it, else the last-resort package (kept).
+    /// Claims one KeyPackage of `device`: when `one_time`, the oldest one-time
+    /// package, removed in the same statement that reads it; else (or when
+    /// there is none) the last-resort package, kept and marked as handed out.
     /// `None` when the device has neither.
-    pub(crate) async fn claim_key_package(&self, device: DeviceId) -> Result<Option<Vec<u8>>> {
-        for _ in 0..CLAIM_ATTEMPTS {
+    pub(crate) async fn claim_key_package(
+        &self,
+        device: DeviceId,
+        one_time: bool,
+    ) -> Result<Option<Claimed>> {
+        let attempts = if one_time { CLAIM_ATTEMPTS } else { 0 };
+        for _ in 0..attempts {
             let taken: Option<Vec<u8>> = with_pool!(self, pool => sqlx::query_scalar(
                 "DELETE FROM key_packages WHERE id = (\
                    SELECT id FROM key_packages WHERE device_id = $1 AND NOT last_resort ORDER BY id LIMIT 1\
@@ -150,22 +217,43 @@ impl Store {
             .bind(device.0)
             .fetch_optional(pool)
             .await?);
-            if taken.is_some() {
-                return Ok(taken);
+            if let Some(data) = taken {
+                return Ok(Some(Claimed { data, last_resort: false, first_use: false }));
             }
             if self.key_packages_left(device).await? == 0 {
                 break;
             }
             // A concurrent claim took the package this one aimed at; try the next.
         }
-        Ok(with_pool!(self, pool => sqlx::query_scalar(
-            "SELECT data FROM key_packages WHERE device_id = $1 AND last_resort",
-        )
-        .bind(device.0)
-        .fetch_optional(pool)
-        .await?))
+        with_pool!(self, pool => {
+            // Of concurrent claims, exactly one flips the mark: one notice per
+            // uploaded package.
+            let flipped: Option<Vec<u8>> = sqlx::query_scalar(
+                "UPDATE key_packages SET handed_out = TRUE \
+                 WHERE device_id = $1 AND last_resort AND NOT handed_out RETURNING data",
+            )
+            .bind(device.0)
+            .fetch_optional(pool)
+            .await?;
+            if let Some(data) = flipped {
+                return Ok(Some(Claimed { data, last_resort: true, first_use: true }));
+            }
+            let kept: Option<Vec<u8>> =
+                sqlx::query_scalar("SELECT data FROM key_packages WHERE device_id = $1 AND last_resort")
+                    .bind(device.0)
+                    .fetch_optional(pool)
+                    .await?;
+            Ok(kept.map(|data| Claimed { data, last_resort: true, first_use: false }))
+        })
     }
 }
+
+/// Takes the account row's lock (PostgreSQL) or the write lock (SQLite) for
+/// the rest of the transaction, changing nothing: what is counted next stays
+/// counted until commit.
+pub(super) const LOCK_USER: &str = "UPDATE users SET disabled = disabled WHERE id = $1";
+/// The same for a device's row.
+const LOCK_DEVICE: &str = "UPDATE devices SET created_at = created_at WHERE id = $1";
 
 fn device_record((id, user, signature_key): (i64, i64, Vec<u8>)) -> DeviceRecord {
     DeviceRecord { id: DeviceId(id), user: UserId(user), signature_key }

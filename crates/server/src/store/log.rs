@@ -392,8 +392,9 @@ impl Writer {
     /// them (group commit) — together with their `message_sent` audit entries.
     ///
     /// Each message is decided on its own: a retried nonce returns the earlier
-    /// send (`fresh == false`), and a message `decide` refuses (given the sender's
-    /// standing and whether the device is in the group) gets its refusal, without
+    /// send (`fresh == false`), and a message `decide` refuses (given the room's
+    /// kind, the sender's standing and whether the device is in the group) gets
+    /// its refusal, without
     /// affecting the rest; sequence numbers are taken only by stored messages
     /// (under the rooms' row locks), so refusals leave no gaps. `audit` gives
     /// each stored message's audit entry (actor, detail); `link` chains it (see
@@ -405,7 +406,7 @@ impl Writer {
     pub(crate) async fn append_messages(
         &mut self,
         messages: &[NewMessage<'_>],
-        decide: impl Fn(Membership, bool) -> Result<(), Refusal>,
+        decide: impl Fn(RoomKind, Membership, bool) -> Result<(), Refusal>,
         audit: impl Fn(&NewMessage<'_>, &StoredMessage) -> (String, String),
         link: impl Fn(&[u8], i64, &NewAuditEntry<'_>) -> [u8; 32],
     ) -> Result<Vec<Result<StoredMessage, AppendError>>> {
@@ -456,14 +457,15 @@ impl Writer {
             let rooms: BTreeSet<i64> = messages.iter().map(|m| m.room.0).collect();
             let mut lock = QueryBuilder::new("UPDATE rooms SET last_seq = last_seq WHERE id IN ");
             push_ids(&mut lock, rooms);
-            lock.push(" RETURNING id, last_seq, epoch");
-            let mut last_seqs: HashMap<i64, (i64, Option<i64>)> = lock
-                .build_query_as::<(i64, i64, Option<i64>)>()
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .map(|(room, last, epoch)| (room, (last, epoch)))
-                .collect();
+            lock.push(" RETURNING id, last_seq, epoch, kind");
+            let mut last_seqs: HashMap<i64, (i64, Option<i64>)> = HashMap::new();
+            let mut kinds: HashMap<i64, RoomKind> = HashMap::new();
+            for (room, last, epoch, kind) in
+                lock.build_query_as::<(i64, i64, Option<i64>, String)>().fetch_all(&mut *tx).await?
+            {
+                last_seqs.insert(room, (last, epoch));
+                kinds.insert(room, parse_kind(&kind)?);
+            }
             // The senders' standing, read for the whole batch under the rooms'
             // locks (nothing can change it before commit): two round trips per
             // batch instead of one per sender.
@@ -513,7 +515,8 @@ impl Writer {
                 if !allowed.contains(&(message.room, message.device)) {
                     let sender = members.get(&(room, message.user.0)).cloned();
                     let in_group = in_group.contains(&(room, message.device.0));
-                    if let Err(refusal) = decide(membership(sender), in_group) {
+                    let kind = kinds.get(&room).copied().unwrap_or(RoomKind::Private);
+                    if let Err(refusal) = decide(kind, membership(sender), in_group) {
                         outcomes.push(Err(AppendError::Refused(refusal)));
                         continue;
                     }

@@ -28,6 +28,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0004_audit_keyed.sql"),
         include_str!("../../migrations/postgres/0004_audit_keyed.sql"),
     ),
+    (
+        5,
+        "quotas",
+        include_str!("../../migrations/sqlite/0005_quotas.sql"),
+        include_str!("../../migrations/postgres/0005_quotas.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

@@ -34,7 +34,7 @@ pub use accounts::{NewUser, UserRecord};
 pub use audit::{AuditHead, AuditRow, Keying, NewAuditEntry};
 pub(crate) use devices::DeviceRecord;
 pub(crate) use log::{AppendError, NewCommit, NewMessage, StoredMessage};
-pub(crate) use rooms::{RoomRecord, kind_name};
+pub(crate) use rooms::{NewRoom, RoomRecord, kind_name};
 pub use sessions::{NewSession, SessionRecord};
 
 use crate::config::Database;

@@ -1,9 +1,22 @@
 //! Rooms, their members and the devices in their MLS groups: creation and reads.
 //! Appends to a room's log (which also change membership) are in `log`.
+//!
+//! **Names.** The lobby and public rooms share one namespace: a name is one
+//! room, which anyone may find. Each owner's private rooms have a namespace of
+//! their own, so a name another owner chose for a private room is never
+//! "taken" for anyone else, and creating a room reveals nothing about rooms one
+//! cannot see. A bare name resolves among the rooms the viewer may see: the
+//! rooms they are a member of first (their own before others', then the
+//! oldest), and only then the public room of that name. So a room one is in
+//! is never displaced by a public room created later under its name (which
+//! would send what was meant for a private group to a public one), and one's
+//! own rooms by nothing. `owner/name` names exactly one room.
 
-use super::{Result, Store, StoreError, with_pool};
+use super::{Result, Store, StoreError, devices::LOCK_USER, with_pool};
 use crate::policy::Membership;
 use conclave_proto::{DeviceId, RoomId, RoomKind, Seq, UserId};
+use sqlx::QueryBuilder;
+use std::collections::HashSet;
 
 /// A room as one user (the viewer) sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +61,18 @@ pub(crate) struct GroupState {
     pub group_info: Option<Vec<u8>>,
     /// Latest ratchet tree.
     pub ratchet_tree: Option<Vec<u8>>,
+}
+
+/// What [`Store::create_room`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NewRoom {
+    /// The room was created.
+    Created(RoomId),
+    /// The name is taken where the new room would live: a public room (or the
+    /// lobby) has it, or, for a private room, one of the owner's own.
+    NameTaken,
+    /// The owner already owns as many public and private rooms as allowed.
+    AtQuota,
 }
 
 /// Most rooms `list_rooms` returns (the user's rooms come first).
@@ -151,10 +176,15 @@ fn record(row: RoomRow) -> Result<RoomRecord> {
 
 impl Store {
     /// Creates a public or private room owned by `owner`, who becomes its first
-    /// member.
+    /// member, unless its name is taken in its namespace (see the module
+    /// documentation) or `owner` already owns `max_owned` public and private
+    /// rooms. A public room may not take a name the owner's own private room
+    /// has, nor a private room a public room's name, so neither would hide
+    /// the other from its owner. The rooms are counted under the owner's row
+    /// lock, so concurrent creations cannot pass the total together.
     ///
     /// # Errors
-    /// [`StoreError::Conflict`] when the name is taken.
+    /// Storage errors.
     pub(crate) async fn create_room(
         &self,
         name: &str,
@@ -162,10 +192,35 @@ impl Store {
         owner: UserId,
         group_id: &[u8],
         now: i64,
-    ) -> Result<RoomId> {
+        max_owned: u32,
+    ) -> Result<NewRoom> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let id: i64 = sqlx::query_scalar(
+            sqlx::query(LOCK_USER).bind(owner.0).execute(&mut *tx).await?;
+            let owned: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM rooms WHERE owner_id = $1 AND kind IN ('public', 'private')",
+            )
+            .bind(owner.0)
+            .fetch_one(&mut *tx)
+            .await?;
+            if owned >= i64::from(max_owned) {
+                tx.rollback().await?;
+                return Ok(NewRoom::AtQuota);
+            }
+            // The other namespace this owner sees the name in.
+            let shadowed: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM rooms WHERE name = $1 AND \
+                   (kind IN ('lobby', 'public') OR (kind = 'private' AND owner_id = $2)) LIMIT 1",
+            )
+            .bind(name)
+            .bind(owner.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if shadowed.is_some() {
+                tx.rollback().await?;
+                return Ok(NewRoom::NameTaken);
+            }
+            let inserted = sqlx::query_scalar(
                 "INSERT INTO rooms (name, kind, owner_id, group_id, created_at) VALUES ($1, $2, $3, $4, $5) \
                  RETURNING id",
             )
@@ -175,7 +230,13 @@ impl Store {
             .bind(group_id)
             .bind(now)
             .fetch_one(&mut *tx)
-            .await?;
+            .await;
+            let id: i64 = match inserted.map_err(StoreError::from) {
+                Ok(id) => id,
+                // A concurrent creation took the name.
+                Err(StoreError::Conflict) => return Ok(NewRoom::NameTaken),
+                Err(err) => return Err(err),
+            };
             sqlx::query(
                 "INSERT INTO room_members (room_id, user_id, role, joined_seq) VALUES ($1, $2, 'owner', 1)",
             )
@@ -184,7 +245,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            Ok(RoomId(id))
+            Ok(NewRoom::Created(RoomId(id)))
         })
     }
 
@@ -260,13 +321,44 @@ impl Store {
         row.map(record).transpose()
     }
 
-    /// A room that is not a direct one, by name.
+    /// The room `name` means to `viewer`: among the lobby, the public rooms
+    /// and the private rooms `viewer` is a member of, in the order the module
+    /// documentation gives. Private rooms the viewer is not in are never found.
     pub(crate) async fn room_by_name(&self, viewer: UserId, name: &str) -> Result<Option<RoomRecord>> {
         let row: Option<RoomRow> = with_pool!(self, pool => sqlx::query_as(
-            select_rooms!("WHERE r.name = $2 AND r.kind <> 'direct'"),
+            select_rooms!(
+                "WHERE r.name = $2 AND r.kind <> 'direct' \
+                   AND (r.kind IN ('lobby', 'public') OR (m.role IS NOT NULL AND m.left_at IS NULL)) \
+                 ORDER BY CASE WHEN r.owner_id = $1 THEN 0 \
+                               WHEN m.role IS NOT NULL AND m.left_at IS NULL THEN 1 ELSE 2 END, r.id \
+                 LIMIT 1"
+            ),
         )
         .bind(viewer.0)
         .bind(name)
+        .fetch_optional(pool)
+        .await?);
+        row.map(record).transpose()
+    }
+
+    /// The room `owner` owns under `name`, if `viewer` may see it (a public
+    /// room, or a private one they are a member of).
+    pub(crate) async fn owned_room_by_name(
+        &self,
+        viewer: UserId,
+        owner: UserId,
+        name: &str,
+    ) -> Result<Option<RoomRecord>> {
+        let row: Option<RoomRow> = with_pool!(self, pool => sqlx::query_as(
+            select_rooms!(
+                "WHERE r.name = $2 AND r.owner_id = $3 \
+                   AND (r.kind = 'public' OR (r.kind = 'private' AND m.role IS NOT NULL AND m.left_at IS NULL)) \
+                 ORDER BY r.id LIMIT 1"
+            ),
+        )
+        .bind(viewer.0)
+        .bind(name)
+        .bind(owner.0)
         .fetch_optional(pool)
         .await?);
         row.map(record).transpose()
@@ -299,6 +391,32 @@ impl Store {
         .fetch_all(pool)
         .await?);
         rows.into_iter().map(record).collect()
+    }
+
+    /// Those of `others` who share a private or direct room with `user`, both
+    /// current members: the people `user` talks with, as opposed to strangers
+    /// (the lobby and public rooms, open to anyone, do not count).
+    pub(crate) async fn contacts_among(&self, user: UserId, others: &[UserId]) -> Result<HashSet<UserId>> {
+        if others.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let ids: Vec<i64> = with_pool!(self, pool => {
+            let mut query = QueryBuilder::new(
+                "SELECT DISTINCT b.user_id FROM room_members a \
+                 JOIN room_members b ON b.room_id = a.room_id \
+                 JOIN rooms r ON r.id = a.room_id \
+                 WHERE a.left_at IS NULL AND b.left_at IS NULL AND r.kind IN ('private', 'direct') \
+                   AND a.user_id = ",
+            );
+            query.push_bind(user.0).push(" AND b.user_id IN (");
+            let mut list = query.separated(", ");
+            for other in others {
+                list.push_bind(other.0);
+            }
+            query.push(")");
+            query.build_query_scalar().fetch_all(pool).await?
+        });
+        Ok(ids.into_iter().map(UserId).collect())
     }
 
     /// The rooms whose group `device` is in and whose member its user still is.
