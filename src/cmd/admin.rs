@@ -10,6 +10,8 @@ use conclave_server::{
 };
 use std::path::PathBuf;
 
+mod registration_token;
+
 /// Flags of `conclave admin`.
 #[derive(Debug, clap::Args)]
 pub struct AdminArgs {
@@ -26,6 +28,9 @@ enum AdminCommand {
     /// entry before it. --verify recomputes the chain and exits with status 1,
     /// naming the first bad entry, if any entry was altered, inserted or removed.
     Audit(AuditArgs),
+    /// Creates, lists or revokes registration tokens: with `registration =
+    /// "invite"`, only someone holding a token can register.
+    RegistrationToken(registration_token::RegistrationTokenArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -51,6 +56,7 @@ struct AuditArgs {
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     match args.command {
         AdminCommand::Audit(args) => audit_command(args).await,
+        AdminCommand::RegistrationToken(args) => registration_token::run(args).await,
     }
 }
 

@@ -8,7 +8,7 @@ use crate::{
     fanout::{self, Delta, Fanout, Registration},
     metrics::Metrics,
     policy,
-    store::{AppendError, NewCommit, NewMessage, NewUser, Store, StoreError, StoredMessage},
+    store::{AppendError, CreateUserError, NewCommit, NewMessage, NewUser, Store, StoreError, StoredMessage},
     tls::Identity,
     wire::Wire,
 };
@@ -202,9 +202,14 @@ impl StoreRig {
                 totp_secret: b"-",
                 totp_step: 0,
                 recovery_hashes: &[],
+                registration_token: None,
                 now: 0,
             })
-            .await?;
+            .await
+            .map_err(|err| match err {
+                CreateUserError::Store(err) => err,
+                refused => StoreError::Refused(refused.to_string()),
+            })?;
         let device = store.create_device(user, b"signature key", 0).await?;
         let room = store.create_room("bench", RoomKind::Private, user, b"group", 0).await?;
         let change = Change::Create {};

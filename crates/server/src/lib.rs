@@ -38,6 +38,7 @@
 //! * `fanout` — pushing entries, Welcomes and presence to connections.
 //! * [`store`] — SQLite | PostgreSQL through one interface.
 //! * [`audit`] — the hash-chained audit log.
+//! * [`registration`] — registration tokens as the operator manages them.
 //! * `metrics` and [`process`] (the process's own use of the machine),
 //!   `shutdown`, `live`, [`tls`], [`error`].
 
@@ -59,13 +60,14 @@ mod live;
 mod metrics;
 mod policy;
 pub mod process;
+pub mod registration;
 mod session;
 mod shutdown;
 pub mod store;
 pub mod tls;
 mod wire;
 
-pub use config::{Config, Database, PasswordPolicy, RawConfig};
+pub use config::{Config, Database, PasswordPolicy, RawConfig, RegistrationMode};
 pub use error::ServerError;
 
 use auth::{
@@ -87,7 +89,10 @@ pub(crate) struct Shared {
     secrets: SecretBox,
     metrics: Arc<metrics::Metrics>,
     live: live::LiveSessions,
+    /// Login attempts per client address (`auth_attempts_per_minute`).
     address_limiter: AddressLimiter,
+    /// Registration attempts per client address (`registrations_per_hour`).
+    registration_limiter: AddressLimiter,
     /// Pushes stored entries, Welcomes and presence to bound connections.
     fanout: fanout::Fanout,
     /// Stores and publishes messages in batches (group commit).
@@ -131,13 +136,14 @@ impl Server {
         let tls = tls::Identity::load_or_create(&config.data_dir, config.tls_cert.as_ref())?;
         let secrets = SecretBox::load_or_create(&config.secret_key_file)
             .map_err(|source| ServerError::Io { path: config.secret_key_file.clone(), source })?;
-        let hasher = Hasher::new(config.argon2, config.hash_concurrency)?;
         let metrics = Arc::new(metrics::Metrics::new());
+        let hasher = Hasher::new(config.argon2, config.hash_concurrency, metrics.password_hashes.clone())?;
         let fanout = fanout::Fanout::new(metrics.clone());
         let appender = appender::Appender::start(store.clone(), fanout.clone(), metrics.clone());
         let shared = Shared {
             audit: audit::Audit::new(store.clone()),
             address_limiter: AddressLimiter::new(config.auth_attempts_per_minute),
+            registration_limiter: AddressLimiter::per_hour(config.registrations_per_hour),
             store,
             hasher,
             secrets,

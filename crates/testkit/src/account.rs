@@ -33,6 +33,7 @@ impl Account {
                 password: password.to_owned(),
                 totp_secret: secret.clone(),
                 totp_code: totp::code_now(&secret),
+                registration_token: None,
             })
             .await;
         let Reply::Registered { user, recovery_codes, token, .. } = reply else {
