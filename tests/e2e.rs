@@ -3,7 +3,12 @@
 //! backend, with a fresh data directory and database).
 //!
 //! Where things go:
-//! * `auth` — registration, login, second factors, back-off, sessions, logout.
+//! * `auth` — registration, login, second factors, back-off, sessions, logout,
+//!   password normalisation.
+//! * `lockout` — device cookies, untrusted and per-device back-offs, the hourly
+//!   bound on guesses.
+//! * `registration` — registration modes, registration tokens, the
+//!   registration rate.
 //! * `protocol` — the wire protocol under malformed and hostile input.
 //! * `ops` — what an operator sees: TLS, health, metrics, restarts, certificates.
 //! * `audit` — the hash-chained audit log and `conclave admin audit`.
@@ -21,6 +26,8 @@ mod auth;
 mod chat;
 #[path = "e2e/leak.rs"]
 mod leak;
+#[path = "e2e/lockout.rs"]
+mod lockout;
 #[path = "e2e/messages.rs"]
 mod messages;
 #[path = "e2e/messaging.rs"]
@@ -29,6 +36,8 @@ mod messaging;
 mod ops;
 #[path = "e2e/protocol.rs"]
 mod protocol;
+#[path = "e2e/registration.rs"]
+mod registration;
 
 use conclave_testkit::{Backend, ServerProcess};
 use std::path::Path;

@@ -29,8 +29,8 @@ pub enum TokenError {
     /// The number of uses is 0 or above [`MAX_USES`].
     #[error("a registration token allows 1 to {MAX_USES} registrations")]
     Uses,
-    /// The lifetime is under a minute or over [`MAX_LIFETIME`].
-    #[error("a registration token expires after a minute at the shortest and a year at the longest")]
+    /// The lifetime is under a second or over [`MAX_LIFETIME`].
+    #[error("a registration token stays usable for at least a second and at most a year")]
     Lifetime,
     /// No token with that id, or it was revoked already.
     #[error("no registration token {0} that is not revoked already")]
@@ -81,7 +81,7 @@ pub async fn create(store: &Store, uses: u32, lifetime: Duration) -> Result<Crea
     if !(1..=MAX_USES).contains(&uses) {
         return Err(TokenError::Uses);
     }
-    if lifetime < Duration::from_secs(60) || lifetime > MAX_LIFETIME {
+    if lifetime < Duration::from_secs(1) || lifetime > MAX_LIFETIME {
         return Err(TokenError::Lifetime);
     }
     let now = clock::now_secs();

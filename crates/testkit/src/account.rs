@@ -16,6 +16,8 @@ pub struct Account {
     pub token: String,
     /// The one-time recovery codes.
     pub recovery_codes: Vec<String>,
+    /// The device cookie registration issued to this client.
+    pub device_cookie: Option<String>,
 }
 
 impl Account {
@@ -36,10 +38,10 @@ impl Account {
                 registration_token: None,
             })
             .await;
-        let Reply::Registered { user, recovery_codes, token, .. } = reply else {
+        let Reply::Registered { user, recovery_codes, token, device_cookie, .. } = reply else {
             panic!("unexpected reply to register: {reply:?}")
         };
-        (Self { username: user.username, secret, token, recovery_codes }, client)
+        (Self { username: user.username, secret, token, recovery_codes, device_cookie }, client)
     }
 
     /// A new connection authenticated with this account's session.

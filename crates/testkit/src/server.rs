@@ -112,6 +112,28 @@ impl ServerProcess {
         self.child.as_ref().map(Child::id)
     }
 
+    /// The flags that point `conclave admin` at this server's storage.
+    #[must_use]
+    pub fn storage_args(&self) -> Vec<String> {
+        let mut args = vec!["--data-dir".to_owned(), self.data_dir.display().to_string()];
+        if let Some(url) = &self.db.url {
+            args.extend(["--database-url".to_owned(), url.clone()]);
+        }
+        args
+    }
+
+    /// The value of the metric `name` (with no labels) on `/metrics`.
+    ///
+    /// # Panics
+    /// If `/metrics` does not answer or lacks the metric.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let (status, body) = crate::https_get(self.addr, &self.fingerprint, "/metrics").await;
+        assert_eq!(status, 200, "{body}");
+        body.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name} in\n{body}"))
+    }
+
     /// `HOST:PORT` as the CLI takes it.
     #[must_use]
     pub fn address(&self) -> String {
