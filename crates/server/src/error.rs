@@ -42,9 +42,12 @@ pub enum RequestError {
     /// Login failed for any reason (the reason is audited, never told).
     #[error("login failed")]
     AuthFailed,
-    /// Too many attempts from this address.
+    /// Too many login attempts from this address.
     #[error("rate limited")]
     RateLimited,
+    /// Too many registration attempts from this address.
+    #[error("registrations rate limited")]
+    RegistrationsRateLimited,
     /// Bad username.
     #[error(transparent)]
     Username(#[from] UsernameError),
@@ -161,6 +164,9 @@ impl RequestError {
                 ErrorCode::RateLimited,
                 "too many attempts from your address: wait a minute and try again".into(),
             ),
+            Self::RegistrationsRateLimited => {
+                (ErrorCode::RateLimited, "too many registrations from your address: try again later".into())
+            }
             Self::Username(e) => (ErrorCode::InvalidUsername, e.to_string()),
             Self::Password(e) => (ErrorCode::WeakPassword, e.to_string()),
             Self::UsernameTaken => (ErrorCode::UsernameTaken, "that username is taken".into()),

@@ -39,7 +39,7 @@ pub(crate) async fn register(
 ) -> Result<(Reply, Grant), RequestError> {
     let shared = ctx.shared;
     if !shared.registration_limiter.allow(&ctx.peer) {
-        return Err(RequestError::RateLimited);
+        return Err(RequestError::RegistrationsRateLimited);
     }
     let now = clock::now_secs();
     let registration_token = match shared.config.registration {
