@@ -17,6 +17,7 @@ backend_tests!(
     registration_validates_everything,
     composition_policy_is_a_setting,
     a_password_is_the_same_password_in_any_unicode_normalisation,
+    a_hash_made_before_normalisation_is_upgraded_at_its_next_login,
     unusable_passwords_are_refused_without_hashing,
 );
 
@@ -255,6 +256,37 @@ async fn a_password_is_the_same_password_in_any_unicode_normalisation(backend: B
     let mut client = RawClient::greeted(server.addr, &server.fingerprint).await;
     let other = "cafe creme brulee 42";
     assert_eq!(client.fails(login_request("omar", other, &omar, 1)).await, ErrorCode::AuthFailed);
+}
+
+/// An account whose hash predates password normalisation — a hash of the
+/// password exactly as it was sent, here with decomposed accents — logs in
+/// with the password as it was typed then (and, until then, only so); that
+/// login replaces the hash with one of the NFC form, so from then on the
+/// password works in either form.
+async fn a_hash_made_before_normalisation_is_upgraded_at_its_next_login(backend: Backend) {
+    use argon2::{PasswordHasher, password_hash::SaltString};
+    let server = server(backend, &[]).await;
+    let (lena, _) = Account::register(&server, "lena", PASSWORD).await;
+    let composed = "caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e 42";
+    let decomposed = "cafe\u{301} cre\u{300}me bru\u{302}le\u{301}e 42";
+    let params = argon2::Params::new(19_456, 2, 1, None).expect("params");
+    let argon2 = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    let old = argon2.hash_password(decomposed.as_bytes(), &salt).expect("hash").to_string();
+    server
+        .execute_sql(&format!(
+            "UPDATE users SET password_hash = '{old}', password_nfc = FALSE WHERE username = 'lena'"
+        ))
+        .await;
+    let nfc =
+        "SELECT CAST(CASE WHEN password_nfc THEN 1 ELSE 0 END AS BIGINT) FROM users WHERE username = 'lena'";
+
+    let mut client = RawClient::greeted(server.addr, &server.fingerprint).await;
+    assert_eq!(client.fails(login_request("lena", composed, &lena, 0)).await, ErrorCode::AuthFailed);
+    client.ok(login_request("lena", decomposed, &lena, 0)).await;
+    assert_eq!(server.query_i64(nfc).await, 1, "the hash is of the NFC form now");
+    let mut client = RawClient::greeted(server.addr, &server.fingerprint).await;
+    client.ok(login_request("lena", composed, &lena, 1)).await;
 }
 
 /// A password with a NUL, or longer than 1,024 characters (a million, say),

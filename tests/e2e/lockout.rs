@@ -5,12 +5,12 @@
 use crate::{PASSWORD, bin, server};
 use conclave_proto::{ErrorBody, ErrorCode, Outcome, Reply, Request, SecondFactor};
 use conclave_testkit::{Account, Backend, Home, RawClient, ServerProcess, backend_tests, code_now};
-use sqlx::{Connection, PgConnection, SqliteConnection};
 use std::os::unix::fs::PermissionsExt;
 
 backend_tests!(
     a_known_device_logs_in_while_an_attacker_keeps_the_account_in_back_off,
     attempts_during_a_back_off_are_refused_alike_and_do_not_extend_it,
+    racing_guesses_cannot_slip_past_a_back_off,
     a_device_cookie_has_its_own_back_off_apart_from_the_account,
     the_hourly_cap_bounds_judged_guesses_on_each_side,
     revoking_a_session_forgets_its_device_cookie,
@@ -74,18 +74,6 @@ fn failures_by_reason(entries: &[serde_json::Value], reason: &str) -> usize {
     entries.iter().filter(|e| e["action"] == "login_failed" && e["detail"]["reason"] == reason).count()
 }
 
-/// One integer from the server's database.
-async fn query_i64(server: &ServerProcess, sql: &'static str) -> i64 {
-    if let Some(url) = &server.db.url {
-        let mut conn = PgConnection::connect(url).await.expect("connect");
-        sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("query")
-    } else {
-        let url = format!("sqlite://{}", server.data_dir.join("conclave.db").display());
-        let mut conn = SqliteConnection::connect(&url).await.expect("open SQLite file");
-        sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("query")
-    }
-}
-
 /// The attack from the field: an attacker fails again and again. Without a
 /// device cookie even the right password and code are refused (the account's
 /// untrusted logins are in back-off), with the same message as every failure;
@@ -136,7 +124,7 @@ async fn attempts_during_a_back_off_are_refused_alike_and_do_not_extend_it(backe
     for guess in ["first guess here", "second guess here"] {
         refused(&login(&server, "alice", guess, recovery(&alice, 0), None).await);
     }
-    let locked = query_i64(&server, "SELECT locked_until FROM login_failures WHERE username = 'alice'").await;
+    let locked = server.query_i64("SELECT locked_until FROM login_failures WHERE username = 'alice'").await;
     let lockouts = |entries: &[serde_json::Value]| -> Vec<i64> {
         entries
             .iter()
@@ -157,8 +145,45 @@ async fn attempts_during_a_back_off_are_refused_alike_and_do_not_extend_it(backe
     assert_eq!(lockouts(&entries), [locked], "no attempt during the back-off extended it");
     assert_eq!(failures_by_reason(&entries, "wrong_password"), 2);
     assert_eq!(failures_by_reason(&entries, "backed_off"), 4);
-    let still = query_i64(&server, "SELECT locked_until FROM login_failures WHERE username = 'alice'").await;
+    let still = server.query_i64("SELECT locked_until FROM login_failures WHERE username = 'alice'").await;
     assert_eq!(still, locked);
+}
+
+/// Guesses sent all at once, on many connections, are counted one after
+/// another before any password is checked: exactly as many are judged as
+/// start the back-off, and the rest are refused unjudged.
+async fn racing_guesses_cannot_slip_past_a_back_off(backend: Backend) {
+    let server = server(
+        backend,
+        &["--login-max-failures", "3", "--login-backoff-secs", "600", "--hash-concurrency", "4"],
+    )
+    .await;
+    let (alice, _) = Account::register(&server, "alice", PASSWORD).await;
+    let mut guesses = tokio::task::JoinSet::new();
+    for guess in 0..20 {
+        let (addr, fingerprint, code) = (server.addr, server.fingerprint.clone(), recovery(&alice, 0));
+        guesses.spawn(async move {
+            let mut client = RawClient::greeted(addr, &fingerprint).await;
+            let request = Request::Login {
+                username: "alice".into(),
+                password: format!("racing guess {guess}"),
+                second_factor: code,
+                device_cookie: None,
+            };
+            client.request(request).await.outcome
+        });
+    }
+    while let Some(outcome) = guesses.join_next().await {
+        match outcome.expect("task") {
+            Outcome::Error(body) => {
+                assert_eq!((body.code, body.message.as_str()), (ErrorCode::AuthFailed, AUTH_FAILED))
+            }
+            Outcome::Ok(reply) => panic!("{reply:?}"),
+        }
+    }
+    let entries = audit(&server);
+    assert_eq!(failures_by_reason(&entries, "wrong_password"), 3, "only the first three were judged");
+    assert_eq!(failures_by_reason(&entries, "backed_off"), 17);
 }
 
 /// A device cookie does not buy unlimited guesses: failures with it put that

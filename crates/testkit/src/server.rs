@@ -2,6 +2,7 @@
 //! directory and database.
 
 use crate::db::{Backend, TestDb};
+use sqlx::{Connection, PgConnection, SqliteConnection};
 use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
@@ -120,6 +121,49 @@ impl ServerProcess {
             args.extend(["--database-url".to_owned(), url.clone()]);
         }
         args
+    }
+
+    /// Runs `sql` on the server's database directly: for tests that set up
+    /// what an older server left behind.
+    ///
+    /// # Panics
+    /// If the database cannot be reached or the statement fails.
+    pub async fn execute_sql(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &self.db.url {
+            Some(url) => {
+                let mut conn = PgConnection::connect(url).await.expect("connect to PostgreSQL");
+                sqlx::query(sql).execute(&mut conn).await.expect("statement");
+            }
+            None => {
+                let mut conn = SqliteConnection::connect(&self.sqlite_url()).await.expect("open SQLite");
+                sqlx::query(sql).execute(&mut conn).await.expect("statement");
+            }
+        }
+    }
+
+    /// One integer read from the server's database directly: for tests that
+    /// check what was stored.
+    ///
+    /// # Panics
+    /// If the database cannot be reached or the query does not return one
+    /// integer.
+    pub async fn query_i64(&self, sql: &str) -> i64 {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &self.db.url {
+            Some(url) => {
+                let mut conn = PgConnection::connect(url).await.expect("connect to PostgreSQL");
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("query")
+            }
+            None => {
+                let mut conn = SqliteConnection::connect(&self.sqlite_url()).await.expect("open SQLite");
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("query")
+            }
+        }
+    }
+
+    fn sqlite_url(&self) -> String {
+        format!("sqlite://{}", self.data_dir.join("conclave.db").display())
     }
 
     /// The value of the metric `name` (with no labels) on `/metrics`.
