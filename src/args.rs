@@ -282,8 +282,12 @@ authenticator app, and you are asked for the 6-digit code it shows. On success t
 session is saved in the client home and the one-time recovery codes are printed: \
 they are shown only once.
 
+A server may let people register only with a registration token from its operator \
+(--token), or not at all; the command says so before asking for anything.
+
 Examples:
     conclave register --server chat.example.org:8443 --user alice
+    conclave register --server chat.example.org:8443 --user bob --token 0a1b2c3d4e5f-abcdefghijklmnopqrstuvwxyz
     CONCLAVE_PASSWORD=... conclave register --server 127.0.0.1:8443 --user bot1 \\
         --totp-secret JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP --totp-code 123456 --json";
 
@@ -293,6 +297,10 @@ Log in and save the session in the client home.
 The password is read from CONCLAVE_PASSWORD if set, otherwise asked for. Without \
 --totp-code or --recovery-code you are asked for the code from your authenticator app \
 (a recovery code such as abcd-efgh-ijkl-mnop is accepted there too).
+
+The client home keeps a device cookie per server and user (device_cookies.json): \
+a login from this home is then judged on its own failed attempts, so someone \
+guessing your password elsewhere cannot lock you out here.
 
 Examples:
     conclave login --server chat.example.org:8443 --user alice
@@ -367,6 +375,12 @@ pub struct RegisterArgs {
     /// The current 6-digit code for --totp-secret, instead of asking for it.
     #[arg(long, value_name = "CODE", requires = "totp_secret", value_parser = parse_totp_code)]
     pub totp_code: Option<String>,
+
+    /// The registration token the server's operator gave you, for a server that
+    /// lets people register only by invitation.
+    #[arg(long, env = "CONCLAVE_REGISTRATION_TOKEN", value_name = "TOKEN", hide_env_values = true,
+          value_parser = parse_registration_token)]
+    pub token: Option<String>,
 
     #[command(flatten)]
     pub client: ClientOpts,
@@ -450,6 +464,13 @@ fn parse_recovery_code(raw: &str) -> Result<String, String> {
     }
 }
 
+fn parse_registration_token(raw: &str) -> Result<String, String> {
+    match validate::split_registration_token(raw) {
+        Some(_) => Ok(raw.trim().to_owned()),
+        None => Err("a registration token looks like 0a1b2c3d4e5f-abcdefghijklmnopqrstuvwxyz".into()),
+    }
+}
+
 fn parse_session_id(raw: &str) -> Result<String, String> {
     let id = raw.trim();
     if id.is_empty() || id.chars().any(char::is_control) {
@@ -477,5 +498,7 @@ mod tests {
         assert!(parse_recovery_code("abcd").is_err());
         assert_eq!(parse_username("Alice").unwrap(), "alice");
         assert!(parse_username("a").is_err());
+        assert!(parse_registration_token("0a1b2c3d4e5f-abcdefghijklmnopqrstuvwxyz").is_ok());
+        assert!(parse_registration_token("not-a-token").is_err());
     }
 }

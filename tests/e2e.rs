@@ -5,7 +5,12 @@
 //! Where things go:
 //! * `abuse` — per-account quotas and rates, what outsiders can learn of rooms
 //!   and names, KeyPackage draining and the client's replenishing.
-//! * `auth` — registration, login, second factors, back-off, sessions, logout.
+//! * `auth` — registration, login, second factors, back-off, sessions, logout,
+//!   password normalisation.
+//! * `lockout` — device cookies, untrusted and per-device back-offs, the hourly
+//!   bound on guesses.
+//! * `registration` — registration modes, registration tokens, the
+//!   registration rate.
 //! * `protocol` — the wire protocol under malformed and hostile input.
 //! * `ops` — what an operator sees: TLS, health, metrics, restarts, certificates.
 //! * `audit` — the hash-chained audit log and `conclave admin audit`.
@@ -25,6 +30,8 @@ mod auth;
 mod chat;
 #[path = "e2e/leak.rs"]
 mod leak;
+#[path = "e2e/lockout.rs"]
+mod lockout;
 #[path = "e2e/messages.rs"]
 mod messages;
 #[path = "e2e/messaging.rs"]
@@ -33,6 +40,8 @@ mod messaging;
 mod ops;
 #[path = "e2e/protocol.rs"]
 mod protocol;
+#[path = "e2e/registration.rs"]
+mod registration;
 
 use conclave_testkit::{Backend, ServerProcess};
 use std::path::Path;

@@ -10,6 +10,9 @@ use conclave_server::{
 };
 use std::path::{Path, PathBuf};
 
+mod registration_token;
+mod storage;
+
 /// Flags of `conclave admin`.
 #[derive(Debug, clap::Args)]
 pub struct AdminArgs {
@@ -31,6 +34,9 @@ enum AdminCommand {
     /// kept on another machine) also catch a rewrite by someone holding the key.
     /// See docs/audit.md.
     Audit(AuditArgs),
+    /// Creates, lists or revokes registration tokens: with `registration =
+    /// "invite"`, only someone holding a token can register.
+    RegistrationToken(registration_token::RegistrationTokenArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -79,6 +85,7 @@ enum AuditCommand {
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     match args.command {
         AdminCommand::Audit(args) => audit_command(args).await,
+        AdminCommand::RegistrationToken(args) => registration_token::run(args).await,
     }
 }
 

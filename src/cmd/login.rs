@@ -36,7 +36,9 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     let mut client = trusted.connect().await?;
     // No context added: the server's message says "login failed" already, and it
     // must read the same whatever went wrong (unknown user, password, code).
-    let logged_in = client.login(&args.user, &password, second_factor).await?;
+    // The home's device cookie goes along: failures elsewhere do not lock out
+    // a device that logged in before.
+    let logged_in = client.login_from(&home, &args.user, &password, second_factor).await?;
     let session = &logged_in.session;
     home.save_session(&session.to_saved(server))?;
     // Bind this home's device (registering it and its keys on first login) and

@@ -7,10 +7,9 @@ use crate::{
     output::{Output, untrusted},
     prompt,
 };
-use anyhow::Context;
-use conclave_client::Messenger;
-use conclave_client::{TotpSecret, totp};
-use conclave_proto::validate;
+use anyhow::{Context, bail};
+use conclave_client::{Messenger, TotpSecret, client::remember_device, totp};
+use conclave_proto::{RegistrationMode, validate};
 use serde_json::json;
 
 /// Registers an account.
@@ -21,6 +20,23 @@ pub async fn run(args: RegisterArgs) -> anyhow::Result<()> {
 
     // Settle the server's identity before the user types any secret.
     let trusted = connect::trust(&home, server, &args.client).await?;
+    // And whether it lets this user register at all, before a password is
+    // chosen or a secret enrolled in an authenticator for nothing.
+    let probe = trusted.connect().await?;
+    let mode = probe.registration_mode();
+    probe.close().await.ok();
+    match (mode, &args.token) {
+        (RegistrationMode::Closed, _) => {
+            bail!("registration is closed on {server}: ask its operator for an account")
+        }
+        (RegistrationMode::Invite, None) => bail!(
+            "{server} lets people register only with a registration token from its operator:              pass it with --token"
+        ),
+        (RegistrationMode::Open, Some(_)) => {
+            out.info(format_args!("{server} is open to everyone: the registration token is not needed."));
+        }
+        _ => {}
+    }
 
     let password = prompt::new_password().await?;
     let (secret, generated) = match &args.totp_secret {
@@ -43,10 +59,13 @@ pub async fn run(args: RegisterArgs) -> anyhow::Result<()> {
 
     // Connect only now, after every question, so no idle timeout can hit.
     let mut client = trusted.connect().await?;
-    let registered =
-        client.register(&args.user, &password, &secret, &code).await.context("registration failed")?;
+    let registered = client
+        .register(&args.user, &password, &secret, &code, args.token.as_deref())
+        .await
+        .context("registration failed")?;
     let session = &registered.session;
     home.save_session(&session.to_saved(server))?;
+    remember_device(&home, server, &session.user.username, registered.device_cookie.clone());
     // Register this home as the account's first device and join the lobby.
     let messenger = Messenger::start(client, &home, &session.user.username).await?;
     messenger.close().await.ok();

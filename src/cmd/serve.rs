@@ -1,7 +1,7 @@
 //! `conclave serve`: runs the server until SIGINT or SIGTERM.
 
 use anyhow::Context;
-use conclave_server::{Config, PasswordPolicy, RawConfig, Server};
+use conclave_server::{Config, PasswordPolicy, RawConfig, RegistrationMode, Server};
 use std::{io::Write, net::SocketAddr, path::PathBuf};
 
 /// Flags of `conclave serve`. Each also reads `CONCLAVE_<NAME>` from the
@@ -62,9 +62,24 @@ pub struct ServeArgs {
     /// Longest back-off in seconds [default: 900].
     #[arg(long, env = "CONCLAVE_LOGIN_BACKOFF_MAX_SECS", value_name = "SECS")]
     pub login_backoff_max_secs: Option<u64>,
-    /// Login/registration attempts per client address per minute [default: 30].
+    /// Failed logins judged per account in any 60 minutes, from unknown devices
+    /// and again from known ones; at most 50 [default: 50].
+    #[arg(long, env = "CONCLAVE_LOGIN_FAILURES_PER_HOUR", value_name = "N")]
+    pub login_failures_per_hour: Option<u32>,
+    /// How long a device cookie keeps a client home known, in seconds
+    /// [default: 31536000, 365 days].
+    #[arg(long, env = "CONCLAVE_DEVICE_COOKIE_LIFETIME_SECS", value_name = "SECS")]
+    pub device_cookie_lifetime_secs: Option<u64>,
+    /// Login attempts per client address per minute [default: 30].
     #[arg(long, env = "CONCLAVE_AUTH_ATTEMPTS_PER_MINUTE", value_name = "N")]
     pub auth_attempts_per_minute: Option<u32>,
+    /// Who may register: open, invite (with a token from `conclave admin
+    /// registration-token create`) or closed [default: open].
+    #[arg(long, env = "CONCLAVE_REGISTRATION", value_name = "MODE")]
+    pub registration: Option<RegistrationMode>,
+    /// Registration attempts per client address per hour [default: 20].
+    #[arg(long, env = "CONCLAVE_REGISTRATIONS_PER_HOUR", value_name = "N")]
+    pub registrations_per_hour: Option<u32>,
     /// Requests per connection per second [default: 50].
     #[arg(long, env = "CONCLAVE_REQUESTS_PER_SECOND", value_name = "N")]
     pub requests_per_second: Option<u32>,
@@ -133,7 +148,11 @@ impl ServeArgs {
             login_max_failures: self.login_max_failures,
             login_backoff_secs: self.login_backoff_secs,
             login_backoff_max_secs: self.login_backoff_max_secs,
+            login_failures_per_hour: self.login_failures_per_hour,
+            device_cookie_lifetime_secs: self.device_cookie_lifetime_secs,
             auth_attempts_per_minute: self.auth_attempts_per_minute,
+            registration: self.registration,
+            registrations_per_hour: self.registrations_per_hour,
             requests_per_second: self.requests_per_second,
             key_package_claims_per_minute: self.key_package_claims_per_minute,
             session_idle_secs: self.session_idle_secs,

@@ -1,8 +1,12 @@
 //! Accounts through the CLI: registration, login with TOTP or recovery codes,
-//! generic failures, back-off, sessions and logout.
+//! generic failures, back-off, sessions and logout; what a password is (NFC,
+//! bounded, no NUL).
 
 use crate::{PASSWORD, bin, server};
-use conclave_testkit::{Backend, Home, backend_tests, code_now, code_previous_step, new_secret};
+use conclave_proto::{ErrorCode, Request, SecondFactor};
+use conclave_testkit::{
+    Account, Backend, Home, RawClient, ServerProcess, backend_tests, code_now, code_previous_step, new_secret,
+};
 
 backend_tests!(
     register_login_whoami_logout,
@@ -12,6 +16,9 @@ backend_tests!(
     sessions_are_listed_and_revoked,
     registration_validates_everything,
     composition_policy_is_a_setting,
+    a_password_is_the_same_password_in_any_unicode_normalisation,
+    a_hash_made_before_normalisation_is_upgraded_at_its_next_login,
+    unusable_passwords_are_refused_without_hashing,
 );
 
 /// A user registers (and is logged in), a second device logs in with password and
@@ -220,6 +227,109 @@ async fn composition_policy_is_a_setting(backend: Backend) {
         Some("Violet-staple-0rbit"),
     )
     .ok();
+}
+
+/// A login request with a recovery code and no device cookie.
+fn login_request(username: &str, password: &str, account: &Account, code: usize) -> Request {
+    Request::Login {
+        username: username.into(),
+        password: password.into(),
+        second_factor: SecondFactor::Recovery(account.recovery_codes[code].clone()),
+        device_cookie: None,
+    }
+}
+
+/// Passwords are compared in Unicode NFC: one registered with its accents
+/// decomposed (as some systems type them) logs in typed composed, and the
+/// other way round; a different password still fails.
+async fn a_password_is_the_same_password_in_any_unicode_normalisation(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let composed = "caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e 42";
+    let decomposed = "cafe\u{301} cre\u{300}me bru\u{302}le\u{301}e 42";
+    assert_ne!(composed.as_bytes(), decomposed.as_bytes());
+    let (nina, _) = Account::register(&server, "nina", decomposed).await;
+    let (omar, _) = Account::register(&server, "omar", composed).await;
+    let mut client = RawClient::greeted(server.addr, &server.fingerprint).await;
+    client.ok(login_request("nina", composed, &nina, 0)).await;
+    let mut client = RawClient::greeted(server.addr, &server.fingerprint).await;
+    client.ok(login_request("omar", decomposed, &omar, 0)).await;
+    let mut client = RawClient::greeted(server.addr, &server.fingerprint).await;
+    let other = "cafe creme brulee 42";
+    assert_eq!(client.fails(login_request("omar", other, &omar, 1)).await, ErrorCode::AuthFailed);
+}
+
+/// An account whose hash predates password normalisation — a hash of the
+/// password exactly as it was sent, here with decomposed accents — logs in
+/// with the password as it was typed then (and, until then, only so); that
+/// login replaces the hash with one of the NFC form, so from then on the
+/// password works in either form.
+async fn a_hash_made_before_normalisation_is_upgraded_at_its_next_login(backend: Backend) {
+    use argon2::{PasswordHasher, password_hash::SaltString};
+    let server = server(backend, &[]).await;
+    let (lena, _) = Account::register(&server, "lena", PASSWORD).await;
+    let composed = "caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e 42";
+    let decomposed = "cafe\u{301} cre\u{300}me bru\u{302}le\u{301}e 42";
+    let params = argon2::Params::new(19_456, 2, 1, None).expect("params");
+    let argon2 = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    let old = argon2.hash_password(decomposed.as_bytes(), &salt).expect("hash").to_string();
+    server
+        .execute_sql(&format!(
+            "UPDATE users SET password_hash = '{old}', password_nfc = FALSE WHERE username = 'lena'"
+        ))
+        .await;
+    let nfc =
+        "SELECT CAST(CASE WHEN password_nfc THEN 1 ELSE 0 END AS BIGINT) FROM users WHERE username = 'lena'";
+
+    let mut client = RawClient::greeted(server.addr, &server.fingerprint).await;
+    assert_eq!(client.fails(login_request("lena", composed, &lena, 0)).await, ErrorCode::AuthFailed);
+    client.ok(login_request("lena", decomposed, &lena, 0)).await;
+    assert_eq!(server.query_i64(nfc).await, 1, "the hash is of the NFC form now");
+    let mut client = RawClient::greeted(server.addr, &server.fingerprint).await;
+    client.ok(login_request("lena", composed, &lena, 1)).await;
+}
+
+/// A password with a NUL, or longer than 1,024 characters (a million, say),
+/// is refused — `weak_password` at registration, the generic `auth_failed`
+/// at login — without a single password hash being computed, as the
+/// server's hash counter shows; an ordinary wrong password costs one.
+async fn unusable_passwords_are_refused_without_hashing(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let (alice, _) = Account::register(&server, "alice", PASSWORD).await;
+    let hashes = || server.metric("conclave_password_hashes_total");
+    let before = hashes().await;
+    let huge = "x".repeat(1_000_000);
+    let unusable = ["with a \0 inside it".to_owned(), huge, "y".repeat(1025)];
+    for password in &unusable {
+        let mut client = RawClient::greeted(server.addr, &server.fingerprint).await;
+        let secret = new_secret();
+        let register = Request::Register {
+            username: "bob".into(),
+            password: password.clone(),
+            totp_code: code_now(&secret),
+            totp_secret: secret,
+            registration_token: None,
+        };
+        assert_eq!(client.fails(register).await, ErrorCode::WeakPassword);
+        assert_eq!(client.fails(login_request("alice", password, &alice, 0)).await, ErrorCode::AuthFailed);
+    }
+    assert_eq!(hashes().await, before, "nothing was hashed");
+    let mut client = RawClient::greeted(server.addr, &server.fingerprint).await;
+    assert_eq!(
+        client.fails(login_request("alice", "an ordinary wrong one", &alice, 0)).await,
+        ErrorCode::AuthFailed
+    );
+    assert_eq!(hashes().await, before + 1.0);
+    assert_same_message(&server, &alice).await;
+}
+
+/// The message of a login refused for an unusable password is the one every
+/// failure gets.
+async fn assert_same_message(server: &ServerProcess, alice: &Account) {
+    let mut client = RawClient::greeted(server.addr, &server.fingerprint).await;
+    let long = client.request(login_request("alice", &"z".repeat(2000), alice, 0)).await;
+    let wrong = client.request(login_request("alice", "plainly wrong password", alice, 0)).await;
+    assert_eq!(long.outcome, wrong.outcome);
 }
 
 /// A six-digit code that differs from `code`.

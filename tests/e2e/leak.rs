@@ -7,8 +7,8 @@ use conclave_testkit::{Backend, Home, RawClient, backend_tests, code_now, leak};
 backend_tests!(passwords_totp_secrets_and_tokens_are_not_stored_or_logged);
 
 /// After registration, a successful and a failed login, the password, the TOTP
-/// secret (base32 and raw), a session token and a recovery code appear nowhere in
-/// the database (files or tables) or the server log.
+/// secret (base32 and raw), a session token, a device cookie and a recovery code
+/// appear nowhere in the database (files or tables) or the server log.
 async fn passwords_totp_secrets_and_tokens_are_not_stored_or_logged(backend: Backend) {
     let mut server = server(backend, &[]).await;
     let reg = Home::new(bin()).register(&server, "victor", PASSWORD);
@@ -19,9 +19,12 @@ async fn passwords_totp_secrets_and_tokens_are_not_stored_or_logged(backend: Bac
             username: "victor".into(),
             password: PASSWORD.into(),
             second_factor: SecondFactor::Totp(code_now(&reg.secret)),
+            device_cookie: None,
         })
         .await;
-    let Outcome::Ok(Reply::LoggedIn { token, .. }) = response.outcome else { panic!("{response:?}") };
+    let Outcome::Ok(Reply::LoggedIn { token, device_cookie: Some(cookie), .. }) = response.outcome else {
+        panic!("{response:?}")
+    };
     server.stop();
 
     let raw_secret = totp_rs::Secret::Encoded(reg.secret.clone()).to_bytes().expect("base32");
@@ -30,6 +33,7 @@ async fn passwords_totp_secrets_and_tokens_are_not_stored_or_logged(backend: Bac
     leak::assert_absent(&server, reg.secret.as_bytes()).await;
     leak::assert_absent(&server, &raw_secret).await;
     leak::assert_absent(&server, token.as_bytes()).await;
+    leak::assert_absent(&server, cookie.as_bytes()).await;
     leak::assert_absent(&server, reg.recovery_codes[0].as_bytes()).await;
     leak::assert_absent(&server, reg.recovery_codes[0].replace('-', "").as_bytes()).await;
 }

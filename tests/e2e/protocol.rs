@@ -119,6 +119,7 @@ async fn clients_refuse_requests_over_the_announced_limit(backend: Backend) {
         username: "alice".into(),
         password: "x".repeat(5000),
         second_factor: SecondFactor::Totp("000000".into()),
+        device_cookie: None,
     };
     match client.request(oversized).await {
         Err(ClientError::FrameTooLarge { bytes, limit: 4096 }) => assert!(bytes > 5000, "{bytes}"),
@@ -153,6 +154,7 @@ async fn one_code_wins_one_concurrent_login(backend: Backend) {
         username: "heidi".into(),
         password: PASSWORD.into(),
         second_factor: SecondFactor::Totp(code.clone()),
+        device_cookie: None,
     };
     let (ra, rb) = tokio::join!(a.request(login()), b.request(login()));
     let wins = [&ra, &rb].iter().filter(|r| matches!(r.outcome, Outcome::Ok(Reply::LoggedIn { .. }))).count();
@@ -218,6 +220,7 @@ async fn registered_and_logged_in(server: &ServerProcess, username: &str) -> (Ra
             username: username.into(),
             password: PASSWORD.into(),
             second_factor: SecondFactor::Totp(code_now(&reg.secret)),
+            device_cookie: None,
         })
         .await;
     let Outcome::Ok(Reply::LoggedIn { token, .. }) = response.outcome else {

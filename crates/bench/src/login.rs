@@ -117,7 +117,7 @@ async fn login_once(target: &Target, user: &User, code_time: u64) -> Result<(Dur
     let code = user.secret.code_at(code_time);
     let started = Instant::now();
     client
-        .login(&user.name, &user.password, SecondFactor::Totp(code))
+        .login(&user.name, &user.password, SecondFactor::Totp(code), None)
         .await
         .with_context(|| format!("login of {}", user.name))?;
     let login = started.elapsed();

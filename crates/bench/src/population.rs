@@ -67,7 +67,7 @@ async fn register_one(target: &Target, name: &str, password: &str) -> Result<Use
     for _ in 0..3 {
         let mut client = Client::connect_to(&target.address, &target.trust, CLIENT_NAME).await?;
         let code = secret.code_at(unix_now_away_from_step_end().await - 30);
-        match client.register(name, password, &secret, &code).await {
+        match client.register(name, password, &secret, &code, None).await {
             Ok(registered) => {
                 client.close().await.ok();
                 return Ok(User {

@@ -21,15 +21,17 @@ use std::path::PathBuf;
 
 /// Flags the bench always passes to a server it starts. Load comes from one
 /// address and a few hundred requests per second per connection, which the
-/// defaults (30 logins a minute per address, 50 requests a second per
-/// connection) rightly refuse, one owner filling rooms larger than the
-/// default allows a minute (1,000 users claimed), and senders offering
-/// thousands of messages a second each (a sweep's top rates), far past the
-/// 600 messages and 16 MiB a minute an account may send by default. Everything
-/// else — argon2, SQLite `synchronous=FULL`, TLS, the frame limit that a
-/// 1,000-member room's commits must fit — stays at its default.
-pub const LOAD_FLAGS: [&str; 10] = [
+/// defaults (30 logins a minute and 20 registrations an hour per address, 50
+/// requests a second per connection) rightly refuse, one owner filling rooms
+/// larger than the default allows a minute (1,000 users claimed), and senders
+/// offering thousands of messages a second each (a sweep's top rates), far past
+/// the 600 messages and 16 MiB a minute an account may send by default.
+/// Everything else — argon2, SQLite `synchronous=FULL`, TLS, the frame limit
+/// that a 1,000-member room's commits must fit — stays at its default.
+pub const LOAD_FLAGS: [&str; 12] = [
     "--auth-attempts-per-minute",
+    "1000000",
+    "--registrations-per-hour",
     "1000000",
     "--requests-per-second",
     "100000",

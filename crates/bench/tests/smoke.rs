@@ -38,6 +38,7 @@ async fn room_run(server_pid: Option<u32>) -> Value {
     let flags = RawConfig {
         data_dir: Some(dir.path().join("data")),
         auth_attempts_per_minute: Some(100_000),
+        registrations_per_hour: Some(100_000),
         requests_per_second: Some(100_000),
         ..RawConfig::default()
     };

@@ -9,14 +9,15 @@
 use crate::{
     address::ServerAddress,
     connection::Connection,
+    device_cookie::DeviceCookie,
     error::{ClientError, Result},
-    home::{SavedSession, SessionToken},
+    home::{Home, SavedSession, SessionToken},
     totp::TotpSecret,
     trust::Trust,
 };
 use conclave_proto::{
-    ClientFrame, ErrorBody, Event, Outcome, PROTOCOL_VERSION, Reply, Request, Response, SecondFactor,
-    ServerFrame, SessionId, SessionInfo, UserInfo, event::SessionEndReason,
+    ClientFrame, ErrorBody, Event, Outcome, PROTOCOL_VERSION, RegistrationMode, Reply, Request, Response,
+    SecondFactor, ServerFrame, SessionId, SessionInfo, UserInfo, event::SessionEndReason, validate,
 };
 use std::{collections::VecDeque, time::Duration};
 use tokio::time::timeout;
@@ -46,6 +47,8 @@ pub struct Client {
     shutting_down: bool,
     /// The server software named in the `hello` reply.
     server_software: String,
+    /// Who may register there, from the `hello` reply.
+    registration: RegistrationMode,
 }
 
 /// A session that `register` or `login` just created.
@@ -66,6 +69,9 @@ pub struct Registered {
     pub session: NewSession,
     /// One-time recovery codes; the server never shows them again.
     pub recovery_codes: Vec<String>,
+    /// This home's first device cookie for the account (none from older
+    /// servers): keep it for the next `login`.
+    pub device_cookie: Option<DeviceCookie>,
 }
 
 /// What `login` returns.
@@ -75,6 +81,9 @@ pub struct LoggedIn {
     pub session: NewSession,
     /// Unused recovery codes left (tell the user after a recovery-code login).
     pub recovery_codes_left: u32,
+    /// The device cookie that replaces the one sent (none from older
+    /// servers): keep it for the next `login`.
+    pub device_cookie: Option<DeviceCookie>,
 }
 
 /// Who a connection is authenticated as.
@@ -128,12 +137,16 @@ impl Client {
             ended: None,
             shutting_down: false,
             server_software: String::new(),
+            registration: RegistrationMode::Open,
         };
         let hello = Request::Hello { versions: vec![PROTOCOL_VERSION], client: client_name.to_owned() };
         match client.request(hello).await? {
-            Reply::Hello { version, server, max_frame_bytes } if version == PROTOCOL_VERSION => {
-                tracing::debug!(version, server = %server, max_frame_bytes, "greeted");
+            Reply::Hello { version, server, max_frame_bytes, registration }
+                if version == PROTOCOL_VERSION =>
+            {
+                tracing::debug!(version, server = %server, max_frame_bytes, %registration, "greeted");
                 client.server_software = server;
+                client.registration = registration;
                 client.conn.set_frame_limit(usize::try_from(max_frame_bytes).unwrap_or(usize::MAX));
                 Ok(client)
             }
@@ -154,6 +167,14 @@ impl Client {
     #[must_use]
     pub fn server_software(&self) -> &str {
         &self.server_software
+    }
+
+    /// Who may register on the server, as its `hello` reply said: a front end
+    /// asks for a registration token (or says registration is closed) before
+    /// the user fills in anything.
+    #[must_use]
+    pub fn registration_mode(&self) -> RegistrationMode {
+        self.registration
     }
 
     /// Sends `request` and waits for its response, keeping events that arrive in
@@ -281,10 +302,12 @@ impl Client {
     }
 
     /// `register`: creates an account with `totp_secret` enrolled, proven by
-    /// `totp_code`. The connection is then logged in as the new account.
+    /// `totp_code`, with the operator's `registration_token` when the server
+    /// asks for one. The connection is then logged in as the new account.
     ///
     /// # Errors
-    /// [`ClientError::Server`] with `invalid_username`, `weak_password`,
+    /// [`ClientError::Server`] with `registration_closed`,
+    /// `invalid_registration_token`, `invalid_username`, `weak_password`,
     /// `username_taken`, `invalid_totp` or `rate_limited`; others as
     /// [`Client::request`].
     pub async fn register(
@@ -293,24 +316,30 @@ impl Client {
         password: &str,
         totp_secret: &TotpSecret,
         totp_code: &str,
+        registration_token: Option<&str>,
     ) -> Result<Registered> {
         let request = Request::Register {
             username: username.to_owned(),
             password: password.to_owned(),
             totp_secret: totp_secret.to_base32(),
             totp_code: totp_code.to_owned(),
+            registration_token: registration_token.map(str::to_owned),
         };
         match self.request(request).await? {
-            Reply::Registered { user, recovery_codes, session_id, token } => Ok(Registered {
+            Reply::Registered { user, recovery_codes, session_id, token, device_cookie } => Ok(Registered {
                 session: NewSession { user, session_id, token: SessionToken::new(token) },
                 recovery_codes,
+                device_cookie: device_cookie.map(DeviceCookie::new),
             }),
             other => Err(unexpected("register", &other)),
         }
     }
 
-    /// `login`: password plus TOTP or recovery code. The connection is then
-    /// authenticated with a new session.
+    /// `login`: password plus TOTP or recovery code, with this home's
+    /// `device_cookie` for the account if it has one. The connection is then
+    /// authenticated with a new session. Most callers want
+    /// [`Client::login_from`], which takes the cookie from the home and keeps
+    /// the new one.
     ///
     /// # Errors
     /// [`ClientError::Server`] with `auth_failed` (one code for every kind of
@@ -320,16 +349,49 @@ impl Client {
         username: &str,
         password: &str,
         second_factor: SecondFactor,
+        device_cookie: Option<&DeviceCookie>,
     ) -> Result<LoggedIn> {
-        let request =
-            Request::Login { username: username.to_owned(), password: password.to_owned(), second_factor };
+        let request = Request::Login {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            second_factor,
+            device_cookie: device_cookie.map(|c| c.expose().to_owned()),
+        };
         match self.request(request).await? {
-            Reply::LoggedIn { user, session_id, token, recovery_codes_left } => Ok(LoggedIn {
+            Reply::LoggedIn { user, session_id, token, recovery_codes_left, device_cookie } => Ok(LoggedIn {
                 session: NewSession { user, session_id, token: SessionToken::new(token) },
                 recovery_codes_left,
+                device_cookie: device_cookie.map(DeviceCookie::new),
             }),
             other => Err(unexpected("login", &other)),
         }
+    }
+
+    /// [`Client::login`] as the device `home` is: sends the device cookie the
+    /// home holds for this server and user, and keeps the one the server
+    /// returns. A cookie file that cannot be read or written is logged and
+    /// otherwise ignored: without a cookie the login is only judged as one
+    /// from an unknown device.
+    ///
+    /// # Errors
+    /// As [`Client::login`].
+    pub async fn login_from(
+        &mut self,
+        home: &Home,
+        username: &str,
+        password: &str,
+        second_factor: SecondFactor,
+    ) -> Result<LoggedIn> {
+        let cookies = home.device_cookies();
+        let server = self.server().clone();
+        let name = validate::normalize_username(username).unwrap_or_else(|_| username.to_owned());
+        let cookie = cookies.get(&server, &name).unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "cannot read the device cookies; logging in as an unknown device");
+            None
+        });
+        let logged_in = self.login(username, password, second_factor, cookie.as_ref()).await?;
+        remember_device(home, &server, &logged_in.session.user.username, logged_in.device_cookie.clone());
+        Ok(logged_in)
     }
 
     /// `authenticate`: resumes a saved session on this connection.
@@ -415,6 +477,16 @@ impl Client {
     /// As [`Connection::close`].
     pub async fn close(self) -> Result<()> {
         self.conn.close().await
+    }
+}
+
+/// Keeps a device cookie the server just issued to `home` for `username`
+/// (logged, not fatal, when that fails: the next login is then judged as one
+/// from an unknown device).
+pub fn remember_device(home: &Home, server: &ServerAddress, username: &str, cookie: Option<DeviceCookie>) {
+    let Some(cookie) = cookie else { return };
+    if let Err(err) = home.device_cookies().put(server, username, cookie) {
+        tracing::warn!(error = %err, "cannot keep the device cookie");
     }
 }
 

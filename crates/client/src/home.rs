@@ -5,6 +5,7 @@
 //! temporary file, then rename) so a crash never leaves half a session behind.
 
 use crate::{
+    device_cookie::DeviceCookies,
     error::{ClientError, Result},
     known_hosts::KnownHosts,
 };
@@ -24,6 +25,7 @@ pub const HOME_ENV: &str = "CONCLAVE_HOME";
 
 const SESSION_FILE: &str = "session.json";
 const KNOWN_HOSTS_FILE: &str = "known_hosts";
+const DEVICE_COOKIES_FILE: &str = "device_cookies.json";
 
 /// An opened client home directory.
 #[derive(Debug, Clone)]
@@ -130,6 +132,13 @@ impl Home {
     #[must_use]
     pub fn known_hosts(&self) -> KnownHosts {
         KnownHosts::new(self.dir.join(KNOWN_HOSTS_FILE))
+    }
+
+    /// The device cookies this home got from servers (see
+    /// [`crate::device_cookie`]).
+    #[must_use]
+    pub fn device_cookies(&self) -> DeviceCookies {
+        DeviceCookies::new(self.dir.join(DEVICE_COOKIES_FILE))
     }
 
     /// Path of the session file (whether or not it exists).

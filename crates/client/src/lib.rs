@@ -27,6 +27,8 @@
 //! * [`address`] — [`ServerAddress`]: `HOST:PORT` in one canonical spelling.
 //! * [`known_hosts`] — [`KnownHosts`]: the file of pinned servers.
 //! * [`home`] — [`Home`]: the private client directory and `session.json`.
+//! * [`device_cookie`] — [`DeviceCookie`]: what marks this home as a device
+//!   that logged in before, so failures elsewhere cannot lock it out.
 //! * [`totp`] — [`TotpSecret`]: two-factor enrolment, codes, otpauth URI, QR code.
 //! * [`messenger`] — [`Messenger`]: a logged-in device in its conversations
 //!   (joins, commits with retry, sends, catches up exactly once, in order).
@@ -43,6 +45,7 @@ pub mod address;
 pub mod client;
 pub mod connection;
 pub mod content;
+pub mod device_cookie;
 pub mod error;
 pub mod fingerprint;
 pub mod home;
@@ -58,6 +61,7 @@ pub mod trust;
 pub use address::ServerAddress;
 pub use client::{Client, Identity, LoggedIn, NewSession, Registered};
 pub use connection::{Connection, FrameText, decode_server_frame};
+pub use device_cookie::{DeviceCookie, DeviceCookies};
 pub use error::{ClientError, Result};
 pub use fingerprint::Fingerprint;
 pub use home::{Home, SavedSession, SessionToken};

@@ -90,6 +90,7 @@ impl FakeServer {
                                     version: PROTOCOL_VERSION,
                                     server: "fake/0".into(),
                                     max_frame_bytes: MAX_FRAME_BYTES as u64,
+                                    registration: conclave_proto::RegistrationMode::Open,
                                 },
                             )))],
                             request => script(frame.id, request),

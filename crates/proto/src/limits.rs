@@ -42,8 +42,15 @@ pub const RECOVERY_CODE_COUNT: usize = 10;
 /// Length of a recovery code as shown (`xxxx-xxxx-xxxx-xxxx`).
 pub const RECOVERY_CODE_CHARS: usize = 19;
 
-/// Longest session token accepted on the wire (base64url of 32 bytes is 43).
+/// Longest session token or device cookie accepted on the wire (base64url of
+/// 32 bytes is 43).
 pub const TOKEN_MAX_CHARS: usize = 64;
+/// Hex digits of a registration token's public id.
+pub const REGISTRATION_TOKEN_ID_CHARS: usize = 12;
+/// Base32 characters of a registration token's secret (128 random bits).
+pub const REGISTRATION_TOKEN_SECRET_CHARS: usize = 26;
+/// Length of a registration token as shown: `<id>-<secret>`.
+pub const REGISTRATION_TOKEN_CHARS: usize = REGISTRATION_TOKEN_ID_CHARS + 1 + REGISTRATION_TOKEN_SECRET_CHARS;
 /// Longest client name accepted in `hello`.
 pub const CLIENT_NAME_MAX_CHARS: usize = 64;
 /// Most protocol versions a client may offer in `hello`.

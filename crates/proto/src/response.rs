@@ -49,6 +49,11 @@ pub enum Reply {
         /// the protocol's default then.
         #[serde(default = "default_max_frame_bytes")]
         max_frame_bytes: u64,
+        /// Who may `register`, so a client can ask for an invitation token (or
+        /// say that registration is closed) before the user fills in a form.
+        /// Absent from older servers: `open` then.
+        #[serde(default)]
+        registration: RegistrationMode,
     },
     /// Answer to `register`: the account exists and, as after `login`, this
     /// connection is authenticated with a new session. The recovery codes are shown
@@ -62,6 +67,11 @@ pub enum Reply {
         session_id: SessionId,
         /// The secret session token; store it privately (mode 0600).
         token: String,
+        /// This client home's device cookie for the account: store it privately
+        /// and send it with every later `login` as this user on this server.
+        /// Absent from older servers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device_cookie: Option<String>,
     },
     /// Answer to `login`: the connection is authenticated with a new session.
     LoggedIn {
@@ -74,6 +84,11 @@ pub enum Reply {
         /// How many unused recovery codes remain (when one was just used, the
         /// user should be told).
         recovery_codes_left: u32,
+        /// A new device cookie, replacing the one sent (which no longer works):
+        /// store it privately and send it with the next `login`. Absent from
+        /// older servers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device_cookie: Option<String>,
     },
     /// Answer to `authenticate` and `whoami`.
     Authenticated {
@@ -174,6 +189,50 @@ pub enum Reply {
     Done,
 }
 
+/// Who may create an account on a server (its `registration` setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationMode {
+    /// Anyone may register.
+    #[default]
+    Open,
+    /// Only with a registration token the operator created
+    /// (`conclave admin registration-token create`).
+    Invite,
+    /// Nobody may register.
+    Closed,
+}
+
+impl RegistrationMode {
+    /// The `snake_case` wire name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Invite => "invite",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+impl fmt::Display for RegistrationMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RegistrationMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "open" => Ok(Self::Open),
+            "invite" => Ok(Self::Invite),
+            "closed" => Ok(Self::Closed),
+            other => Err(format!("unknown registration mode {other:?} (expected open, invite or closed)")),
+        }
+    }
+}
+
 /// Public facts about an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserInfo {
@@ -240,6 +299,11 @@ pub enum ErrorCode {
     UsernameTaken,
     /// The TOTP secret or confirming code at registration is not valid.
     InvalidTotp,
+    /// The server's registration mode is `closed`: nobody may register.
+    RegistrationClosed,
+    /// The server's registration mode is `invite` and the registration token
+    /// is missing, wrong, expired, used up or revoked (one code for all).
+    InvalidRegistrationToken,
     /// The request needs an authenticated connection.
     NotAuthenticated,
     /// The connection is already authenticated.
@@ -294,6 +358,8 @@ impl ErrorCode {
             Self::WeakPassword => "weak_password",
             Self::UsernameTaken => "username_taken",
             Self::InvalidTotp => "invalid_totp",
+            Self::RegistrationClosed => "registration_closed",
+            Self::InvalidRegistrationToken => "invalid_registration_token",
             Self::NotAuthenticated => "not_authenticated",
             Self::AlreadyAuthenticated => "already_authenticated",
             Self::SessionInvalid => "session_invalid",

@@ -2,7 +2,8 @@
 //! server (to enforce) apply. Pure functions, no I/O.
 
 use crate::limits::{
-    CLIENT_NAME_MAX_CHARS, TOKEN_MAX_CHARS, TOTP_DIGITS, USERNAME_MAX_CHARS, USERNAME_MIN_CHARS,
+    CLIENT_NAME_MAX_CHARS, REGISTRATION_TOKEN_ID_CHARS, REGISTRATION_TOKEN_SECRET_CHARS, TOKEN_MAX_CHARS,
+    TOTP_DIGITS, USERNAME_MAX_CHARS, USERNAME_MIN_CHARS,
 };
 
 /// Why a username is refused.
@@ -66,6 +67,20 @@ pub fn is_token_shape(token: &str) -> bool {
         && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// A registration token as typed, split into its public id and its secret
+/// (both lower case), or `None` if it does not have the shape
+/// `<12 hex digits>-<26 base32 characters>`. Surrounding whitespace and case
+/// are ignored.
+#[must_use]
+pub fn split_registration_token(raw: &str) -> Option<(String, String)> {
+    let token = raw.trim().to_ascii_lowercase();
+    let (id, secret) = token.split_once('-')?;
+    let id_ok = id.len() == REGISTRATION_TOKEN_ID_CHARS && id.bytes().all(|b| b.is_ascii_hexdigit());
+    let secret_ok = secret.len() == REGISTRATION_TOKEN_SECRET_CHARS
+        && secret.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b));
+    (id_ok && secret_ok).then(|| (id.to_owned(), secret.to_owned()))
+}
+
 /// Whether a client name is acceptable: bounded and free of control characters.
 #[must_use]
 pub fn is_client_name(name: &str) -> bool {
@@ -99,6 +114,19 @@ mod tests {
         assert_eq!(normalize_recovery_code("ABCD-EFGH-2345-67ab").as_deref(), Some("abcdefgh234567ab"));
         assert_eq!(normalize_recovery_code("abcd-efgh-2345-67a"), None);
         assert_eq!(normalize_recovery_code("abcd-efgh-2345-67a1"), None);
+    }
+
+    #[test]
+    fn registration_tokens_split_into_id_and_secret() {
+        let token = " 0A1B2C3D4E5F-ABCDEFGHIJKLMNOPQRSTUVWXYZ ";
+        assert_eq!(
+            split_registration_token(token),
+            Some(("0a1b2c3d4e5f".to_owned(), "abcdefghijklmnopqrstuvwxyz".to_owned()))
+        );
+        assert_eq!(split_registration_token("0a1b2c3d4e5f-abcdefghijklmnopqrstuvwxy"), None);
+        assert_eq!(split_registration_token("0a1b2c3d4e5g-abcdefghijklmnopqrstuvwxyz"), None);
+        assert_eq!(split_registration_token("0a1b2c3d4e5f-abcdefghijklmnopqrstuvwxy1"), None);
+        assert_eq!(split_registration_token("0a1b2c3d4e5fabcdefghijklmnopqrstuvwxyz"), None);
     }
 
     #[test]

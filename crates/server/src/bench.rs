@@ -8,7 +8,7 @@ use crate::{
     fanout::{self, Delta, Fanout, Registration},
     metrics::Metrics,
     policy,
-    store::{AppendError, NewCommit, NewMessage, NewUser, Store, StoreError, StoredMessage},
+    store::{AppendError, CreateUserError, NewCommit, NewMessage, NewUser, Store, StoreError, StoredMessage},
     tls::Identity,
     wire::Wire,
 };
@@ -209,9 +209,14 @@ impl StoreRig {
                 totp_secret: b"-",
                 totp_step: 0,
                 recovery_hashes: &[],
+                registration_token: None,
                 now: 0,
             })
-            .await?;
+            .await
+            .map_err(|err| match err {
+                CreateUserError::Store(err) => err,
+                refused => StoreError::Refused(refused.to_string()),
+            })?;
         let unset = |what: &str| StoreError::Refused(format!("the bench's {what} could not be created"));
         let device =
             store.create_device(user, b"signature key", 0, 1).await?.ok_or_else(|| unset("device"))?;

@@ -6,6 +6,8 @@
 //! winning), reads the optional file into another, and hands both here. After
 //! start-up the server only ever sees the validated [`Config`].
 
+use crate::auth::lockout::MAX_FAILURES_PER_HOUR;
+pub use conclave_proto::RegistrationMode;
 use conclave_proto::limits;
 use serde::Deserialize;
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -55,9 +57,25 @@ pub struct RawConfig {
     pub login_backoff_secs: Option<u64>,
     /// Longest back-off, seconds: a back-off always ends. Default: 900 (15 minutes).
     pub login_backoff_max_secs: Option<u64>,
-    /// Login and registration attempts allowed per client IP address per minute.
-    /// Default: 30.
+    /// Failed logins judged for one account in any 60 minutes: from untrusted
+    /// clients, and as many again from its known devices together; beyond it,
+    /// logins of that kind wait. At most 50, so an account never sees more than
+    /// 100 wrong guesses an hour whatever the back-off settings. Default: 50.
+    pub login_failures_per_hour: Option<u32>,
+    /// How long a device cookie marks a client home as a known device after its
+    /// last login, seconds. Longer than `session_absolute_secs`, so a device whose
+    /// session ran out is still known when it logs in again. Default: 31536000
+    /// (365 days).
+    pub device_cookie_lifetime_secs: Option<u64>,
+    /// Login attempts allowed per client IP address per minute. Default: 30.
     pub auth_attempts_per_minute: Option<u32>,
+    /// Who may register: `open` (anyone), `invite` (only with a registration
+    /// token from `conclave admin registration-token create`) or `closed`.
+    /// Default: `open`.
+    pub registration: Option<RegistrationMode>,
+    /// Registration attempts allowed per client IP address per hour (bursts as
+    /// large). Default: 20.
+    pub registrations_per_hour: Option<u32>,
     /// Requests allowed per connection per second (bursts of twice that). Default: 50.
     pub requests_per_second: Option<u32>,
     /// Users whose KeyPackages one user may claim per minute, in bursts as
@@ -164,7 +182,11 @@ pub struct Config {
     pub login_max_failures: u32,
     pub login_backoff: Duration,
     pub login_backoff_max: Duration,
+    pub login_failures_per_hour: u32,
+    pub device_cookie_lifetime: Duration,
     pub auth_attempts_per_minute: u32,
+    pub registration: RegistrationMode,
+    pub registrations_per_hour: u32,
     pub requests_per_second: u32,
     pub key_package_claims_per_minute: u32,
     pub session_idle: Duration,
@@ -262,7 +284,11 @@ impl Config {
             login_max_failures: pick!(login_max_failures, 5),
             login_backoff: Duration::from_secs(pick!(login_backoff_secs, 30)),
             login_backoff_max: Duration::from_secs(pick!(login_backoff_max_secs, 900)),
+            login_failures_per_hour: pick!(login_failures_per_hour, MAX_FAILURES_PER_HOUR),
+            device_cookie_lifetime: Duration::from_secs(pick!(device_cookie_lifetime_secs, 365 * 24 * 3600)),
             auth_attempts_per_minute: pick!(auth_attempts_per_minute, 30),
+            registration: pick!(registration, RegistrationMode::Open),
+            registrations_per_hour: pick!(registrations_per_hour, 20),
             requests_per_second: pick!(requests_per_second, 50),
             key_package_claims_per_minute: pick!(key_package_claims_per_minute, 1_000),
             session_idle: Duration::from_secs(pick!(session_idle_secs, 14 * 24 * 3600)),
@@ -301,13 +327,20 @@ impl Config {
         }
         if self.hash_concurrency == 0
             || self.auth_attempts_per_minute == 0
+            || self.registrations_per_hour == 0
             || self.requests_per_second == 0
             || self.key_package_claims_per_minute == 0
         {
             return fail(
-                "hash_concurrency, auth_attempts_per_minute, requests_per_second and \
-                 key_package_claims_per_minute must be at least 1",
+                "hash_concurrency, auth_attempts_per_minute, registrations_per_hour, requests_per_second \
+                 and key_package_claims_per_minute must be at least 1",
             );
+        }
+        if !(1..=MAX_FAILURES_PER_HOUR).contains(&self.login_failures_per_hour) {
+            return fail("login_failures_per_hour must be between 1 and 50");
+        }
+        if self.device_cookie_lifetime.is_zero() {
+            return fail("device_cookie_lifetime_secs must be at least 1");
         }
         if self.login_max_failures == 0 {
             return fail("login_max_failures must be at least 1");
@@ -390,6 +423,20 @@ mod tests {
     }
 
     #[test]
+    fn registration_modes_and_the_hourly_login_cap_are_checked() {
+        let invite: RawConfig = toml::from_str("registration = \"invite\"").unwrap();
+        let config = Config::resolve(invite, RawConfig::default()).unwrap();
+        assert_eq!(config.registration, RegistrationMode::Invite);
+        assert_eq!(
+            Config::resolve(RawConfig::default(), RawConfig::default()).unwrap().registration,
+            RegistrationMode::Open
+        );
+        assert!(toml::from_str::<RawConfig>("registration = \"sometimes\"").is_err());
+        let lax = RawConfig { login_failures_per_hour: Some(51), ..RawConfig::default() };
+        assert!(Config::resolve(RawConfig::default(), lax).is_err(), "more than 100 guesses an hour");
+    }
+
+    #[test]
     fn unknown_keys_and_weak_argon2_are_refused() {
         assert!(toml::from_str::<RawConfig>("lisen = \"x\"").is_err());
         let weak = RawConfig { argon2_memory_kib: Some(1024), ..RawConfig::default() };
@@ -431,7 +478,11 @@ mod tests {
             "login_max_failures",
             "login_backoff_secs",
             "login_backoff_max_secs",
+            "login_failures_per_hour",
+            "device_cookie_lifetime_secs",
             "auth_attempts_per_minute",
+            "registration",
+            "registrations_per_hour",
             "requests_per_second",
             "key_package_claims_per_minute",
             "session_idle_secs",

@@ -51,9 +51,12 @@ pub enum RequestError {
     /// Login failed for any reason (the reason is audited, never told).
     #[error("login failed")]
     AuthFailed,
-    /// Too many attempts from this address.
+    /// Too many login attempts from this address.
     #[error("rate limited")]
     RateLimited,
+    /// Too many registration attempts from this address.
+    #[error("registrations rate limited")]
+    RegistrationsRateLimited,
     /// Bad username.
     #[error(transparent)]
     Username(#[from] UsernameError),
@@ -69,6 +72,13 @@ pub enum RequestError {
     /// Confirming code wrong at registration.
     #[error("TOTP code does not match")]
     TotpCode,
+    /// The registration mode is `closed`.
+    #[error("registration closed")]
+    RegistrationClosed,
+    /// The registration mode is `invite` and the token is missing, wrong,
+    /// expired, used up or revoked (which one is not told).
+    #[error("no usable registration token")]
+    RegistrationToken,
     /// Token unknown, ended or expired.
     #[error("session invalid")]
     SessionInvalid,
@@ -175,10 +185,23 @@ impl RequestError {
                 ErrorCode::RateLimited,
                 "too many attempts from your address: wait a minute and try again".into(),
             ),
+            Self::RegistrationsRateLimited => {
+                (ErrorCode::RateLimited, "too many registrations from your address: try again later".into())
+            }
             Self::Username(e) => (ErrorCode::InvalidUsername, e.to_string()),
             Self::Password(e) => (ErrorCode::WeakPassword, e.to_string()),
             Self::UsernameTaken => (ErrorCode::UsernameTaken, "that username is taken".into()),
             Self::TotpSecret(e) => (ErrorCode::InvalidTotp, e.to_string()),
+            Self::RegistrationClosed => (
+                ErrorCode::RegistrationClosed,
+                "registration is closed on this server: ask its operator for an account".into(),
+            ),
+            Self::RegistrationToken => (
+                ErrorCode::InvalidRegistrationToken,
+                "registering on this server needs a registration token from its operator; this one is \
+                 missing, wrong, expired, used up or revoked"
+                    .into(),
+            ),
             Self::TotpCode => (
                 ErrorCode::InvalidTotp,
                 "the code does not match the new secret: check that the authenticator app was set up with \

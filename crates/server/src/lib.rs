@@ -40,6 +40,7 @@
 //! * [`store`] — SQLite | PostgreSQL through one interface.
 //! * [`audit`] — the audit log, keyed by a file outside the database.
 //! * `keyfile` — the server's key files (at-rest key, audit key).
+//! * [`registration`] — registration tokens as the operator manages them.
 //! * `metrics` and [`process`] (the process's own use of the machine),
 //!   `shutdown`, `live`, [`tls`], [`error`].
 
@@ -63,13 +64,14 @@ mod metrics;
 mod policy;
 pub mod process;
 mod quota;
+pub mod registration;
 mod session;
 mod shutdown;
 pub mod store;
 pub mod tls;
 mod wire;
 
-pub use config::{Config, Database, PasswordPolicy, RawConfig};
+pub use config::{Config, Database, PasswordPolicy, RawConfig, RegistrationMode};
 pub use error::ServerError;
 
 use auth::{
@@ -91,7 +93,10 @@ pub(crate) struct Shared {
     secrets: SecretBox,
     metrics: Arc<metrics::Metrics>,
     live: live::LiveSessions,
+    /// Login attempts per client address (`auth_attempts_per_minute`).
     address_limiter: AddressLimiter,
+    /// Registration attempts per client address (`registrations_per_hour`).
+    registration_limiter: AddressLimiter,
     /// Pushes stored entries, Welcomes and presence to bound connections.
     fanout: fanout::Fanout,
     /// Stores and publishes messages in batches (group commit).
@@ -142,14 +147,15 @@ impl Server {
         let audit = audit::Audit::open(store.clone(), audit_key, origin)
             .await
             .map_err(|source| ServerError::Audit { path: config.audit_key_file.clone(), source })?;
-        let hasher = Hasher::new(config.argon2, config.hash_concurrency)?;
         let metrics = Arc::new(metrics::Metrics::new());
+        let hasher = Hasher::new(config.argon2, config.hash_concurrency, metrics.password_hashes.clone())?;
         let fanout = fanout::Fanout::new(metrics.clone());
         let appender =
             appender::Appender::start(store.clone(), fanout.clone(), metrics.clone(), audit.key().clone());
         let shared = Shared {
             audit,
             address_limiter: AddressLimiter::new(config.auth_attempts_per_minute),
+            registration_limiter: AddressLimiter::per_hour(config.registrations_per_hour),
             store,
             hasher,
             secrets,

@@ -145,14 +145,16 @@ async fn connection(
 const WELCOME_LIFETIME_SECS: i64 = 30 * 86_400;
 
 /// Periodically forgets idle entries of the rate limiters, day-old
-/// login-failure records and month-old unused Welcomes, so all stay bounded
-/// however many addresses and usernames have been tried.
+/// login-failure records, expired device cookies and month-old unused
+/// Welcomes, so all stay bounded however many addresses and usernames have
+/// been tried.
 async fn purge_limiters(shared: Arc<Shared>, mut shutdown: Shutdown) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 shared.address_limiter.purge();
+                shared.registration_limiter.purge();
                 shared.claim_limiter.purge();
                 shared.claim_pair_limiter.purge();
                 shared.signal_limiter.purge();
@@ -160,6 +162,9 @@ async fn purge_limiters(shared: Arc<Shared>, mut shutdown: Shutdown) {
                 let now = crate::clock::now_secs();
                 if let Err(err) = shared.store.prune_login_failures(now.saturating_sub(86_400)).await {
                     tracing::warn!(error = %err, "could not prune login failures");
+                }
+                if let Err(err) = shared.store.prune_device_cookies(now).await {
+                    tracing::warn!(error = %err, "could not prune expired device cookies");
                 }
                 if let Err(err) = shared.store.prune_welcomes(now.saturating_sub(WELCOME_LIFETIME_SECS)).await {
                     tracing::warn!(error = %err, "could not prune old Welcomes");

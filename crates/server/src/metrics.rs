@@ -31,6 +31,8 @@ pub struct Metrics {
     logins: Family<Labels, Counter>,
     /// Accounts registered.
     pub registrations: Counter,
+    /// argon2 hashes computed (registrations and login checks).
+    pub password_hashes: Counter,
     /// Protocol frames received.
     pub frames_in: Counter,
     /// Protocol frames sent.
@@ -81,6 +83,7 @@ impl Metrics {
             connections_total: Counter::default(),
             logins: Family::default(),
             registrations: Counter::default(),
+            password_hashes: Counter::default(),
             frames_in: Counter::default(),
             frames_out: Counter::default(),
             frame_errors: Counter::default(),
@@ -99,6 +102,11 @@ impl Metrics {
         registry.register("connections_accepted", "Connections accepted", metrics.connections_total.clone());
         registry.register("logins", "Login attempts by result", metrics.logins.clone());
         registry.register("registrations", "Accounts registered", metrics.registrations.clone());
+        registry.register(
+            "password_hashes",
+            "argon2 password hashes computed (registrations and login checks)",
+            metrics.password_hashes.clone(),
+        );
         registry.register("frames_in", "Protocol frames received", metrics.frames_in.clone());
         registry.register("frames_out", "Protocol frames sent", metrics.frames_out.clone());
         registry.register(

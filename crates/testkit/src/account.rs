@@ -16,6 +16,8 @@ pub struct Account {
     pub token: String,
     /// The one-time recovery codes.
     pub recovery_codes: Vec<String>,
+    /// The device cookie registration issued to this client.
+    pub device_cookie: Option<String>,
 }
 
 impl Account {
@@ -33,12 +35,13 @@ impl Account {
                 password: password.to_owned(),
                 totp_secret: secret.clone(),
                 totp_code: totp::code_now(&secret),
+                registration_token: None,
             })
             .await;
-        let Reply::Registered { user, recovery_codes, token, .. } = reply else {
+        let Reply::Registered { user, recovery_codes, token, device_cookie, .. } = reply else {
             panic!("unexpected reply to register: {reply:?}")
         };
-        (Self { username: user.username, secret, token, recovery_codes }, client)
+        (Self { username: user.username, secret, token, recovery_codes, device_cookie }, client)
     }
 
     /// A new connection authenticated with this account's session.

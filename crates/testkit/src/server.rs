@@ -2,6 +2,7 @@
 //! directory and database.
 
 use crate::db::{Backend, TestDb};
+use sqlx::{Connection, PgConnection, SqliteConnection};
 use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
@@ -110,6 +111,71 @@ impl ServerProcess {
     #[must_use]
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    /// The flags that point `conclave admin` at this server's storage.
+    #[must_use]
+    pub fn storage_args(&self) -> Vec<String> {
+        let mut args = vec!["--data-dir".to_owned(), self.data_dir.display().to_string()];
+        if let Some(url) = &self.db.url {
+            args.extend(["--database-url".to_owned(), url.clone()]);
+        }
+        args
+    }
+
+    /// Runs `sql` on the server's database directly: for tests that set up
+    /// what an older server left behind.
+    ///
+    /// # Panics
+    /// If the database cannot be reached or the statement fails.
+    pub async fn execute_sql(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &self.db.url {
+            Some(url) => {
+                let mut conn = PgConnection::connect(url).await.expect("connect to PostgreSQL");
+                sqlx::query(sql).execute(&mut conn).await.expect("statement");
+            }
+            None => {
+                let mut conn = SqliteConnection::connect(&self.sqlite_url()).await.expect("open SQLite");
+                sqlx::query(sql).execute(&mut conn).await.expect("statement");
+            }
+        }
+    }
+
+    /// One integer read from the server's database directly: for tests that
+    /// check what was stored.
+    ///
+    /// # Panics
+    /// If the database cannot be reached or the query does not return one
+    /// integer.
+    pub async fn query_i64(&self, sql: &str) -> i64 {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &self.db.url {
+            Some(url) => {
+                let mut conn = PgConnection::connect(url).await.expect("connect to PostgreSQL");
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("query")
+            }
+            None => {
+                let mut conn = SqliteConnection::connect(&self.sqlite_url()).await.expect("open SQLite");
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("query")
+            }
+        }
+    }
+
+    fn sqlite_url(&self) -> String {
+        format!("sqlite://{}", self.data_dir.join("conclave.db").display())
+    }
+
+    /// The value of the metric `name` (with no labels) on `/metrics`.
+    ///
+    /// # Panics
+    /// If `/metrics` does not answer or lacks the metric.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let (status, body) = crate::https_get(self.addr, &self.fingerprint, "/metrics").await;
+        assert_eq!(status, 200, "{body}");
+        body.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name} in\n{body}"))
     }
 
     /// `HOST:PORT` as the CLI takes it.

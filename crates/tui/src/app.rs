@@ -13,7 +13,7 @@ mod room;
 pub(crate) mod tests;
 
 pub use composer::Composer;
-pub use forms::{Enrolment, Field, Form, FormKind, TrustPrompt};
+pub use forms::{Enrolment, Field, Form, FormKind, TOKEN_LABEL, TrustPrompt};
 pub use room::{Item, Room, View};
 
 use crate::{
@@ -23,7 +23,7 @@ use crate::{
     ui::layout::{Areas, SidebarItem},
 };
 use conclave_client::{ServerAddress, TotpSecret, Update, store::StoredMessage};
-use conclave_proto::{MemberInfo, RoomInfo, RoomKind, UserPresence};
+use conclave_proto::{MemberInfo, RegistrationMode, RoomInfo, RoomKind, UserPresence};
 use crossterm::event::{Event, MouseButton, MouseEvent, MouseEventKind};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -377,7 +377,11 @@ impl App {
                 enrol.code.pop();
             }
             Action::Cancel => {
-                let form = Form::register(&enrol.server.to_string(), &enrol.user);
+                let mut form = Form::register(&enrol.server.to_string(), &enrol.user);
+                if let Some(token) = &enrol.token {
+                    form.add_token_field();
+                    *form.focused() = token.clone();
+                }
                 self.screen = Screen::Form(form);
             }
             Action::Submit if conclave_proto::validate::is_totp_code(&enrol.code) => {
@@ -389,6 +393,7 @@ impl App {
                     password: Secret(enrol.password.clone()),
                     secret: Secret(enrol.secret.clone()),
                     code: Secret(enrol.code.clone()),
+                    token: enrol.token.clone().map(Secret),
                 })];
             }
             Action::Submit => {
@@ -714,6 +719,7 @@ impl App {
                 self.trust = Some(TrustPrompt { server, fingerprint });
             }
             EngineEvent::ServerTrusted { server } => return self.server_trusted(server),
+            EngineEvent::Registration { server, mode } => self.registration_mode(server, mode),
             EngineEvent::AuthFailed { message } => match &mut self.screen {
                 Screen::Form(form) => {
                     form.busy = false;
@@ -825,21 +831,49 @@ impl App {
                 };
                 vec![Effect::Command(command)]
             }
-            FormKind::Register => {
+            // Whether (and how) the server lets people register is asked
+            // before a secret is enrolled in an authenticator for nothing.
+            FormKind::Register => vec![Effect::Command(Command::CheckRegistration { server })],
+        }
+    }
+
+    /// The server said who may register: say it is closed, ask for a token,
+    /// or go on to the TOTP enrolment.
+    fn registration_mode(&mut self, server: ServerAddress, mode: RegistrationMode) {
+        let Screen::Form(form) = &mut self.screen else { return };
+        if !form.busy || form.kind != FormKind::Register {
+            return;
+        }
+        form.busy = false;
+        match (mode, form.token()) {
+            (RegistrationMode::Closed, _) => {
+                form.error =
+                    Some("registration is closed on this server: ask its operator for an account".into());
+            }
+            (RegistrationMode::Invite, None) => {
+                form.add_token_field();
+                form.error = Some(
+                    "this server lets people register only with a registration token from its operator: \
+                     enter it below"
+                        .into(),
+                );
+            }
+            (mode, token) => {
                 let user = form.value(1).to_ascii_lowercase();
                 let secret = TotpSecret::generate();
                 let uri = secret.otpauth_uri(&user, Some(server.host()));
+                let token = token.filter(|_| mode == RegistrationMode::Invite).map(str::to_owned);
                 self.screen = Screen::Enrol(Enrolment {
                     server,
                     user,
                     password: form.fields[2].value.clone(),
+                    token,
                     secret: secret.to_base32(),
                     uri,
                     code: String::new(),
                     error: None,
                     busy: false,
                 });
-                Vec::new()
             }
         }
     }

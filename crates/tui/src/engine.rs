@@ -22,9 +22,9 @@
 use crate::{app::AppEvent, event::stopped};
 use conclave_client::{
     Client, ClientError, Fingerprint, Home, Messenger, SavedSession, ServerAddress, TotpSecret, Trust,
-    Update, reconnect::Backoff, store::StoredMessage,
+    Update, client::remember_device, reconnect::Backoff, store::StoredMessage,
 };
-use conclave_proto::{MemberInfo, MessageId, RoomInfo, SecondFactor, Seq, UserPresence};
+use conclave_proto::{MemberInfo, MessageId, RegistrationMode, RoomInfo, SecondFactor, Seq, UserPresence};
 use std::{collections::HashMap, fmt, path::PathBuf, time::Duration};
 use tokio::{
     sync::{mpsc, watch},
@@ -43,6 +43,16 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
     }
+}
+
+/// What a registration carries besides the username and password.
+struct Enrolled {
+    /// The TOTP secret, base32.
+    secret: Secret,
+    /// A current code for it.
+    code: Secret,
+    /// The operator's registration token, if the server asks for one.
+    token: Option<Secret>,
 }
 
 /// What the application asks of the network.
@@ -73,6 +83,12 @@ pub enum Command {
         /// TOTP or recovery code.
         code: Secret,
     },
+    /// Asks who may register on `server` (trust settled); answered by
+    /// [`EngineEvent::Registration`].
+    CheckRegistration {
+        /// The server.
+        server: ServerAddress,
+    },
     /// Creates an account with `secret` enrolled, proven by `code`.
     Register {
         /// The server.
@@ -85,6 +101,8 @@ pub enum Command {
         secret: Secret,
         /// A current code for it.
         code: Secret,
+        /// The operator's registration token, when the server asks for one.
+        token: Option<Secret>,
     },
     /// Sends a text message.
     Send {
@@ -199,6 +217,13 @@ pub enum EngineEvent {
     ServerTrusted {
         /// The server.
         server: ServerAddress,
+    },
+    /// Who may register on the server, from its `hello`.
+    Registration {
+        /// The server.
+        server: ServerAddress,
+        /// Its registration mode.
+        mode: RegistrationMode,
     },
     /// Login or registration failed; the form stays up.
     AuthFailed {
@@ -415,8 +440,17 @@ impl Engine {
                         Err(message) => self.emit(EngineEvent::AuthFailed { message }).await,
                     }
                 }
-                Command::Register { server, user, password, secret, code } => {
-                    match self.register(&server, &user, &password, &secret, &code).await {
+                Command::CheckRegistration { server } => match self.connect(&server).await {
+                    Ok(client) => {
+                        let mode = client.registration_mode();
+                        client.close().await.ok();
+                        self.emit(EngineEvent::Registration { server, mode }).await;
+                    }
+                    Err(message) => self.emit(EngineEvent::AuthFailed { message }).await,
+                },
+                Command::Register { server, user, password, secret, code, token } => {
+                    let enrolled = Enrolled { secret, code, token };
+                    match self.register(&server, &user, &password, &enrolled).await {
                         Ok(session) => return Some(session),
                         Err(message) => self.emit(EngineEvent::AuthFailed { message }).await,
                     }
@@ -522,7 +556,10 @@ impl Engine {
         } else {
             SecondFactor::Recovery(code.0.trim().to_owned())
         };
-        let logged_in = client.login(user, &password.0, second_factor).await.map_err(|err| describe(&err))?;
+        let logged_in = client
+            .login_from(&self.home, user, &password.0, second_factor)
+            .await
+            .map_err(|err| describe(&err))?;
         self.start(client, server, &logged_in.session).await
     }
 
@@ -531,13 +568,21 @@ impl Engine {
         server: &ServerAddress,
         user: &str,
         password: &Secret,
-        secret: &Secret,
-        code: &Secret,
+        enrolled: &Enrolled,
     ) -> Result<(SavedSession, Option<Messenger>), String> {
-        let secret = TotpSecret::from_base32(&secret.0).map_err(|err| describe(&err))?;
+        let secret = TotpSecret::from_base32(&enrolled.secret.0).map_err(|err| describe(&err))?;
         let mut client = self.connect(server).await?;
-        let registered =
-            client.register(user, &password.0, &secret, code.0.trim()).await.map_err(|err| describe(&err))?;
+        let token = enrolled.token.as_ref().map(|t| t.0.as_str());
+        let registered = client
+            .register(user, &password.0, &secret, enrolled.code.0.trim(), token)
+            .await
+            .map_err(|err| describe(&err))?;
+        remember_device(
+            &self.home,
+            server,
+            &registered.session.user.username,
+            registered.device_cookie.clone(),
+        );
         self.emit(EngineEvent::Registered { recovery_codes: registered.recovery_codes.clone() }).await;
         self.start(client, server, &registered.session).await
     }
@@ -760,7 +805,7 @@ impl Engine {
                 self.emit(EngineEvent::ServerTrusted { server }).await;
             }
             Command::TrustServer { server, fingerprint } => self.trust_server(&server, fingerprint).await,
-            Command::Login { .. } | Command::Register { .. } => {
+            Command::Login { .. } | Command::Register { .. } | Command::CheckRegistration { .. } => {
                 self.emit(EngineEvent::Failed("already logged in".to_owned())).await;
             }
             Command::Send { room, text } => {

@@ -13,6 +13,7 @@ fn client_frames_round_trip() {
             username: "alice".into(),
             password: "pw".into(),
             second_factor: SecondFactor::Totp("123456".into()),
+            device_cookie: None,
         },
     };
     let text = frame.encode();
@@ -81,4 +82,33 @@ fn unknown_codes_and_events_from_newer_servers_still_decode() {
         ServerFrame::decode(event, DEFAULT_MAX).unwrap(),
         ServerFrame::Event { event: Event::Unknown }
     );
+}
+
+#[test]
+fn the_fields_added_for_device_cookies_and_registration_are_optional() {
+    let old_login = r#"{"id":2,"request":{"type":"login","username":"a","password":"p","second_factor":{"kind":"totp","code":"1"}}}"#;
+    let ClientFrame { request: Request::Login { device_cookie, .. }, .. } =
+        ClientFrame::decode(old_login, DEFAULT_MAX).unwrap()
+    else {
+        panic!("not a login")
+    };
+    assert_eq!(device_cookie, None);
+    let old_hello =
+        r#"{"kind":"response","id":1,"ok":{"type":"hello","version":1,"server":"conclave/0.0.1"}}"#;
+    let ServerFrame::Response(Response { outcome: crate::Outcome::Ok(reply), .. }) =
+        ServerFrame::decode(old_hello, DEFAULT_MAX).unwrap()
+    else {
+        panic!("not a response")
+    };
+    assert!(matches!(reply, Reply::Hello { registration: crate::RegistrationMode::Open, .. }), "{reply:?}");
+    let invite = ServerFrame::Response(Response::ok(
+        1,
+        Reply::Hello {
+            version: 1,
+            server: "conclave".into(),
+            max_frame_bytes: 4096,
+            registration: crate::RegistrationMode::Invite,
+        },
+    ));
+    assert!(invite.encode().contains(r#""registration":"invite""#), "{}", invite.encode());
 }

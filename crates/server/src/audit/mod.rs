@@ -43,7 +43,9 @@ pub enum AuditAction {
     LoginFailed,
     /// A login used a recovery code instead of TOTP.
     RecoveryCodeUsed,
-    /// Repeated failures started (or extended) an account back-off.
+    /// Repeated failures started (or extended) a back-off of an account's
+    /// untrusted logins or of one known device (detail says which and until
+    /// when).
     Lockout,
     /// The user logged out.
     Logout,
@@ -65,6 +67,13 @@ pub enum AuditAction {
     MessageSent,
     /// A message was deleted for everyone.
     MessageDeleted,
+    /// The operator created a registration token (id, uses, expiry; never the
+    /// token).
+    RegistrationTokenCreated,
+    /// The operator revoked a registration token.
+    RegistrationTokenRevoked,
+    /// A registration used up one use of a registration token.
+    RegistrationTokenUsed,
     /// The log is keyed from this entry on (the server's first start with an
     /// audit key); entries before it carry plain hashes.
     ChainKeyed,
@@ -90,6 +99,9 @@ impl AuditAction {
             Self::MemberRemoved => "member_removed",
             Self::MessageSent => "message_sent",
             Self::MessageDeleted => "message_deleted",
+            Self::RegistrationTokenCreated => "registration_token_created",
+            Self::RegistrationTokenRevoked => "registration_token_revoked",
+            Self::RegistrationTokenUsed => "registration_token_used",
             Self::ChainKeyed => "audit_keyed",
         }
     }

@@ -6,12 +6,17 @@
 //!
 //! # Layout
 //! * `password` — argon2id hashing on a bounded pool of blocking threads.
-//! * `policy` — the password policy and its reasons for refusal.
+//! * `policy` — what a password is (NFC, bounded, no NUL) and the policy for
+//!   new ones.
 //! * `totp` — RFC 6238 code checks.
-//! * `token` — session tokens, session ids and recovery codes.
+//! * `token` — session tokens, session ids, recovery codes, device cookies and
+//!   registration tokens.
 //! * `secretbox` — the key that encrypts TOTP secrets at rest.
-//! * `ratelimit` — per-address and per-connection rate limits, account back-off.
+//! * `ratelimit` — per-address and per-connection rate limits.
+//! * `lockout` — which login attempts are judged: account and device back-off,
+//!   the hourly cap.
 
+pub mod lockout;
 pub mod password;
 pub mod policy;
 pub mod ratelimit;

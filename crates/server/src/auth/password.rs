@@ -16,6 +16,7 @@ use argon2::{
     Algorithm, Argon2, Block, Params, PasswordHash, Version,
     password_hash::{Output, ParamsString, Salt, SaltString, rand_core::OsRng},
 };
+use prometheus_client::metrics::counter::Counter;
 use std::{
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
@@ -45,6 +46,9 @@ pub struct Hasher {
     memory: Arc<Mutex<Vec<Vec<Block>>>>,
     /// A hash of a random password, verified against when the user is unknown.
     dummy: Arc<str>,
+    /// Hashes computed (new and verified): what shows that an unusable
+    /// password at login is refused without one.
+    hashes: Counter,
 }
 
 impl std::fmt::Debug for Hasher {
@@ -54,11 +58,12 @@ impl std::fmt::Debug for Hasher {
 }
 
 impl Hasher {
-    /// A hasher with the given cost and at most `concurrency` hashes at once.
+    /// A hasher with the given cost and at most `concurrency` hashes at once,
+    /// counting each hash it computes in `hashes`.
     ///
     /// # Errors
     /// If the parameters are invalid for argon2.
-    pub fn new(cost: Argon2Params, concurrency: usize) -> Result<Self, HashError> {
+    pub fn new(cost: Argon2Params, concurrency: usize, hashes: Counter) -> Result<Self, HashError> {
         let params = Params::new(cost.memory_kib, cost.iterations, 1, None)
             .map_err(|e| HashError::Failed(e.to_string()))?;
         let dummy = hash_blocking(&params, &token_like(), &mut Vec::new())?;
@@ -67,6 +72,7 @@ impl Hasher {
             slots: Arc::new(Semaphore::new(concurrency)),
             memory: Arc::default(),
             dummy: dummy.into(),
+            hashes,
         })
     }
 
@@ -103,6 +109,7 @@ impl Hasher {
             .await
             .map_err(|_| HashError::Busy)?
             .map_err(|_| HashError::Busy)?;
+        self.hashes.inc();
         let pool = self.memory.clone();
         tokio::task::spawn_blocking(move || {
             let mut memory = pool.lock().unwrap_or_else(PoisonError::into_inner).pop().unwrap_or_default();
@@ -175,7 +182,9 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_unknown_users_never_match() {
-        let hasher = Hasher::new(Argon2Params { memory_kib: 19_456, iterations: 2 }, 2).unwrap();
+        let hashes = Counter::default();
+        let hasher =
+            Hasher::new(Argon2Params { memory_kib: 19_456, iterations: 2 }, 2, hashes.clone()).unwrap();
         let stored = hasher.hash("correct horse battery").await.unwrap();
         assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(hasher.verify("correct horse battery", Some(&stored)).await.unwrap());
@@ -184,6 +193,7 @@ mod tests {
         let again = hasher.hash("correct horse battery").await.unwrap();
         assert_ne!(stored, again, "each hash has its own salt");
         assert!(hasher.verify("correct horse battery", Some(&again)).await.unwrap());
+        assert_eq!(hashes.get(), 6, "every hash and check is counted");
     }
 
     #[test]

@@ -1,9 +1,14 @@
-//! The password policy.
+//! What a password is, and the policy for new ones.
 //!
-//! Default, as NIST SP 800-63B and OWASP ASVS 5.0 ask: 8 to 1,024 characters,
-//! used exactly as typed (no truncation, no case folding, any Unicode), not one of
-//! the 10,000 most common passwords, and not containing the username. Operators
-//! who must can add the classic composition rule (upper, lower, digit, symbol).
+//! A password is hashed in its [`canonical`] form: Unicode NFC, as NIST SP
+//! 800-63B (5.1.1.2) asks, so a password typed where accents arrive composed
+//! (`é`) and where they arrive decomposed (`e` + `◌́`) is one password. It is
+//! otherwise used as typed: no truncation, no case folding, any Unicode but NUL.
+//!
+//! The policy, by default as NIST SP 800-63B and OWASP ASVS 5.0 ask: 8 to 1,024
+//! characters (counted after normalisation), not one of the 10,000 most common
+//! passwords, and not containing the username. Operators who must can add the
+//! classic composition rule (upper, lower, digit, symbol).
 //!
 //! The common-password list is the top 10,000 of the frequency-ordered list that
 //! Django ships (`common-passwords.txt.gz`, after Royce Williams' compilation);
@@ -12,6 +17,15 @@
 use crate::config::PasswordPolicy;
 use conclave_proto::limits::{PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS};
 use std::{collections::HashSet, sync::LazyLock};
+use unicode_normalization::UnicodeNormalization;
+
+/// Input longer than this many bytes is refused without being normalised. No
+/// character's canonical decomposition has more than 4 code points (checked
+/// in the tests), so NFC is at least a quarter as long as its input, in
+/// characters; and a character has at most 4 bytes. Input of more bytes than
+/// this has more than `4 × PASSWORD_MAX_CHARS` characters and cannot normalise
+/// to `PASSWORD_MAX_CHARS` or fewer.
+const MAX_INPUT_BYTES: usize = 16 * PASSWORD_MAX_CHARS;
 
 static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
     include_str!("common_passwords.txt").lines().map(str::trim).filter(|l| !l.is_empty()).collect()
@@ -26,6 +40,9 @@ pub enum PolicyViolation {
     /// More than 1,024 characters.
     #[error("the password must have at most {PASSWORD_MAX_CHARS} characters")]
     TooLong,
+    /// Contains a NUL character (which many systems would cut the password at).
+    #[error("the password must not contain a NUL character")]
+    ContainsNul,
     /// On the common-password list.
     #[error("the password is one of the 10,000 most common passwords")]
     Common,
@@ -37,7 +54,28 @@ pub enum PolicyViolation {
     Composition,
 }
 
-/// Checks `password` for `username` (lower case) under `policy`.
+/// The form of `raw` that is hashed and checked: NFC, refused when it holds a
+/// NUL or has more than [`PASSWORD_MAX_CHARS`] characters. Cheap next to a
+/// hash, and done before any: an unusable password costs no hashing.
+///
+/// # Errors
+/// [`PolicyViolation::ContainsNul`] or [`PolicyViolation::TooLong`].
+pub fn canonical(raw: &str) -> Result<String, PolicyViolation> {
+    if raw.len() > MAX_INPUT_BYTES {
+        return Err(PolicyViolation::TooLong);
+    }
+    if raw.contains('\0') {
+        return Err(PolicyViolation::ContainsNul);
+    }
+    let nfc: String = raw.nfc().collect();
+    if nfc.chars().count() > PASSWORD_MAX_CHARS {
+        return Err(PolicyViolation::TooLong);
+    }
+    Ok(nfc)
+}
+
+/// Checks the [`canonical`] form of a new password for `username` (lower
+/// case) under `policy`.
 ///
 /// # Errors
 /// The first rule the password breaks.
@@ -87,6 +125,35 @@ mod tests {
         assert!(check(Default, "violet staple orbit", "alice").is_ok());
         assert!(check(Default, "пароль-длинный-очень", "alice").is_ok(), "any Unicode counts");
         assert!(check(Default, "🔒🔒🔒🔒🔒🔒🔒🔒", "alice").is_ok(), "characters, not bytes");
+    }
+
+    #[test]
+    fn passwords_are_compared_in_nfc_and_bounded_before_any_work() {
+        let composed = "caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e";
+        let decomposed = "cafe\u{301} cre\u{300}me bru\u{302}le\u{301}e";
+        assert_ne!(composed, decomposed);
+        assert_eq!(canonical(decomposed).unwrap(), composed);
+        assert_eq!(canonical(composed).unwrap(), composed);
+        assert_eq!(canonical("plain ascii stays").unwrap(), "plain ascii stays");
+        assert_eq!(canonical("nul\0inside"), Err(PolicyViolation::ContainsNul));
+        assert_eq!(canonical(&"x".repeat(1_000_000)), Err(PolicyViolation::TooLong));
+        assert_eq!(canonical(&"x".repeat(1025)), Err(PolicyViolation::TooLong));
+        assert!(canonical(&"x".repeat(1024)).is_ok());
+        // 1,024 characters composed from 2,048 typed ones fit.
+        assert_eq!(canonical(&"e\u{301}".repeat(1024)).unwrap().chars().count(), 1024);
+    }
+
+    #[test]
+    fn no_canonical_decomposition_is_longer_than_four_characters() {
+        let longest = (0..=u32::from(char::MAX))
+            .filter_map(char::from_u32)
+            .map(|c| {
+                let mut n = 0;
+                unicode_normalization::char::decompose_canonical(c, |_| n += 1);
+                n
+            })
+            .max();
+        assert_eq!(longest, Some(4), "MAX_INPUT_BYTES relies on this");
     }
 
     #[test]

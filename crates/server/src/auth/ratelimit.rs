@@ -1,18 +1,19 @@
-//! Attempt limits.
+//! Attempt limits in memory.
 //!
-//! * Per client address: login and registration attempts per minute (governor's
-//!   keyed GCRA limiter; idle keys are purged periodically so the map stays
-//!   bounded). The same limiter, keyed by user and by (claimer, claimed user),
-//!   bounds KeyPackage claims, and keyed by account the rates of [`crate::quota`].
+//! * Per client address: login attempts per minute, and registration attempts
+//!   per hour (governor's keyed GCRA limiter; idle keys are purged periodically
+//!   so the map stays bounded). The same limiter, keyed by user and by
+//!   (claimer, claimed user), bounds KeyPackage claims, and keyed by account the
+//!   rates of [`crate::quota`].
 //! * Per connection: requests per second, so one socket cannot monopolise a core.
-//! * Per account: after `login_max_failures` consecutive failures, a back-off that
-//!   doubles with each further failure up to a cap, and always ends. The counters
-//!   live in the database, so every server node sees the same back-off.
+//!
+//! Per-account limits (back-off, hourly cap) live in the database, so every
+//! server node sees the same ones: see [`super::lockout`].
 
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
-use std::{hash::Hash, net::IpAddr, num::NonZeroU32, time::Duration};
+use std::{hash::Hash, net::IpAddr, num::NonZeroU32};
 
-/// Login/registration attempts per client address.
+/// Login or registration attempts per client address.
 pub type AddressLimiter = KeyedLimiter<IpAddr>;
 
 /// Attempts per key (a client address, a user) per minute.
@@ -81,32 +82,9 @@ impl ConnectionLimiter {
     }
 }
 
-/// The account back-off after `failures` consecutive failures: none below
-/// `threshold`, then `base`, doubling per further failure, capped at `max`.
-#[must_use]
-pub fn backoff(failures: i64, threshold: u32, base: Duration, max: Duration) -> Option<Duration> {
-    let over = failures.checked_sub(i64::from(threshold))?;
-    if over < 0 {
-        return None;
-    }
-    let factor = 1u32.checked_shl(u32::try_from(over).unwrap_or(u32::MAX).min(31)).unwrap_or(u32::MAX);
-    Some(base.saturating_mul(factor).min(max))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_starts_at_threshold_doubles_and_is_capped() {
-        let (base, max) = (Duration::from_secs(30), Duration::from_secs(900));
-        assert_eq!(backoff(4, 5, base, max), None);
-        assert_eq!(backoff(5, 5, base, max), Some(Duration::from_secs(30)));
-        assert_eq!(backoff(6, 5, base, max), Some(Duration::from_secs(60)));
-        assert_eq!(backoff(9, 5, base, max), Some(Duration::from_secs(480)));
-        assert_eq!(backoff(10, 5, base, max), Some(max));
-        assert_eq!(backoff(1_000, 5, base, max), Some(max));
-    }
 
     #[test]
     fn address_limiter_limits_per_address() {

@@ -1,10 +1,12 @@
-//! Random credentials: session tokens, session ids and recovery codes. All come
-//! from the operating system's CSPRNG; only their SHA-256 is ever stored.
+//! Random credentials: session tokens, session ids, recovery codes, device
+//! cookies and registration tokens. All come from the operating system's
+//! CSPRNG; only their SHA-256 is ever stored.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use conclave_proto::SessionId;
 use rand::{TryRngCore, rngs::OsRng};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use totp_rs::Secret;
 
 fn random<const N: usize>() -> [u8; N] {
@@ -60,6 +62,51 @@ pub fn hash_recovery_code(normalized: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// A new 256-bit device cookie (base64url) and its hash for storage.
+#[must_use]
+pub fn new_device_cookie() -> (String, [u8; 32]) {
+    let cookie = URL_SAFE_NO_PAD.encode(random::<32>());
+    let hash = hash_device_cookie(&cookie);
+    (cookie, hash)
+}
+
+/// The stored form of a device cookie (domain-separated from session tokens).
+#[must_use]
+pub fn hash_device_cookie(cookie: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"conclave-device-cookie-v1:");
+    h.update(cookie.as_bytes());
+    h.finalize().into()
+}
+
+/// A new registration token: the text shown once (`<id>-<secret>`: a
+/// 48-bit public id in hex and a 128-bit secret in base32), its id, and the
+/// hash of its secret for storage.
+#[must_use]
+pub fn new_registration_token() -> (String, String, [u8; 32]) {
+    let id = hex::encode(random::<6>());
+    let secret = Secret::Raw(random::<16>().to_vec()).to_encoded().to_string().to_ascii_lowercase();
+    let secret = secret.trim_end_matches('=').to_owned();
+    let hash = hash_registration_secret(&secret);
+    (format!("{id}-{secret}"), id, hash)
+}
+
+/// The stored form of a registration token's secret (lower case).
+#[must_use]
+pub fn hash_registration_secret(secret: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"conclave-registration-token-v1:");
+    h.update(secret.as_bytes());
+    h.finalize().into()
+}
+
+/// Whether `secret` is the one whose hash is `stored`, compared in constant
+/// time.
+#[must_use]
+pub fn registration_secret_matches(secret: &str, stored: &[u8]) -> bool {
+    bool::from(hash_registration_secret(secret).as_slice().ct_eq(stored))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +129,28 @@ mod tests {
             assert_eq!(id.len(), 24);
             assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
         }
+    }
+
+    #[test]
+    fn device_cookies_are_256_bit_and_not_session_token_hashes() {
+        let (cookie, hash) = new_device_cookie();
+        assert_eq!(URL_SAFE_NO_PAD.decode(&cookie).unwrap().len(), 32);
+        assert!(is_token_shape(&cookie));
+        assert_eq!(hash_device_cookie(&cookie), hash);
+        assert_ne!(hash_token(&cookie), hash);
+    }
+
+    #[test]
+    fn registration_tokens_carry_128_secret_bits_and_match_only_their_hash() {
+        let (shown, id, hash) = new_registration_token();
+        assert_eq!(shown.len(), conclave_proto::limits::REGISTRATION_TOKEN_CHARS);
+        let (parsed_id, secret) = conclave_proto::validate::split_registration_token(&shown).unwrap();
+        assert_eq!(parsed_id, id);
+        assert_eq!(Secret::Encoded(secret.to_uppercase()).to_bytes().unwrap().len(), 16);
+        assert!(registration_secret_matches(&secret, &hash));
+        let (_, _, other) = new_registration_token();
+        assert!(!registration_secret_matches(&secret, &other));
+        assert!(!registration_secret_matches(&secret, &hash[..31]));
     }
 
     #[test]

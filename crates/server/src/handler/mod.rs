@@ -18,7 +18,7 @@ use crate::{
     auth::token,
     clock,
     error::RequestError,
-    store::{NewSession, Store},
+    store::{NewDeviceCookie, NewSession, Store},
 };
 use conclave_proto::{DeviceId, ErrorCode, Reply, Request, SessionId, UserId, UserInfo, validate};
 use std::net::IpAddr;
@@ -83,6 +83,10 @@ pub(crate) async fn messaging(
     }
 }
 
+/// Device cookies kept per user (as many as devices an account may have): a
+/// login from a client home beyond the newest 32 counts as untrusted again.
+const MAX_DEVICE_COOKIES_PER_USER: i64 = 32;
+
 /// A session granted to a connection by register, login or authenticate.
 #[derive(Debug, Clone)]
 pub(crate) struct Grant {
@@ -126,6 +130,34 @@ impl Ctx<'_> {
             })
             .await?;
         Ok((token, Grant { user, session_id, expires_at }))
+    }
+
+    /// Issues a device cookie for `user` with the session just opened,
+    /// replacing the cookie the login presented (its row keeps its place, its
+    /// count starts again), and returns it. Only its hash is stored; each user
+    /// keeps at most [`MAX_DEVICE_COOKIES_PER_USER`], the newest.
+    async fn issue_device_cookie(
+        &self,
+        user: UserId,
+        session: &SessionId,
+        replacing: Option<i64>,
+    ) -> Result<String, RequestError> {
+        let now = clock::now_secs();
+        let (cookie, hash) = token::new_device_cookie();
+        let lifetime = i64::try_from(self.shared.config.device_cookie_lifetime.as_secs()).unwrap_or(i64::MAX);
+        self.shared
+            .store
+            .issue_device_cookie(&NewDeviceCookie {
+                user,
+                hash: &hash,
+                session,
+                replacing,
+                now,
+                expires_at: now.saturating_add(lifetime),
+                keep: MAX_DEVICE_COOKIES_PER_USER,
+            })
+            .await?;
+        Ok(cookie)
     }
 
     fn idle_secs(&self) -> i64 {

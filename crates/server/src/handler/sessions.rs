@@ -29,13 +29,15 @@ pub(crate) async fn list(ctx: &Ctx<'_>, grant: &Grant) -> Result<Reply, RequestE
 
 /// # `revoke_session`
 ///
-/// Ends one of the user's sessions and closes every connection using it. Returns
-/// whether it was the caller's own session (then the caller's connection closes
-/// too).
+/// Ends one of the user's sessions and closes every connection using it, and
+/// forgets the device cookie issued with it: a device whose session its owner
+/// revoked (a lost laptop) no longer counts as known. Returns whether it was
+/// the caller's own session (then the caller's connection closes too).
 pub(crate) async fn revoke(ctx: &Ctx<'_>, grant: &Grant, id: &SessionId) -> Result<bool, RequestError> {
     if !ctx.shared.store.end_session(grant.user.id, id, clock::now_secs()).await? {
         return Err(RequestError::NotFound("no such session of yours"));
     }
+    ctx.shared.store.revoke_device_cookie_of(id).await?;
     ctx.audit(Some(&grant.user.username), AuditAction::SessionRevoked, json!({ "session": id.0 })).await?;
     let own = *id == grant.session_id;
     ctx.shared.live.end(id, SessionEndReason::Revoked);

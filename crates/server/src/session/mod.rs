@@ -282,11 +282,19 @@ impl Session {
             (Phase::Anonymous { client }, request) => {
                 let ctx = Ctx { shared: &self.shared, peer, client };
                 let result = match request {
-                    Request::Register { username, password, totp_secret, totp_code } => {
-                        handler::account::register(&ctx, &username, &password, &totp_secret, &totp_code).await
+                    Request::Register { username, password, totp_secret, totp_code, registration_token } => {
+                        let registration = handler::account::Registration {
+                            username: &username,
+                            password: &password,
+                            totp_secret: &totp_secret,
+                            totp_code: &totp_code,
+                            registration_token: registration_token.as_deref(),
+                        };
+                        handler::account::register(&ctx, &registration).await
                     }
-                    Request::Login { username, password, second_factor } => {
-                        handler::auth::login(&ctx, &username, &password, &second_factor).await
+                    Request::Login { username, password, second_factor, device_cookie } => {
+                        let cookie = device_cookie.as_deref();
+                        handler::auth::login(&ctx, &username, &password, &second_factor, cookie).await
                     }
                     Request::Authenticate { token } => handler::auth::authenticate(&ctx, &token).await,
                     _ => Err(Protocol(ErrorCode::NotAuthenticated, "log in first")),
@@ -378,6 +386,7 @@ impl Session {
             version: PROTOCOL_VERSION,
             server: format!("conclave/{}", env!("CARGO_PKG_VERSION")),
             max_frame_bytes: self.shared.config.max_frame_bytes as u64,
+            registration: self.shared.config.registration,
         })
     }
 

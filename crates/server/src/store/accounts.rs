@@ -1,6 +1,6 @@
-//! Users, their second factors and the login back-off counters.
+//! Users and their second factors.
 
-use super::{Result, Store, with_pool};
+use super::{Result, Store, StoreError, with_pool};
 use conclave_proto::UserId;
 
 /// A user row as the authentication code needs it.
@@ -16,6 +16,9 @@ pub struct UserRecord {
     pub totp_secret: Vec<u8>,
     /// Disabled by an operator.
     pub disabled: bool,
+    /// Whether `password_hash` is of the NFC form of the password; `false` for
+    /// hashes made before passwords were normalised (of the password as sent).
+    pub password_nfc: bool,
 }
 
 /// What registration writes, all in one transaction.
@@ -31,23 +34,67 @@ pub struct NewUser<'a> {
     pub totp_step: i64,
     /// Hashes of the recovery codes.
     pub recovery_hashes: &'a [[u8; 32]],
+    /// The id of the registration token this registration uses up one use of,
+    /// if the server's registration mode asks for one.
+    pub registration_token: Option<&'a str>,
     /// Unix seconds.
     pub now: i64,
 }
 
-type UserRow = (i64, String, String, Vec<u8>, bool);
+/// Why [`Store::create_user`] created no account.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    /// The username is taken.
+    #[error("username taken")]
+    UsernameTaken,
+    /// The registration token was used up, expired or revoked meanwhile.
+    #[error("the registration token cannot be used")]
+    TokenUnusable,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for CreateUserError {
+    fn from(err: sqlx::Error) -> Self {
+        match StoreError::from(err) {
+            StoreError::Conflict => Self::UsernameTaken,
+            other => Self::Store(other),
+        }
+    }
+}
+
+type UserRow = (i64, String, String, Vec<u8>, bool, bool);
 
 impl Store {
-    /// Creates a user with its recovery codes.
+    /// Creates a user (its password hash of the NFC form) with its recovery
+    /// codes, using up one use of the registration token if one is named, all
+    /// in one transaction: a refused registration uses up nothing.
     ///
     /// # Errors
-    /// [`super::StoreError::Conflict`] if the username is taken.
-    pub async fn create_user(&self, new: &NewUser<'_>) -> Result<UserId> {
+    /// [`CreateUserError::UsernameTaken`], [`CreateUserError::TokenUnusable`]
+    /// when the token has no use left, has expired or was revoked, else storage
+    /// errors.
+    pub async fn create_user(&self, new: &NewUser<'_>) -> Result<UserId, CreateUserError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            if let Some(token) = new.registration_token {
+                let used = sqlx::query(
+                    "UPDATE registration_tokens SET uses = uses + 1 \
+                     WHERE id = $1 AND uses < max_uses AND revoked_at IS NULL AND expires_at > $2",
+                )
+                .bind(token)
+                .bind(new.now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if used != 1 {
+                    return Err(CreateUserError::TokenUnusable);
+                }
+            }
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO users (username, password_hash, totp_secret, totp_last_step, created_at) \
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                "INSERT INTO users (username, password_hash, totp_secret, totp_last_step, created_at, password_nfc) \
+                 VALUES ($1, $2, $3, $4, $5, TRUE) RETURNING id",
             )
             .bind(new.username)
             .bind(new.password_hash)
@@ -71,18 +118,33 @@ impl Store {
     /// Looks a user up by lower-case username.
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>> {
         let row: Option<UserRow> = with_pool!(self, pool => sqlx::query_as(
-            "SELECT id, username, password_hash, totp_secret, disabled FROM users WHERE username = $1",
+            "SELECT id, username, password_hash, totp_secret, disabled, password_nfc FROM users WHERE username = $1",
         )
         .bind(username)
         .fetch_optional(pool)
         .await?);
-        Ok(row.map(|(id, username, password_hash, totp_secret, disabled)| UserRecord {
+        Ok(row.map(|(id, username, password_hash, totp_secret, disabled, password_nfc)| UserRecord {
             id: UserId(id),
             username,
             password_hash,
             totp_secret,
             disabled,
+            password_nfc,
         }))
+    }
+
+    /// Replaces the user's password hash with one of the NFC form of the same
+    /// password (after a login matched the old, un-normalised hash).
+    pub async fn set_nfc_password_hash(&self, user: UserId, password_hash: &str) -> Result<()> {
+        with_pool!(self, pool => sqlx::query(
+            "UPDATE users SET password_hash = $2, password_nfc = TRUE WHERE id = $1",
+        )
+        .bind(user.0)
+        .bind(password_hash)
+        .execute(pool)
+        .await
+        .map(drop)?);
+        Ok(())
     }
 
     /// Marks TOTP `step` as used if it is later than the last used one. Returns
@@ -123,65 +185,5 @@ impl Store {
         .fetch_one(pool)
         .await?);
         Ok(u32::try_from(left).unwrap_or(u32::MAX))
-    }
-
-    /// End of the back-off for `username` (Unix seconds; 0 when none).
-    pub async fn login_locked_until(&self, username: &str) -> Result<i64> {
-        let until: Option<i64> = with_pool!(self, pool => sqlx::query_scalar(
-            "SELECT locked_until FROM login_failures WHERE username = $1",
-        )
-        .bind(username)
-        .fetch_optional(pool)
-        .await?);
-        Ok(until.unwrap_or(0))
-    }
-
-    /// Counts one more failed login for `username` (whether or not it exists) and
-    /// returns the new count.
-    pub async fn record_login_failure(&self, username: &str, now: i64) -> Result<i64> {
-        Ok(with_pool!(self, pool => sqlx::query_scalar(
-            "INSERT INTO login_failures (username, failures, last_failure_at) VALUES ($1, 1, $2) \
-             ON CONFLICT (username) DO UPDATE SET failures = login_failures.failures + 1, last_failure_at = $2 \
-             RETURNING failures",
-        )
-        .bind(username)
-        .bind(now)
-        .fetch_one(pool)
-        .await?))
-    }
-
-    /// Extends the back-off of `username` to `until` (never shortens it).
-    pub async fn lock_until(&self, username: &str, until: i64) -> Result<()> {
-        with_pool!(self, pool => sqlx::query(
-            "UPDATE login_failures SET locked_until = $2 WHERE username = $1 AND locked_until < $2",
-        )
-        .bind(username)
-        .bind(until)
-        .execute(pool)
-        .await
-        .map(drop)?);
-        Ok(())
-    }
-
-    /// Forgets the failures of `username` after a successful login.
-    pub async fn reset_login_failures(&self, username: &str) -> Result<()> {
-        with_pool!(self, pool => sqlx::query("DELETE FROM login_failures WHERE username = $1")
-            .bind(username)
-            .execute(pool)
-            .await
-            .map(drop)?);
-        Ok(())
-    }
-
-    /// Deletes failure records whose last failure is older than `before` and
-    /// whose back-off has ended, so the table stays bounded.
-    pub async fn prune_login_failures(&self, before: i64) -> Result<u64> {
-        Ok(with_pool!(self, pool => sqlx::query(
-            "DELETE FROM login_failures WHERE last_failure_at < $1 AND locked_until < $1",
-        )
-        .bind(before)
-        .execute(pool)
-        .await?
-        .rows_affected()))
     }
 }

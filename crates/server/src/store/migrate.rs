@@ -23,6 +23,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/postgres/0002_messaging.sql"),
     ),
     (
+        3,
+        "auth hardening",
+        include_str!("../../migrations/sqlite/0003_auth_hardening.sql"),
+        include_str!("../../migrations/postgres/0003_auth_hardening.sql"),
+    ),
+    (
         4,
         "audit keyed",
         include_str!("../../migrations/sqlite/0004_audit_keyed.sql"),

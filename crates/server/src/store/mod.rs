@@ -14,7 +14,10 @@
 //!
 //! # Layout
 //! * [`open`](Store::open) — connection, durability settings, migrations.
-//! * `accounts` — users, second factors, login back-off.
+//! * `accounts` — users and their second factors.
+//! * `login_limits` — the counters behind login back-offs and hourly caps.
+//! * `device_cookies` — the marks of client homes that logged in before.
+//! * `registration_tokens` — operator-made invitations to register.
 //! * `sessions` — login sessions.
 //! * `audit` — the audit log's table and its chain head.
 //! * `devices` — devices and their KeyPackages.
@@ -24,16 +27,22 @@
 
 mod accounts;
 mod audit;
+mod device_cookies;
 mod devices;
 mod log;
+mod login_limits;
 mod migrate;
+mod registration_tokens;
 mod rooms;
 mod sessions;
 
-pub use accounts::{NewUser, UserRecord};
+pub use accounts::{CreateUserError, NewUser, UserRecord};
 pub use audit::{AuditHead, AuditRow, Keying, NewAuditEntry};
+pub use device_cookies::{DeviceCookieRecord, NewDeviceCookie};
 pub(crate) use devices::DeviceRecord;
 pub(crate) use log::{AppendError, NewCommit, NewMessage, StoredMessage};
+pub use login_limits::{AttemptCounters, Scope};
+pub use registration_tokens::RegistrationTokenRecord;
 pub(crate) use rooms::{NewRoom, RoomRecord, kind_name};
 pub use sessions::{NewSession, SessionRecord};
 

@@ -20,12 +20,17 @@ impl Field {
     }
 }
 
+/// The label of the registration form's token field, added when the server
+/// lets people register only with a token.
+pub const TOKEN_LABEL: &str = "Registration token";
+
 /// Which form is up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FormKind {
     /// Server, username, password, TOTP or recovery code.
     Login,
-    /// Server, username, password twice; the TOTP enrolment follows.
+    /// Server, username, password twice, and a registration token if the
+    /// server asks for one; the TOTP enrolment follows.
     Register,
 }
 
@@ -67,6 +72,20 @@ impl Form {
             Field::new("Password again", "", true),
         ];
         Self::new(FormKind::Register, fields)
+    }
+
+    /// Adds the registration token field (once) and moves the focus to it.
+    pub fn add_token_field(&mut self) {
+        if self.token().is_none() {
+            self.fields.push(Field::new(TOKEN_LABEL, "", false));
+        }
+        self.focus = self.fields.len() - 1;
+    }
+
+    /// The registration token typed, trimmed, if the form has the field.
+    #[must_use]
+    pub fn token(&self) -> Option<&str> {
+        self.fields.iter().find(|f| f.label == TOKEN_LABEL).map(|f| f.value.trim())
     }
 
     fn new(kind: FormKind, fields: Vec<Field>) -> Self {
@@ -120,6 +139,11 @@ impl Form {
         if self.kind == FormKind::Register && self.fields[2].value != self.fields[3].value {
             return Err("the passwords differ".to_owned());
         }
+        if let Some(token) = self.token()
+            && conclave_proto::validate::split_registration_token(token).is_none()
+        {
+            return Err("a registration token looks like 0a1b2c3d4e5f-abcdefghijklmnopqrstuvwxyz".to_owned());
+        }
         Ok(server)
     }
 }
@@ -134,6 +158,8 @@ pub struct Enrolment {
     pub user: String,
     /// The chosen password (sent only with the registration).
     pub password: String,
+    /// The registration token, when the server asks for one.
+    pub token: Option<String>,
     /// The new TOTP secret, base32.
     pub secret: String,
     /// The `otpauth://` URI the QR code encodes.

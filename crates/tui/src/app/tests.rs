@@ -454,8 +454,13 @@ fn registration_enrols_totp_and_shows_recovery_codes() {
     type_text(&mut app, "pw one");
     let server: ServerAddress = "127.0.0.1:8443".parse().unwrap();
     assert_eq!(enter(&mut app), [Effect::Command(Command::CheckServer { server: server.clone() })]);
-    app.update(AppEvent::Engine(EngineEvent::ServerTrusted { server }));
+    assert_eq!(
+        app.update(AppEvent::Engine(EngineEvent::ServerTrusted { server: server.clone() })),
+        [Effect::Command(Command::CheckRegistration { server: server.clone() })]
+    );
+    app.update(AppEvent::Engine(EngineEvent::Registration { server, mode: RegistrationMode::Open }));
     let Screen::Enrol(enrol) = &app.screen else { panic!("{:?}", app.screen) };
+    assert_eq!(enrol.token, None);
     assert!(enrol.uri.starts_with("otpauth://totp/"), "{}", enrol.uri);
     let secret = enrol.secret.clone();
     type_text(&mut app, "12a3456");
@@ -475,6 +480,63 @@ fn registration_enrols_totp_and_shows_recovery_codes() {
     assert!(matches!(app.screen, Screen::RecoveryCodes(_)), "the codes stay up until Enter");
     enter(&mut app);
     assert_eq!(app.screen, Screen::Chat);
+}
+
+/// A server that registers only by invitation gets a token field on the form,
+/// and the token goes with the registration; a closed server is said to be
+/// closed before anything is enrolled.
+#[test]
+fn registration_asks_for_a_token_only_when_the_server_needs_one() {
+    let mut app = App::new(false, "127.0.0.1:8443", "", Instant::now());
+    key(&mut app, KeyCode::Char('r'), KeyModifiers::CONTROL);
+    for text in ["erin", "pw one", "pw one"] {
+        type_text(&mut app, text);
+        enter(&mut app);
+    }
+    let server: ServerAddress = "127.0.0.1:8443".parse().unwrap();
+    app.update(AppEvent::Engine(EngineEvent::ServerTrusted { server: server.clone() }));
+    app.update(AppEvent::Engine(EngineEvent::Registration {
+        server: server.clone(),
+        mode: RegistrationMode::Invite,
+    }));
+    let Screen::Form(form) = &app.screen else { panic!("{:?}", app.screen) };
+    assert_eq!(form.fields.last().map(|f| f.label), Some(TOKEN_LABEL));
+    assert_eq!(form.focus, form.fields.len() - 1, "the cursor waits in the token field");
+    assert!(!form.busy && form.error.as_deref().is_some_and(|e| e.contains("registration token")));
+
+    type_text(&mut app, "not a token");
+    assert!(enter(&mut app).is_empty(), "a malformed token is refused on the form");
+    key(&mut app, KeyCode::Char('u'), KeyModifiers::CONTROL);
+    let token = "0a1b2c3d4e5f-abcdefghijklmnopqrstuvwxyz";
+    type_text(&mut app, token);
+    assert_eq!(enter(&mut app), [Effect::Command(Command::CheckServer { server: server.clone() })]);
+    app.update(AppEvent::Engine(EngineEvent::ServerTrusted { server: server.clone() }));
+    app.update(AppEvent::Engine(EngineEvent::Registration {
+        server: server.clone(),
+        mode: RegistrationMode::Invite,
+    }));
+    let Screen::Enrol(enrol) = &app.screen else { panic!("{:?}", app.screen) };
+    assert_eq!(enrol.token.as_deref(), Some(token));
+    type_text(&mut app, "123456");
+    let effects = enter(&mut app);
+    assert!(
+        matches!(&effects[..], [Effect::Command(Command::Register { token: Some(t), .. })] if t.0 == token),
+        "{effects:?}"
+    );
+
+    let mut closed = App::new(false, "127.0.0.1:8443", "", Instant::now());
+    key(&mut closed, KeyCode::Char('r'), KeyModifiers::CONTROL);
+    for text in ["erin", "pw one", "pw one"] {
+        type_text(&mut closed, text);
+        enter(&mut closed);
+    }
+    closed.update(AppEvent::Engine(EngineEvent::ServerTrusted { server: server.clone() }));
+    closed.update(AppEvent::Engine(EngineEvent::Registration { server, mode: RegistrationMode::Closed }));
+    assert!(
+        matches!(&closed.screen, Screen::Form(f) if f.error.as_deref().is_some_and(|e| e.contains("closed")) && f.fields.len() == 4),
+        "{:?}",
+        closed.screen
+    );
 }
 
 /// A session that ended brings the login form back, pre-filled.

@@ -242,6 +242,7 @@ fn register_screen_shows_qr_code_and_uri() {
         server: "chat.example.org:8443".parse().unwrap(),
         user: "dave".into(),
         password: "pw".into(),
+        token: None,
         secret: "JBSWY3DPEHPK3PXP".into(),
         uri: uri.clone(),
         code: "12".into(),
