@@ -67,6 +67,23 @@ pub struct RawConfig {
     pub session_absolute_secs: Option<u64>,
     /// Time allowed for the TLS handshake and WebSocket upgrade, seconds. Default: 10.
     pub handshake_timeout_secs: Option<u64>,
+    /// A WebSocket connection that has not completed `hello` this long after its
+    /// upgrade is closed, seconds. Default: 10.
+    pub hello_timeout_secs: Option<u64>,
+    /// A WebSocket connection that has not logged in (`register`, `login` or
+    /// `authenticate`) this long after its upgrade is closed, seconds. Default: 60.
+    pub auth_timeout_secs: Option<u64>,
+    /// Most open connections from one IPv4 address or one IPv6 /64 network,
+    /// authenticated or not; further ones are closed at once. Default: 256 (a
+    /// household or an office behind one NAT address).
+    pub max_connections_per_address: Option<usize>,
+    /// Most connections, from all addresses together, that have not logged in yet
+    /// (from the TCP accept to a successful login); further ones are closed at
+    /// once. Default: 1000.
+    pub max_unauthenticated_connections: Option<usize>,
+    /// Address of the plain-HTTP listener that serves `/metrics` (the public port
+    /// does not). Keep it on loopback or a private network. Default: `127.0.0.1:7444`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The password composition policy.
@@ -123,6 +140,11 @@ pub struct Config {
     pub session_idle: Duration,
     pub session_absolute: Duration,
     pub handshake_timeout: Duration,
+    pub hello_timeout: Duration,
+    pub auth_timeout: Duration,
+    pub max_connections_per_address: usize,
+    pub max_unauthenticated_connections: usize,
+    pub metrics_listen: SocketAddr,
 }
 
 /// argon2id cost parameters.
@@ -207,6 +229,11 @@ impl Config {
             session_idle: Duration::from_secs(pick!(session_idle_secs, 14 * 24 * 3600)),
             session_absolute: Duration::from_secs(pick!(session_absolute_secs, 90 * 24 * 3600)),
             handshake_timeout: Duration::from_secs(pick!(handshake_timeout_secs, 10)),
+            hello_timeout: Duration::from_secs(pick!(hello_timeout_secs, 10)),
+            auth_timeout: Duration::from_secs(pick!(auth_timeout_secs, 60)),
+            max_connections_per_address: pick!(max_connections_per_address, 256),
+            max_unauthenticated_connections: pick!(max_unauthenticated_connections, 1_000),
+            metrics_listen: pick!(metrics_listen, SocketAddr::from(([127, 0, 0, 1], 7444))),
         };
         config.validate()?;
         Ok(config)
@@ -247,6 +274,15 @@ impl Config {
         }
         if self.handshake_timeout.is_zero() {
             return fail("handshake_timeout_secs must be at least 1");
+        }
+        if self.hello_timeout.is_zero() || self.hello_timeout > self.auth_timeout {
+            return fail("hello_timeout_secs must be at least 1 and at most auth_timeout_secs");
+        }
+        if self.max_connections_per_address == 0 || self.max_unauthenticated_connections == 0 {
+            return fail("max_connections_per_address and max_unauthenticated_connections must be at least 1");
+        }
+        if self.metrics_listen.port() != 0 && self.metrics_listen == self.listen {
+            return fail("metrics_listen must differ from listen");
         }
         Ok(())
     }
@@ -314,6 +350,11 @@ mod tests {
             "session_idle_secs",
             "session_absolute_secs",
             "handshake_timeout_secs",
+            "hello_timeout_secs",
+            "auth_timeout_secs",
+            "max_connections_per_address",
+            "max_unauthenticated_connections",
+            "metrics_listen",
         ] {
             assert!(parsed.contains_key(field), "example config lacks {field}");
         }
