@@ -170,7 +170,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     )?;
     writeln!(out, "metrics on http://{metrics_addr}/metrics")?;
     writeln!(out, "data directory: {}", data_dir.display())?;
-    writeln!(out, "certificate fingerprint (SHA-256): {}", server.fingerprint())?;
+    writeln!(out, "public key fingerprint (SHA-256): {}", server.fingerprint())?;
+    let expires = std::time::UNIX_EPOCH
+        + std::time::Duration::from_secs(u64::try_from(server.certificate_expires_at()).unwrap_or(0));
+    writeln!(out, "certificate valid until {}", humantime::format_rfc3339_seconds(expires))?;
     out.flush()?;
     drop(out);
     tracing::info!(%addr, fingerprint = server.fingerprint(), "serving");

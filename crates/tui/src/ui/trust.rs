@@ -20,7 +20,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, prompt: &TrustPrompt) {
             clean(&prompt.server.to_string())
         )),
         Line::default(),
-        Line::raw("Certificate SHA-256 fingerprint:"),
+        Line::raw("Public key SHA-256 fingerprint:"),
         Line::styled(fingerprint, Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)),
         Line::default(),
         Line::raw("Compare it with the fingerprint the server printed at startup (ask its operator)."),
