@@ -47,7 +47,6 @@ async fn health_and_metrics_are_served(backend: Backend) {
         "conclave_logins_total{result=\"failed\"} 1",
         "conclave_connections 0",
         "conclave_connections_accepted_total 4",
-        "conclave_connections_refused_total",
         "conclave_connections_unauthenticated",
         "conclave_messages_total 1",
         "conclave_message_batches_total 1",
