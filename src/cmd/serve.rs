@@ -148,9 +148,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let metrics_listener = tokio::net::TcpListener::bind(config.metrics_listen)
-        .await
-        .with_context(|| format!("cannot listen on {} for metrics (metrics_listen)", config.metrics_listen))?;
+    let metrics_listener = tokio::net::TcpListener::bind(config.metrics_listen).await.with_context(|| {
+        format!("cannot listen on {} for metrics (metrics_listen)", config.metrics_listen)
+    })?;
     let metrics_addr = metrics_listener.local_addr()?;
     if !metrics_addr.ip().is_loopback() {
         tracing::warn!(

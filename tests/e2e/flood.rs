@@ -22,7 +22,8 @@ async fn flood(server: &ServerProcess, source: IpAddr, count: usize) -> (Vec<Raw
     while left > 0 {
         let batch = left.min(50);
         left -= batch;
-        let attempts = (0..batch).map(|_| RawClient::try_connect_from(Some(source), server.addr, &server.fingerprint));
+        let attempts =
+            (0..batch).map(|_| RawClient::try_connect_from(Some(source), server.addr, &server.fingerprint));
         for attempt in futures_util::future::join_all(attempts).await {
             match attempt {
                 Ok(client) => held.push(client),
@@ -43,8 +44,7 @@ fn closed_before_tls(error: &str) -> bool {
 async fn metric(server: &ServerProcess, name: &str) -> Option<u64> {
     let (status, body) = http_get(server.metrics_addr, "/metrics").await;
     assert_eq!(status, 200);
-    body.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    body.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// 2,000 idle pre-hello connections from one address, with a per-address cap
@@ -63,7 +63,11 @@ async fn one_address_is_capped_and_another_client_still_logs_in(backend: Backend
     let (held, refused) = flood(&server, attacker, 2_000).await;
     assert_eq!(held.len(), 50, "{:?}", refused.first());
     assert_eq!(refused.len(), 1_950);
-    assert!(refused.iter().all(|e| closed_before_tls(e)), "{:?}", refused.iter().find(|e| !closed_before_tls(e)));
+    assert!(
+        refused.iter().all(|e| closed_before_tls(e)),
+        "{:?}",
+        refused.iter().find(|e| !closed_before_tls(e))
+    );
 
     let home = Home::new(bin());
     let reg = home.register(&server, "rosalind", PASSWORD);
@@ -76,8 +80,17 @@ async fn one_address_is_capped_and_another_client_still_logs_in(backend: Backend
         .filter(|l| l.contains("refusing connections: an address reached max_connections_per_address"))
         .collect();
     assert_eq!(warnings.len(), 1, "one warning per 10 s, however many refusals:\n{log}");
-    assert!(warnings[0].contains("WARN") && warnings[0].contains("address=127.0.0.2") && warnings[0].contains("limit=50"), "{}", warnings[0]);
-    assert_eq!(metric(&server, "conclave_connections_refused_total{reason=\"address_limit\"}").await, Some(1_950));
+    assert!(
+        warnings[0].contains("WARN")
+            && warnings[0].contains("address=127.0.0.2")
+            && warnings[0].contains("limit=50"),
+        "{}",
+        warnings[0]
+    );
+    assert_eq!(
+        metric(&server, "conclave_connections_refused_total{reason=\"address_limit\"}").await,
+        Some(1_950)
+    );
     drop(held);
 }
 
@@ -121,6 +134,9 @@ async fn the_unauthenticated_cap_counts_all_addresses_and_a_login_frees_a_slot()
     one.ok(Request::Authenticate { token: account.token.clone() }).await;
     let (admitted, _) = flood(&server, third, 1).await;
     assert_eq!(admitted.len(), 1, "the login gave its slot back");
-    assert_eq!(metric(&server, "conclave_connections_refused_total{reason=\"unauthenticated_limit\"}").await, Some(3));
+    assert_eq!(
+        metric(&server, "conclave_connections_refused_total{reason=\"unauthenticated_limit\"}").await,
+        Some(3)
+    );
     drop((first, second, admitted, one));
 }

@@ -325,9 +325,8 @@ async fn invalid_utf8_closes_the_connection_with_1007(backend: Backend) {
 /// login the server's `max_frame_bytes` applies again.
 async fn messages_before_login_are_bounded_to_16_kib(backend: Backend) {
     let server = server(backend, &[]).await;
-    let oversized = |id: u64| {
-        format!(r#"{{"id":{id},"request":{{"type":"ping","pad":"{}"}}}}"#, "x".repeat(17 * 1024))
-    };
+    let oversized =
+        |id: u64| format!(r#"{{"id":{id},"request":{{"type":"ping","pad":"{}"}}}}"#, "x".repeat(17 * 1024));
     let mut stranger = RawClient::greeted(server.addr, &server.fingerprint).await;
     stranger.send_text(oversized(2)).await;
     assert_eq!(stranger.close_code().await, Some(1009));

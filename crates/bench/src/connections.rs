@@ -178,7 +178,9 @@ async fn flood(target: &Target, args: &ConnectionsArgs) -> Result<Report> {
     let started = Instant::now();
     let results: Vec<Result<Connection>> = stream::iter(0..args.users)
         .map(|_| async {
-            Connection::connect(&target.address, &target.trust).await.context("opening a pre-hello connection")
+            Connection::connect(&target.address, &target.trust)
+                .await
+                .context("opening a pre-hello connection")
         })
         .buffer_unordered(args.concurrency)
         .collect()
@@ -208,8 +210,8 @@ async fn flood(target: &Target, args: &ConnectionsArgs) -> Result<Report> {
     );
     if let (Some(before), Some(held), Some(after)) = (server_before, server_held, server_after) {
         #[allow(clippy::cast_precision_loss)] // Memory sizes and counts stay far below 2^52.
-        let per_conn = (connected > 0)
-            .then(|| held.rss_kib.saturating_sub(before.rss_kib) as f64 / connected as f64);
+        let per_conn =
+            (connected > 0).then(|| held.rss_kib.saturating_sub(before.rss_kib) as f64 / connected as f64);
         report.line(
             "server RSS",
             format!(

@@ -47,7 +47,7 @@ pub struct ServerArgs {
     /// Load a running server at HOST:PORT instead of starting one.
     #[arg(long, value_name = "HOST:PORT", requires = "fingerprint", global = true)]
     pub server: Option<String>,
-    /// SHA-256 certificate fingerprint of --server, as `conclave serve` printed it.
+    /// SHA-256 public key fingerprint of --server, as `conclave serve` printed it.
     #[arg(long, value_name = "HEX", global = true)]
     pub fingerprint: Option<String>,
     /// Process id of --server when it runs on this machine, to read its memory

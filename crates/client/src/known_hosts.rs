@@ -81,7 +81,12 @@ impl KnownHosts {
     ///
     /// # Errors
     /// As [`KnownHosts::remember`].
-    pub fn upgrade(&self, server: &ServerAddress, pin: Fingerprint, key: Option<Fingerprint>) -> Result<bool> {
+    pub fn upgrade(
+        &self,
+        server: &ServerAddress,
+        pin: Fingerprint,
+        key: Option<Fingerprint>,
+    ) -> Result<bool> {
         let Some(key) = key else { return Ok(false) };
         if key == pin || self.lookup(server)? != Some(pin) {
             return Ok(false);

@@ -279,7 +279,9 @@ impl Config {
             return fail("hello_timeout_secs must be at least 1 and at most auth_timeout_secs");
         }
         if self.max_connections_per_address == 0 || self.max_unauthenticated_connections == 0 {
-            return fail("max_connections_per_address and max_unauthenticated_connections must be at least 1");
+            return fail(
+                "max_connections_per_address and max_unauthenticated_connections must be at least 1",
+            );
         }
         if self.metrics_listen.port() != 0 && self.metrics_listen == self.listen {
             return fail("metrics_listen must differ from listen");

@@ -244,8 +244,10 @@ impl Identity {
     /// If the key does not match the certificate or is unsupported.
     pub fn server_config(&self) -> Result<(Arc<ServerConfig>, Arc<Resolver>), ServerError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let resolver =
-            Arc::new(Resolver { current: RwLock::new(self.certified_key(&provider)?), provider: provider.clone() });
+        let resolver = Arc::new(Resolver {
+            current: RwLock::new(self.certified_key(&provider)?),
+            provider: provider.clone(),
+        });
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| ServerError::Tls(e.to_string()))?
@@ -323,7 +325,8 @@ fn self_signed(key_pair: &KeyPair, now: i64) -> Result<rcgen::Certificate, Serve
 fn create_key(key_path: &Path) -> Result<(), ServerError> {
     let key_pair = KeyPair::generate().map_err(|e| ServerError::Tls(e.to_string()))?;
     let io_err = |e: std::io::Error| ServerError::Io { path: key_path.to_owned(), source: e };
-    let mut key = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(key_path).map_err(io_err)?;
+    let mut key =
+        fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(key_path).map_err(io_err)?;
     key.write_all(key_pair.serialize_pem().as_bytes()).map_err(io_err)?;
     key.sync_all().map_err(io_err)?;
     Ok(())
@@ -407,7 +410,10 @@ mod tests {
             let PrivateKeyDer::Pkcs8(der) = &identity.key else { panic!("pkcs8") };
             KeyPair::try_from(der.secret_pkcs8_der()).unwrap()
         };
-        assert_eq!(identity.fingerprint, hex::encode(Sha256::digest(rcgen::PublicKeyData::subject_public_key_info(&key_pair))));
+        assert_eq!(
+            identity.fingerprint,
+            hex::encode(Sha256::digest(rcgen::PublicKeyData::subject_public_key_info(&key_pair)))
+        );
         assert_ne!(identity.fingerprint, hex::encode(Sha256::digest(identity.leaf().as_ref())));
     }
 }

@@ -51,7 +51,7 @@ impl ServerCertVerifier for Pinned {
         if hex::encode(Sha256::digest(parsed.subject_public_key_info().as_ref())) == self.fingerprint {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::General("certificate fingerprint mismatch".into()))
+            Err(rustls::Error::General("public key fingerprint mismatch".into()))
         }
     }
     fn verify_tls12_signature(

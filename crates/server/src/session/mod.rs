@@ -226,7 +226,9 @@ impl Session {
                 Wake::Timer => {
                     let auth = match &mut self.phase {
                         Phase::Authenticated(auth) => auth,
-                        Phase::ExpectHello => return self.time_out("hello", "hello not received in time").await,
+                        Phase::ExpectHello => {
+                            return self.time_out("hello", "hello not received in time").await;
+                        }
                         Phase::Anonymous { .. } => {
                             return self.time_out("authentication", "not logged in in time").await;
                         }

@@ -1,4 +1,4 @@
-//! The first-contact prompt: a server's certificate fingerprint to compare
+//! The first-contact prompt: the fingerprint of a server's public key to compare
 //! with the one the server printed, like ssh's.
 
 use super::{clean, layout::centered};
