@@ -19,9 +19,10 @@ Start a server, then register an account on it:
     conclave serve
     conclave register --server chat.example.org:8443 --user alice
 
-The first time a client meets a server it shows the server's certificate fingerprint \
-and asks whether to trust it, like ssh; compare it with the fingerprint `conclave \
-serve` printed. Accepted fingerprints are kept in the client home's `known_hosts`.
+The first time a client meets a server it shows the fingerprint of the server's public \
+key and asks whether to trust it, like ssh; compare it with the fingerprint `conclave \
+serve` printed. Accepted fingerprints are kept in the client home's `known_hosts`; \
+they survive the server's certificate renewals.
 
 Settings can also come from the environment (CONCLAVE_*), and a `.env` file in the \
 current directory is read first.
@@ -65,6 +66,9 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once at start and matched once: the size of the largest variant
+// (`serve`'s flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
@@ -260,9 +264,10 @@ pub struct ClientOpts {
     #[arg(long)]
     pub json: bool,
 
-    /// On first contact, trust the server if its certificate has this SHA-256
-    /// fingerprint (hex, `:` separators allowed) instead of asking. Compare it with
-    /// what `conclave serve` printed. A different certificate is refused.
+    /// On first contact, trust the server if its public key has this SHA-256
+    /// fingerprint (hex, `:` separators allowed; the whole certificate's SHA-256
+    /// works too) instead of asking. Compare it with what `conclave serve`
+    /// printed. A different key is refused.
     #[arg(long, value_name = "HEX", conflicts_with = "ca_file")]
     pub accept_fingerprint: Option<Fingerprint>,
 
@@ -334,7 +339,7 @@ const CHAT_ABOUT: &str = "\
 The full-screen terminal chat client. With a saved session it opens straight into the \
 chat; otherwise it starts on a login screen (server, username, password, authenticator \
 code), where Ctrl-R switches to creating an account (the TOTP QR code is shown there). \
-On first contact with a server it shows the certificate fingerprint and asks, as the \
+On first contact with a server it shows the public key fingerprint and asks, as the \
 other commands do. It reconnects by itself; F1 or /help lists keys and commands.
 
 Examples:

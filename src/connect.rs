@@ -75,8 +75,8 @@ pub async fn trust(home: &Home, server: &ServerAddress, opts: &ClientOpts) -> an
     let pinned = known_hosts.lookup(server)?;
     let (trust, remember) = match (pinned, &opts.ca_file, opts.accept_fingerprint) {
         (Some(pin), _, Some(given)) if pin != given => bail!(
-            "{} already pins a different certificate for {server}: {pin}, not {given}. \
-             If the server's certificate was legitimately replaced, delete the line for {server} \
+            "{} already pins a different key for {server}: {pin}, not {given}. \
+             If the server's key was legitimately replaced, delete the line for {server} \
              from that file and try again",
             known_hosts.path().display()
         ),
@@ -100,15 +100,20 @@ impl Trusted {
         match Client::connect_to(server, &self.trust, CLIENT_NAME).await {
             Ok(client) => {
                 if let Some(fingerprint) = self.remember {
-                    self.known_hosts.remember(server, fingerprint)?;
+                    // The key's fingerprint, also when the user gave the
+                    // certificate's (as `openssl x509 -fingerprint` shows it).
+                    self.known_hosts.remember(server, client.server_key().unwrap_or(fingerprint))?;
                     // Quietly: the user named the fingerprint, and scripts compare
                     // stderr across runs.
-                    tracing::info!(%server, file = %self.known_hosts.path().display(), "pinned the certificate");
+                    tracing::info!(%server, file = %self.known_hosts.path().display(), "pinned the server's key");
+                } else if let Trust::Pinned(pin) = self.trust {
+                    // A certificate pin of an earlier version becomes the key's.
+                    self.known_hosts.upgrade(server, pin, client.server_key())?;
                 }
                 Ok(client)
             }
             Err(ClientError::CertificateChanged { expected, presented }) if self.remember.is_some() => bail!(
-                "the certificate of {server} has SHA-256 fingerprint {presented}, not {expected} as given \
+                "the public key of {server} has SHA-256 fingerprint {presented}, not {expected} as given \
                  with --accept-fingerprint. Refusing to connect: check the fingerprint with the server's \
                  operator"
             ),
@@ -131,7 +136,7 @@ async fn first_contact(known_hosts: &KnownHosts, server: &ServerAddress) -> anyh
     };
     if !prompt::interactive() {
         bail!(
-            "the authenticity of server {server} can't be established: its certificate's SHA-256 \
+            "the authenticity of server {server} can't be established: its public key's SHA-256 \
              fingerprint is {fingerprint}, and there is no terminal to ask whether to trust it. \
              Compare the fingerprint with the one the server printed at startup and, if they match, \
              pass --accept-fingerprint {fingerprint} (or use --ca-file)"
@@ -139,7 +144,7 @@ async fn first_contact(known_hosts: &KnownHosts, server: &ServerAddress) -> anyh
     }
     let question = format!(
         "The authenticity of server {server} can't be established.\n\
-         Certificate SHA-256 fingerprint: {fingerprint}\n\
+         Public key SHA-256 fingerprint: {fingerprint}\n\
          Compare it with the fingerprint the server printed at startup (ask its operator).\n\
          Trust it? [y/N] "
     );
@@ -147,7 +152,7 @@ async fn first_contact(known_hosts: &KnownHosts, server: &ServerAddress) -> anyh
         bail!("server {server} not trusted; nothing was sent to it");
     }
     known_hosts.remember(server, fingerprint)?;
-    eprintln!("Added the certificate of {server} to the known servers in {}.", known_hosts.path().display());
+    eprintln!("Added the key of {server} to the known servers in {}.", known_hosts.path().display());
     Ok(fingerprint)
 }
 
@@ -168,11 +173,11 @@ fn certificate_changed(
 ) -> anyhow::Error {
     anyhow!(
         "\n@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
-         @    WARNING: THE SERVER'S CERTIFICATE HAS CHANGED!       @\n\
+         @    WARNING: THE SERVER'S KEY HAS CHANGED!               @\n\
          @@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n\
          IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\n\
          Someone could be intercepting your connection to {server} right now \
-         (man-in-the-middle attack), or the server's certificate was replaced.\n\
+         (man-in-the-middle attack), or the server's key was replaced.\n\
          Expected SHA-256 fingerprint:  {expected}\n\
          Presented SHA-256 fingerprint: {presented}\n\
          The expected fingerprint is pinned in {}.\n\

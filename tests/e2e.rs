@@ -12,6 +12,7 @@
 //! * `registration` — registration modes, registration tokens, the
 //!   registration rate.
 //! * `protocol` — the wire protocol under malformed and hostile input.
+//! * `flood` — connections that never log in: the caps per address and overall.
 //! * `ops` — what an operator sees: TLS, health, metrics, restarts, certificates.
 //! * `audit` — the hash-chained audit log and `conclave admin audit`.
 //! * `chat` — the terminal UI in a pseudo-terminal, against CLI users.
@@ -28,6 +29,8 @@ mod audit;
 mod auth;
 #[path = "e2e/chat.rs"]
 mod chat;
+#[path = "e2e/flood.rs"]
+mod flood;
 #[path = "e2e/leak.rs"]
 mod leak;
 #[path = "e2e/lockout.rs"]

@@ -126,6 +126,24 @@ pub struct ServeArgs {
     /// [default: 10].
     #[arg(long, env = "CONCLAVE_STRANGER_KEY_PACKAGE_CLAIMS_PER_HOUR", value_name = "N")]
     pub stranger_key_package_claims_per_hour: Option<u32>,
+    /// Close a WebSocket that has not sent `hello` within this many seconds of its
+    /// upgrade [default: 10].
+    #[arg(long, env = "CONCLAVE_HELLO_TIMEOUT_SECS", value_name = "SECS")]
+    pub hello_timeout_secs: Option<u64>,
+    /// Close a WebSocket that has not logged in within this many seconds of its
+    /// upgrade [default: 60].
+    #[arg(long, env = "CONCLAVE_AUTH_TIMEOUT_SECS", value_name = "SECS")]
+    pub auth_timeout_secs: Option<u64>,
+    /// Most open connections from one IPv4 address or IPv6 /64 [default: 256].
+    #[arg(long, env = "CONCLAVE_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
+    pub max_connections_per_address: Option<usize>,
+    /// Most connections not yet logged in, from all addresses [default: 1000].
+    #[arg(long, env = "CONCLAVE_MAX_UNAUTHENTICATED_CONNECTIONS", value_name = "N")]
+    pub max_unauthenticated_connections: Option<usize>,
+    /// Plain-HTTP address serving /metrics; keep it on loopback or a private
+    /// network [default: 127.0.0.1:7444].
+    #[arg(long, env = "CONCLAVE_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl ServeArgs {
@@ -167,6 +185,11 @@ impl ServeArgs {
             message_bytes_per_minute: self.message_bytes_per_minute,
             contact_key_package_claims_per_hour: self.contact_key_package_claims_per_hour,
             stranger_key_package_claims_per_hour: self.stranger_key_package_claims_per_hour,
+            hello_timeout_secs: self.hello_timeout_secs,
+            auth_timeout_secs: self.auth_timeout_secs,
+            max_connections_per_address: self.max_connections_per_address,
+            max_unauthenticated_connections: self.max_unauthenticated_connections,
+            metrics_listen: self.metrics_listen,
         }
     }
 
@@ -188,6 +211,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let metrics_listener = tokio::net::TcpListener::bind(config.metrics_listen).await.with_context(|| {
+        format!("cannot listen on {} for metrics (metrics_listen)", config.metrics_listen)
+    })?;
+    let metrics_addr = metrics_listener.local_addr()?;
+    if !metrics_addr.ip().is_loopback() {
+        tracing::warn!(
+            %metrics_addr,
+            "/metrics is served in plain HTTP without authentication on an address that is not loopback: \
+             let only your scraper reach it (firewall, private network)"
+        );
+    }
     let data_dir = config.data_dir.clone();
     let server = Server::start(config).await.context("cannot start the server")?;
     // Printed on stdout for people and scripts (tests read the address from here).
@@ -197,12 +231,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "conclave {} listening on https://{addr} (WebSocket wss://{addr}/ws)",
         env!("CARGO_PKG_VERSION")
     )?;
+    writeln!(out, "metrics on http://{metrics_addr}/metrics")?;
     writeln!(out, "data directory: {}", data_dir.display())?;
-    writeln!(out, "certificate fingerprint (SHA-256): {}", server.fingerprint())?;
+    writeln!(out, "public key fingerprint (SHA-256): {}", server.fingerprint())?;
+    let expires = std::time::UNIX_EPOCH
+        + std::time::Duration::from_secs(u64::try_from(server.certificate_expires_at()).unwrap_or(0));
+    writeln!(out, "certificate valid until {}", humantime::format_rfc3339_seconds(expires))?;
     out.flush()?;
     drop(out);
     tracing::info!(%addr, fingerprint = server.fingerprint(), "serving");
-    server.run(listener, shutdown_signal()).await?;
+    server.run(listener, metrics_listener, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -16,7 +16,7 @@ use conclave_proto::{
     Bytes, DeviceId, EntryBody, ErrorBody, ErrorCode, Event, MessageId, Outcome, Reply, Request, Response,
     RoomId, RoomInfo, limits::MAX_MESSAGE_BYTES,
 };
-use conclave_testkit::{Account, Backend, RawClient, ServerProcess, backend_tests, https_get};
+use conclave_testkit::{Account, Backend, RawClient, ServerProcess, backend_tests};
 use std::{collections::BTreeSet, time::Duration};
 
 backend_tests!(
@@ -35,7 +35,7 @@ backend_tests!(
 
 /// The value of the counter line `name` in the server's `/metrics` (0 if absent).
 async fn counter(server: &ServerProcess, line: &str) -> u64 {
-    let (status, body) = https_get(server.addr, &server.fingerprint, "/metrics").await;
+    let (status, body) = conclave_testkit::http_get(server.metrics_addr, "/metrics").await;
     assert_eq!(status, 200);
     body.lines().find_map(|l| l.strip_prefix(line).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0)
 }

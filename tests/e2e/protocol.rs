@@ -7,7 +7,9 @@ use conclave_proto::{
     ErrorCode, Event, Outcome, PROTOCOL_VERSION, Reply, Request, Response, SecondFactor, ServerFrame,
     event::SessionEndReason, limits::MAX_FRAME_BYTES,
 };
-use conclave_testkit::{Backend, Home, RawClient, ServerProcess, backend_tests, code_now, https_get};
+use conclave_testkit::{
+    Account, Backend, Home, RawClient, ServerProcess, backend_tests, code_now, http_get, https_get,
+};
 use std::time::Duration;
 
 backend_tests!(
@@ -20,6 +22,10 @@ backend_tests!(
     logout_closes_every_connection_of_the_session,
     reconnecting_records_session_use_once_per_interval,
     requests_per_connection_are_rate_limited,
+    connections_that_miss_the_hello_or_login_deadline_are_closed,
+    malformed_frames_count_toward_the_rate_limit,
+    invalid_utf8_closes_the_connection_with_1007,
+    messages_before_login_are_bounded_to_16_kib,
 );
 
 fn error_code(response: &Response) -> Option<ErrorCode> {
@@ -252,4 +258,83 @@ async fn requests_per_connection_are_rate_limited(backend: Backend) {
     assert!(limited > 0, "40 requests at once on a 5/s connection must hit the limit");
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     assert_eq!(client.request(Request::Ping {}).await.outcome, Outcome::Ok(Reply::Pong));
+}
+
+/// With a 1 s hello deadline and a 2 s login deadline, counted from the
+/// upgrade: a connection that sends nothing is closed with 1008 (policy
+/// violation), and so is one that greeted but did not log in, once its
+/// deadline passes; a connection that logged in in time is still served after
+/// both. `/metrics` counts each closing by phase.
+async fn connections_that_miss_the_hello_or_login_deadline_are_closed(backend: Backend) {
+    let server = server(backend, &["--hello-timeout-secs", "1", "--auth-timeout-secs", "2"]).await;
+    let (account, mut registered) = Account::register(&server, "ursula", PASSWORD).await;
+    let mut silent = RawClient::connect(server.addr, &server.fingerprint).await;
+    let mut greeted = RawClient::greeted(server.addr, &server.fingerprint).await;
+    let mut logged_in = account.connect(&server).await;
+    assert_eq!(silent.close_code().await, Some(1008));
+    assert_eq!(greeted.close_code().await, Some(1008));
+    // Both deadlines have passed for the connections opened with these.
+    assert_eq!(logged_in.request(Request::Ping {}).await.outcome, Outcome::Ok(Reply::Pong));
+    assert_eq!(registered.request(Request::Ping {}).await.outcome, Outcome::Ok(Reply::Pong));
+    let (_, metrics) = http_get(server.metrics_addr, "/metrics").await;
+    for line in [
+        "conclave_connections_timed_out_total{phase=\"hello\"} 1",
+        "conclave_connections_timed_out_total{phase=\"authentication\"} 1",
+    ] {
+        assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
+    }
+}
+
+/// Malformed frames cost the server a parse and an answer, so they count
+/// toward the per-connection rate limit like requests: past it, garbage is
+/// answered `rate_limited` instead of `bad_request`, and so is the next valid
+/// request; after a pause the connection works again.
+async fn malformed_frames_count_toward_the_rate_limit(backend: Backend) {
+    let server = server(backend, &["--requests-per-second", "5"]).await;
+    let mut client = RawClient::greeted(server.addr, &server.fingerprint).await;
+    let (mut bad_request, mut rate_limited) = (0, 0);
+    for _ in 0..40 {
+        client.send_text("not json at all".to_owned()).await;
+        let Some(ServerFrame::Response(response)) = client.next_frame().await else { panic!("no response") };
+        match error_code(&response) {
+            Some(ErrorCode::BadRequest) => bad_request += 1,
+            Some(ErrorCode::RateLimited) => rate_limited += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(bad_request > 0 && rate_limited > 0, "{bad_request} bad_request, {rate_limited} rate_limited");
+    assert_eq!(error_code(&client.request(Request::Ping {}).await), Some(ErrorCode::RateLimited));
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(client.request(Request::Ping {}).await.outcome, Outcome::Ok(Reply::Pong));
+}
+
+/// A text message that is not UTF-8 closes the connection with 1007 (invalid
+/// frame payload data, RFC 6455 section 8.1), before and after `hello`; the
+/// server goes on serving others.
+async fn invalid_utf8_closes_the_connection_with_1007(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let mut fresh = RawClient::connect(server.addr, &server.fingerprint).await;
+    fresh.send_raw_text(vec![b'{', 0xff, 0xfe, b'}']).await;
+    assert_eq!(fresh.close_code().await, Some(1007));
+    let mut greeted = RawClient::greeted(server.addr, &server.fingerprint).await;
+    greeted.send_raw_text(b"{\"id\":1,\"request\":{\"type\":\"ping\"}}\xc3".to_vec()).await;
+    assert_eq!(greeted.close_code().await, Some(1007));
+    let mut other = RawClient::greeted(server.addr, &server.fingerprint).await;
+    assert_eq!(other.request(Request::Ping {}).await.outcome, Outcome::Ok(Reply::Pong));
+}
+
+/// Before login a connection may send messages of at most 16 KiB (everything
+/// sent then fits in a few); a larger one closes it with 1009, while after
+/// login the server's `max_frame_bytes` applies again.
+async fn messages_before_login_are_bounded_to_16_kib(backend: Backend) {
+    let server = server(backend, &[]).await;
+    let oversized =
+        |id: u64| format!(r#"{{"id":{id},"request":{{"type":"ping","pad":"{}"}}}}"#, "x".repeat(17 * 1024));
+    let mut stranger = RawClient::greeted(server.addr, &server.fingerprint).await;
+    stranger.send_text(oversized(2)).await;
+    assert_eq!(stranger.close_code().await, Some(1009));
+    let (_, mut member) = Account::register(&server, "valentin", PASSWORD).await;
+    member.send_text(oversized(9)).await;
+    let Some(ServerFrame::Response(response)) = member.next_frame().await else { panic!("no response") };
+    assert_eq!((response.id, error_code(&response)), (9, Some(ErrorCode::BadRequest)));
 }

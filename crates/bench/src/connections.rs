@@ -5,6 +5,12 @@
 //! memory per authenticated connection. The connections are plain
 //! [`Client`]s without MLS state or device binding, so the bench's own memory per
 //! connection stays small (it is reported too).
+//!
+//! With `--pre-hello`, the connections are a flood instead: TLS and the
+//! WebSocket upgrade, then nothing, not even `hello`. The server's memory is
+//! read before, while they are held, and `--settle` seconds after they closed,
+//! which shows how much of it the allocator gave back. The server must let
+//! them be (its hello deadline and caps lifted, as BENCHMARKS.md shows).
 
 use crate::{
     population::{self, CLIENT_NAME, User},
@@ -12,7 +18,7 @@ use crate::{
     stats::{Latency, Report, Usage, per_sec},
 };
 use anyhow::{Context, Result, bail};
-use conclave_client::Client;
+use conclave_client::{Client, Connection};
 use futures_util::{StreamExt, stream};
 use std::time::{Duration, Instant};
 
@@ -28,6 +34,14 @@ pub struct ConnectionsArgs {
     /// Seconds to hold the idle connections before the final reading.
     #[arg(long, default_value_t = 5.0)]
     pub hold: f64,
+    /// Open connections that never send `hello` (no users registered), then
+    /// close them and read the server's memory once more after `--settle`.
+    #[arg(long)]
+    pub pre_hello: bool,
+    /// With --pre-hello: seconds between closing the connections and the last
+    /// reading (jemalloc returns freed pages after a 10 s decay).
+    #[arg(long, default_value_t = 20.0)]
+    pub settle: f64,
 }
 
 /// Runs the scenario.
@@ -37,6 +51,9 @@ pub struct ConnectionsArgs {
 pub async fn run(target: &mut Target, args: &ConnectionsArgs) -> Result<Report> {
     if args.users == 0 || args.concurrency == 0 {
         bail!("--users and --concurrency must be at least 1");
+    }
+    if args.pre_hello {
+        return flood(target, args).await;
     }
     let tag = crate::run_tag("c");
     let population = population::register(target, &tag, args.users).await?;
@@ -152,4 +169,72 @@ async fn connect_one(target: &Target, user: &User) -> Result<(Client, Duration)>
         .with_context(|| format!("connecting {}", user.name))?;
     client.authenticate(&user.token).await.with_context(|| format!("authenticating {}", user.name))?;
     Ok((client, started.elapsed()))
+}
+
+/// `--pre-hello`: `--users` connections that never say `hello`, held, then
+/// closed; the server's memory before, held and after.
+async fn flood(target: &Target, args: &ConnectionsArgs) -> Result<Report> {
+    let server_before = target.sample().await;
+    let started = Instant::now();
+    let results: Vec<Result<Connection>> = stream::iter(0..args.users)
+        .map(|_| async {
+            Connection::connect(&target.address, &target.trust)
+                .await
+                .context("opening a pre-hello connection")
+        })
+        .buffer_unordered(args.concurrency)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    let (connections, failures): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    if let Some(Err(err)) = failures.first() {
+        tracing::warn!("{err:#}");
+    }
+    let connections: Vec<Connection> = connections.into_iter().filter_map(Result::ok).collect();
+    let connected = connections.len() as u64;
+    tokio::time::sleep(Duration::from_secs_f64(args.hold)).await;
+    let server_held = target.sample().await;
+    drop(connections);
+    tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
+    let server_after = target.sample().await;
+
+    let mut report = Report::new("connections --pre-hello");
+    report.line(
+        "connected",
+        format!(
+            "{connected} of {} ({} failed) in {:.2} s, never greeted",
+            args.users,
+            failures.len(),
+            elapsed.as_secs_f64()
+        ),
+    );
+    if let (Some(before), Some(held), Some(after)) = (server_before, server_held, server_after) {
+        #[allow(clippy::cast_precision_loss)] // Memory sizes and counts stay far below 2^52.
+        let per_conn =
+            (connected > 0).then(|| held.rss_kib.saturating_sub(before.rss_kib) as f64 / connected as f64);
+        report.line(
+            "server RSS",
+            format!(
+                "{} MiB before, {} MiB held ({} KiB/conn), {} MiB {:.0} s after closing (peak {} MiB)",
+                before.rss_kib / 1024,
+                held.rss_kib / 1024,
+                per_conn.map_or_else(|| "-".to_owned(), |k| format!("{k:.1}")),
+                after.rss_kib / 1024,
+                args.settle,
+                after.peak_rss_kib / 1024
+            ),
+        );
+        report.field("server_kib_per_connection", per_conn);
+    }
+    report.field("users", args.users);
+    report.field("concurrency", args.concurrency);
+    report.field("connected", connected);
+    report.field("failures", failures.len());
+    report.field("connect_s", elapsed.as_secs_f64());
+    report.field("hold_s", args.hold);
+    report.field("settle_s", args.settle);
+    report.field("server_before", server_before);
+    report.field("server_held", server_held);
+    report.field("server_after", server_after);
+    Ok(report)
 }

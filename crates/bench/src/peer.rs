@@ -156,17 +156,19 @@ mod tests {
         let flags = RawConfig { data_dir: Some(dir.path().join("data")), ..RawConfig::default() };
         let config = Config::resolve(RawConfig::default(), flags).expect("config");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let server = Server::start(config).await.expect("server start");
         let args = ServerArgs {
             server: Some(listener.local_addr().expect("address").to_string()),
             fingerprint: Some(server.fingerprint().to_owned()),
             server_pid: None,
+            metrics: None,
             conclave_bin: None,
             serve_args: Vec::new(),
             server_log: None,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = tokio::spawn(server.run(listener, async move {
+        let serving = tokio::spawn(server.run(listener, metrics, async move {
             stopped.await.ok();
         }));
 

@@ -45,16 +45,19 @@ async fn room_run(server_pid: Option<u32>) -> Value {
     let config = Config::resolve(RawConfig::default(), flags).expect("config");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let metrics_addr = metrics.local_addr().expect("address");
     let server = Server::start(config).await.expect("server start");
     let fingerprint = server.fingerprint().to_owned();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.run(listener, async move {
+    let serving = tokio::spawn(server.run(listener, metrics, async move {
         stopped.await.ok();
     }));
 
     let output = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_conclave-bench"))
             .args(["--json", "--server", &addr.to_string(), "--fingerprint", &fingerprint])
+            .args(["--metrics", &metrics_addr.to_string()])
             .args(server_pid.map(|pid| format!("--server-pid={pid}")))
             .args(["room", "--members", "3", "--senders", "1", "--rate", "5", "--duration", "1"])
             .args(["--verifiers", "2", "--sample", "2", "--deliver-within-s", "10"])

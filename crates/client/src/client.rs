@@ -163,6 +163,13 @@ impl Client {
         self.conn.server()
     }
 
+    /// The SHA-256 fingerprint of the server's public key, as this connection
+    /// saw it; see [`KnownHosts::upgrade`](crate::KnownHosts::upgrade).
+    #[must_use]
+    pub fn server_key(&self) -> Option<crate::Fingerprint> {
+        self.conn.server_key()
+    }
+
     /// Server software and version from the `hello` reply (untrusted text).
     #[must_use]
     pub fn server_software(&self) -> &str {

@@ -7,6 +7,7 @@
 use crate::{
     address::{AddressError, ServerAddress},
     error::{ClientError, Result},
+    fingerprint::Fingerprint,
     trust::Trust,
 };
 use conclave_proto::{
@@ -51,6 +52,8 @@ pub struct Connection {
     /// The largest frame the server accepts: larger requests are refused here,
     /// since the server would close the connection on them.
     frame_limit: usize,
+    /// The public key fingerprint of the certificate the server presented.
+    server_key: Option<Fingerprint>,
 }
 
 impl Connection {
@@ -87,6 +90,12 @@ impl Connection {
             .map_err(|_| ClientError::Timeout { waiting_for: "the TLS handshake" })?
             .map_err(|err| trust.handshake_error(err, &observed))?;
 
+        let server_key = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(|leaf| Fingerprint::of_public_key(leaf.as_ref()).ok());
         let url = format!("wss://{server}{WEBSOCKET_PATH}");
         // tungstenite zero-fills the part of its buffer it reads into before each
         // read (128 KiB by default), which made reading cost more than the data.
@@ -101,7 +110,14 @@ impl Connection {
             .await
             .map_err(|_| ClientError::Timeout { waiting_for: "the WebSocket upgrade" })??;
         tracing::debug!(%server, "connected");
-        Ok(Self { ws, server: server.clone(), frame_limit: MAX_FRAME_BYTES })
+        Ok(Self { ws, server: server.clone(), frame_limit: MAX_FRAME_BYTES, server_key })
+    }
+
+    /// The SHA-256 fingerprint of the public key of the certificate the server
+    /// presented (what a pin names from now on).
+    #[must_use]
+    pub fn server_key(&self) -> Option<Fingerprint> {
+        self.server_key
     }
 
     /// The server this connection goes to.

@@ -57,7 +57,7 @@ pub enum ClientError {
          (SHA-256 fingerprint {fingerprint}) is not trusted yet; nothing was sent to it"
     )]
     UnknownServer {
-        /// SHA-256 of the certificate the server presented.
+        /// SHA-256 of the public key of the certificate the server presented.
         fingerprint: Fingerprint,
     },
 
@@ -73,7 +73,7 @@ pub enum ClientError {
     CertificateChanged {
         /// The pinned fingerprint.
         expected: Fingerprint,
-        /// What the server presented instead.
+        /// The public key fingerprint of what the server presented instead.
         presented: Fingerprint,
     },
 

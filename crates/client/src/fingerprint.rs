@@ -1,14 +1,19 @@
-//! Certificate fingerprints: how a user recognises a server.
+//! Fingerprints: how a user recognises a server.
 //!
 //! A Conclave server usually runs with a self-signed certificate, so the client
 //! identifies it the way ssh identifies a host key: by the SHA-256 digest of the
-//! certificate's DER encoding, which the server prints at start-up and the user
-//! compares once.
+//! certificate's public key (its DER SubjectPublicKeyInfo, as HPKP's
+//! `pin-sha256`), which the server prints at start-up and the user compares
+//! once. The key survives the certificate's renewal, so the pin does too.
+//! Clients before this version pinned the SHA-256 of the whole certificate's
+//! DER; such a pin still matches that exact certificate ([`Fingerprint::matches`]).
 
 use sha2::{Digest, Sha256};
 use std::{fmt, str::FromStr};
 
-/// SHA-256 of a certificate's DER encoding.
+/// A SHA-256 digest that identifies a server: of its certificate's public key
+/// ([`Fingerprint::of_public_key`], what is pinned now) or of a whole
+/// certificate ([`Fingerprint::of_der`], what earlier versions pinned).
 ///
 /// Displayed as 64 lower-case hex characters; parsed from hex with or without `:`
 /// between the bytes, in any case, so a value copied from `openssl x509
@@ -31,11 +36,36 @@ pub enum FingerprintError {
     Characters,
 }
 
+/// A certificate whose public key cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the certificate cannot be parsed: {0}")]
+pub struct CertificateParseError(String);
+
 impl Fingerprint {
-    /// The fingerprint of a DER-encoded certificate.
+    /// SHA-256 of the whole DER encoding (of a certificate: the pin of
+    /// earlier versions, and what `openssl x509 -fingerprint -sha256` shows).
     #[must_use]
     pub fn of_der(der: &[u8]) -> Self {
         Self(Sha256::digest(der).into())
+    }
+
+    /// SHA-256 of the SubjectPublicKeyInfo of the DER certificate `cert`:
+    /// what clients pin and `conclave serve` prints.
+    ///
+    /// # Errors
+    /// If `cert` is not an X.509 certificate.
+    pub fn of_public_key(cert: &[u8]) -> Result<Self, CertificateParseError> {
+        let der = rustls::pki_types::CertificateDer::from(cert);
+        let parsed =
+            webpki::EndEntityCert::try_from(&der).map_err(|err| CertificateParseError(err.to_string()))?;
+        Ok(Self::of_der(parsed.subject_public_key_info().as_ref()))
+    }
+
+    /// Whether this pin names the DER certificate `cert`: its public key, or
+    /// (a pin from an earlier version) the whole certificate.
+    #[must_use]
+    pub fn matches(&self, cert: &[u8]) -> bool {
+        Self::of_public_key(cert).is_ok_and(|key| key == *self) || Self::of_der(cert) == *self
     }
 
     /// Wraps a digest that was computed elsewhere.
@@ -121,6 +151,25 @@ mod tests {
         assert_eq!(plain, colon);
         assert_eq!(plain, padded);
         assert_eq!(plain.to_string(), HEX);
+    }
+
+    #[test]
+    fn a_pin_matches_the_certificate_by_key_or_by_whole_certificate() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let issue = || {
+            rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap().self_signed(&key).unwrap()
+        };
+        let (first, renewed) = (issue(), issue());
+        assert_ne!(first.der().as_ref(), renewed.der().as_ref());
+        let key_pin = Fingerprint::of_public_key(first.der()).unwrap();
+        assert_eq!(key_pin, Fingerprint::of_der(&rcgen::PublicKeyData::subject_public_key_info(&key)));
+        assert!(key_pin.matches(first.der()) && key_pin.matches(renewed.der()), "the key survives renewal");
+        let certificate_pin = Fingerprint::of_der(first.der());
+        assert!(certificate_pin.matches(first.der()), "an earlier version's pin still works");
+        assert!(!certificate_pin.matches(renewed.der()));
+        let other = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        assert!(!key_pin.matches(other.cert.der()));
+        assert!(Fingerprint::of_public_key(b"not a certificate").is_err());
     }
 
     #[test]

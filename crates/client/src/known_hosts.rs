@@ -1,8 +1,12 @@
 //! The `known_hosts` file: server certificates the user has trusted, like ssh's.
 //!
 //! Each line is `HOST:PORT <sha256-hex>`; blank lines and lines starting with `#`
-//! are kept as they are. A server has at most one line. To accept a server's new
-//! certificate after a legitimate change, the user deletes its line.
+//! are kept as they are. A server has at most one line. The hex is the SHA-256
+//! of the server's public key, which survives certificate renewals; lines
+//! written by earlier versions hold the SHA-256 of the whole certificate, which
+//! still names that certificate and is replaced by its key's fingerprint on the
+//! next connection that it verifies ([`KnownHosts::upgrade`]). To accept a
+//! server's new key after a legitimate change, the user deletes its line.
 
 use crate::{
     address::ServerAddress,
@@ -65,6 +69,31 @@ impl KnownHosts {
         lines.retain(|line| !matches!(line, Line::Entry { host, .. } if *host == key));
         lines.push(Line::Entry { host: key, fingerprint });
         self.write(&lines)
+    }
+
+    /// After a connection to `server` verified with `pin` (from this file),
+    /// makes sure the file pins `key`, the public key fingerprint that
+    /// connection saw: a certificate pin of an earlier version becomes the pin
+    /// of the key it certified, so it keeps working once the server renews its
+    /// certificate. Does nothing when the line already pins `key` or no longer
+    /// pins `pin` (another process changed it). Returns whether it changed the
+    /// file.
+    ///
+    /// # Errors
+    /// As [`KnownHosts::remember`].
+    pub fn upgrade(
+        &self,
+        server: &ServerAddress,
+        pin: Fingerprint,
+        key: Option<Fingerprint>,
+    ) -> Result<bool> {
+        let Some(key) = key else { return Ok(false) };
+        if key == pin || self.lookup(server)? != Some(pin) {
+            return Ok(false);
+        }
+        self.remember(server, key)?;
+        tracing::info!(%server, file = %self.path.display(), "pinned the server's public key instead of its certificate");
+        Ok(true)
     }
 
     /// Removes the pin for `server`. Returns whether there was one.
@@ -176,6 +205,22 @@ mod tests {
         assert!(hosts.forget(&addr("one.example:1")).unwrap());
         assert!(!hosts.forget(&addr("one.example:1")).unwrap());
         assert_eq!(hosts.lookup(&addr("one.example:1")).unwrap(), None);
+    }
+
+    #[test]
+    fn a_certificate_pin_is_upgraded_to_the_key_it_certified_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let hosts = KnownHosts::new(tmp.path().join("known_hosts"));
+        let server = addr("chat.example:7443");
+        let (certificate, key, other) =
+            (Fingerprint::of_der(b"cert"), Fingerprint::of_der(b"key"), Fingerprint::of_der(b"other"));
+        hosts.remember(&server, certificate).unwrap();
+        assert!(!hosts.upgrade(&server, certificate, None).unwrap());
+        assert!(hosts.upgrade(&server, certificate, Some(key)).unwrap());
+        assert_eq!(hosts.lookup(&server).unwrap(), Some(key));
+        assert!(!hosts.upgrade(&server, key, Some(key)).unwrap(), "already the key");
+        assert!(!hosts.upgrade(&server, certificate, Some(other)).unwrap(), "the line changed meanwhile");
+        assert_eq!(hosts.lookup(&server).unwrap(), Some(key));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! A [`Client`] is one TLS 1.3 WebSocket to a server, greeted with `hello`, that
 //! sends [`Request`](conclave_proto::Request)s and waits for their answers. The
-//! server is authenticated by a [`Trust`] mode: a pinned certificate fingerprint
+//! server is authenticated by a [`Trust`] mode: a pinned public key fingerprint
 //! (ssh-style trust on first use, remembered in the client home's
 //! [`KnownHosts`]), or a CA file. The client home ([`Home`]) keeps the saved
 //! session with owner-only permissions. Text that came from the network must go
@@ -23,7 +23,8 @@
 //! * [`client`] — [`Client`]: requests and their typed answers, pending events.
 //! * [`connection`] — [`Connection`]: the TLS WebSocket, whole frames in and out.
 //! * [`trust`] — [`Trust`]: how the server's certificate is checked (pinning, CA).
-//! * [`fingerprint`] — [`Fingerprint`]: SHA-256 of a certificate, parse/display.
+//! * [`fingerprint`] — [`Fingerprint`]: SHA-256 of a server's public key (or, as
+//!   earlier versions pinned, of its certificate), parse/display.
 //! * [`address`] — [`ServerAddress`]: `HOST:PORT` in one canonical spelling.
 //! * [`known_hosts`] — [`KnownHosts`]: the file of pinned servers.
 //! * [`home`] — [`Home`]: the private client directory and `session.json`.

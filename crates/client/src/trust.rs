@@ -1,9 +1,9 @@
 //! How the client decides that it is talking to the right server.
 //!
 //! Conclave servers usually have a self-signed certificate, so the default is to
-//! pin it the way ssh pins host keys: the first time, show the user its SHA-256
-//! fingerprint and remember it once they accept; afterwards accept only that
-//! certificate. Servers with a certificate from a CA can be verified against a CA
+//! pin it the way ssh pins host keys: the first time, show the user the SHA-256
+//! fingerprint of its public key and remember it once they accept; afterwards
+//! accept only certificates for that key (a renewed certificate keeps it). Servers with a certificate from a CA can be verified against a CA
 //! file instead. Every mode still checks the TLS 1.3 handshake signature, so a
 //! server must hold the private key of the certificate it presents.
 
@@ -29,9 +29,10 @@ use std::{
 /// How to authenticate the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trust {
-    /// Accept only the certificate with this SHA-256 fingerprint (from
-    /// `known_hosts`, or given by the user). Any other certificate fails with
-    /// [`ClientError::CertificateChanged`].
+    /// Accept only a certificate this fingerprint names (from `known_hosts`,
+    /// or given by the user): one for that public key, or (a pin of an earlier
+    /// version) exactly that certificate ([`Fingerprint::matches`]). Any other
+    /// certificate fails with [`ClientError::CertificateChanged`].
     Pinned(Fingerprint),
     /// First contact: accept nothing. The handshake is aborted as soon as the
     /// server's certificate arrives, before any request is sent, and the connect
@@ -48,8 +49,12 @@ pub enum Trust {
 /// generic certificate errors; the fingerprint travels through here instead.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Observed {
-    /// Fingerprint of the end-entity certificate the server presented.
+    /// Fingerprint of the public key of the end-entity certificate the server
+    /// presented.
     presented: Arc<OnceLock<Fingerprint>>,
+    /// Whether the pin accepted it (a later failure is then not a changed
+    /// certificate).
+    accepted: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Trust {
@@ -97,7 +102,9 @@ impl Trust {
     pub(crate) fn handshake_error(&self, err: io::Error, observed: &Observed) -> ClientError {
         match (self, observed.presented.get()) {
             (Self::FirstUse, Some(&fingerprint)) => return ClientError::UnknownServer { fingerprint },
-            (Self::Pinned(expected), Some(&presented)) if *expected != presented => {
+            (Self::Pinned(expected), Some(&presented))
+                if !observed.accepted.load(std::sync::atomic::Ordering::Acquire) =>
+            {
                 return ClientError::CertificateChanged { expected: *expected, presented };
             }
             _ => {}
@@ -109,12 +116,12 @@ impl Trust {
     }
 }
 
-/// Accepts exactly one certificate, or (with no pin) none at all while recording
-/// what was presented.
+/// Accepts the certificates one pin names, or (with no pin) none at all while
+/// recording what was presented.
 ///
 /// Host name, validity dates and issuer are deliberately not checked: the user
-/// trusted this exact certificate, as ssh trusts a host key. The handshake
-/// signature is still verified, which proves the server holds the key.
+/// trusted this key, as ssh trusts a host key. The handshake signature is still
+/// verified, which proves the server holds the key.
 #[derive(Debug)]
 struct PinVerifier {
     /// The accepted fingerprint; `None` for first contact.
@@ -140,10 +147,14 @@ impl ServerCertVerifier for PinVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let presented = Fingerprint::of_der(end_entity.as_ref());
+        let presented = Fingerprint::of_public_key(end_entity.as_ref())
+            .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
         self.observed.presented.get_or_init(|| presented);
         match self.pin {
-            Some(pin) if pin == presented => Ok(ServerCertVerified::assertion()),
+            Some(pin) if pin.matches(end_entity.as_ref()) => {
+                self.observed.accepted.store(true, std::sync::atomic::Ordering::Release);
+                Ok(ServerCertVerified::assertion())
+            }
             Some(_) => {
                 Err(rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure))
             }

@@ -56,7 +56,7 @@ impl FakeServer {
         let cert =
             CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&key, &ca).unwrap();
         let der: CertificateDer<'static> = cert.der().clone();
-        let fingerprint = Fingerprint::of_der(&der);
+        let fingerprint = Fingerprint::of_public_key(&der).unwrap();
 
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)

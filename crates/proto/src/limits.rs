@@ -9,6 +9,13 @@
 /// over the 256 KiB this used to be; 1 MiB leaves room for about 3,000.
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
 
+/// Largest message the server reads on a connection that has not logged in yet
+/// (16 KiB). Everything sent before login (`hello`, `register`, `login`,
+/// `authenticate`) fits in a few KiB even with a 1,024-character password
+/// written as JSON escapes; a larger message closes the connection with 1009.
+/// After login, the server's `max_frame_bytes` applies.
+pub const MAX_UNAUTHENTICATED_FRAME_BYTES: usize = 16 * 1024;
+
 /// Largest frame a client accepts from the server (4 MiB). Server frames can be
 /// larger than client frames: a large group's ratchet tree or GroupInfo is sent
 /// whole. `fetch` replies are kept well below this by the server.

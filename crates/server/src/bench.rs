@@ -46,7 +46,7 @@ impl Loopback {
     /// configuration), and a client that trusts it.
     pub(crate) async fn new() -> io::Result<Self> {
         let identity = Identity::ephemeral().map_err(io::Error::other)?;
-        let server = identity.server_config().map_err(io::Error::other)?;
+        let (server, _) = identity.server_config().map_err(io::Error::other)?;
         let mut roots = RootCertStore::empty();
         roots.add(identity.leaf().clone()).map_err(io::Error::other)?;
         let client = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))

@@ -131,6 +131,23 @@ pub struct RawConfig {
     /// strangers can never use up someone's one-time packages. Default: 10 —
     /// an owner filling a new room claims each person once.
     pub stranger_key_package_claims_per_hour: Option<u32>,
+    /// A WebSocket connection that has not completed `hello` this long after its
+    /// upgrade is closed, seconds. Default: 10.
+    pub hello_timeout_secs: Option<u64>,
+    /// A WebSocket connection that has not logged in (`register`, `login` or
+    /// `authenticate`) this long after its upgrade is closed, seconds. Default: 60.
+    pub auth_timeout_secs: Option<u64>,
+    /// Most open connections from one IPv4 address or one IPv6 /64 network,
+    /// authenticated or not; further ones are closed at once. Default: 256 (a
+    /// household or an office behind one NAT address).
+    pub max_connections_per_address: Option<usize>,
+    /// Most connections, from all addresses together, that have not logged in yet
+    /// (from the TCP accept to a successful login); further ones are closed at
+    /// once. Default: 1000.
+    pub max_unauthenticated_connections: Option<usize>,
+    /// Address of the plain-HTTP listener that serves `/metrics` (the public port
+    /// does not). Keep it on loopback or a private network. Default: `127.0.0.1:7444`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The password composition policy.
@@ -201,6 +218,11 @@ pub struct Config {
     pub message_bytes_per_minute: u32,
     pub contact_key_package_claims_per_hour: u32,
     pub stranger_key_package_claims_per_hour: u32,
+    pub hello_timeout: Duration,
+    pub auth_timeout: Duration,
+    pub max_connections_per_address: usize,
+    pub max_unauthenticated_connections: usize,
+    pub metrics_listen: SocketAddr,
 }
 
 /// Devices per account an `add` commit is sized for: the highest
@@ -306,6 +328,11 @@ impl Config {
             message_bytes_per_minute: pick!(message_bytes_per_minute, 16 * 1024 * 1024),
             contact_key_package_claims_per_hour: pick!(contact_key_package_claims_per_hour, 100),
             stranger_key_package_claims_per_hour: pick!(stranger_key_package_claims_per_hour, 10),
+            hello_timeout: Duration::from_secs(pick!(hello_timeout_secs, 10)),
+            auth_timeout: Duration::from_secs(pick!(auth_timeout_secs, 60)),
+            max_connections_per_address: pick!(max_connections_per_address, 256),
+            max_unauthenticated_connections: pick!(max_unauthenticated_connections, 1_000),
+            metrics_listen: pick!(metrics_listen, SocketAddr::from(([127, 0, 0, 1], 7444))),
         };
         config.validate()?;
         Ok(config)
@@ -353,6 +380,17 @@ impl Config {
         }
         if self.handshake_timeout.is_zero() {
             return fail("handshake_timeout_secs must be at least 1");
+        }
+        if self.hello_timeout.is_zero() || self.hello_timeout > self.auth_timeout {
+            return fail("hello_timeout_secs must be at least 1 and at most auth_timeout_secs");
+        }
+        if self.max_connections_per_address == 0 || self.max_unauthenticated_connections == 0 {
+            return fail(
+                "max_connections_per_address and max_unauthenticated_connections must be at least 1",
+            );
+        }
+        if self.metrics_listen.port() != 0 && self.metrics_listen == self.listen {
+            return fail("metrics_listen must differ from listen");
         }
         self.validate_quotas()
     }
@@ -497,6 +535,11 @@ mod tests {
             "message_bytes_per_minute",
             "contact_key_package_claims_per_hour",
             "stranger_key_package_claims_per_hour",
+            "hello_timeout_secs",
+            "auth_timeout_secs",
+            "max_connections_per_address",
+            "max_unauthenticated_connections",
+            "metrics_listen",
         ] {
             assert!(parsed.contains_key(field), "example config lacks {field}");
         }

@@ -1,6 +1,9 @@
 //! [`Connection`]: one client's WebSocket, speaking frames. Size limits are
 //! enforced here (by tungstenite's WebSocket state machine, configured at
-//! upgrade) and nowhere else; the session above never sees bytes.
+//! upgrade) and nowhere else; the session above never sees bytes. Until the
+//! session lifts it at login, a message may be at most
+//! [`MAX_UNAUTHENTICATED_FRAME_BYTES`]: a stranger cannot make the server
+//! buffer a megabyte per connection.
 //!
 //! The socket itself is a [`Wire`], shared with the fan-out, which writes
 //! pushed frames into it directly; this side reads requests and writes the
@@ -10,7 +13,7 @@ use crate::{
     metrics::Metrics,
     wire::{self, Frame, Plain, Wire},
 };
-use conclave_proto::{ClientFrame, FrameError, ServerFrame};
+use conclave_proto::{ClientFrame, FrameError, ServerFrame, limits::MAX_UNAUTHENTICATED_FRAME_BYTES};
 use std::{io, sync::Arc, time::Duration};
 use tokio_tungstenite::tungstenite::{
     self, Message,
@@ -43,20 +46,27 @@ pub struct Connection {
     /// tungstenite's WebSocket state (frame parsing, limits, pongs), without
     /// the socket: each call is handed the wire.
     ws: WebSocketContext,
+    /// The largest message read now: the pre-login bound, then the server's
+    /// `max_frame_bytes` after [`Connection::lift_frame_limit`].
     max_frame_bytes: usize,
+    /// The server's `max_frame_bytes`, for after login.
+    authenticated_frame_bytes: usize,
     metrics: Arc<Metrics>,
 }
 
 impl Connection {
     /// Speaks WebSocket on `wire`, whose upgrade is done; `early` holds bytes
     /// of the protocol read along with the upgrade request. Messages over
-    /// `max_frame_bytes` are refused.
+    /// [`MAX_UNAUTHENTICATED_FRAME_BYTES`] are refused until
+    /// [`lift_frame_limit`](Self::lift_frame_limit), then those over
+    /// `max_frame_bytes`.
     pub(crate) fn new(
         wire: Arc<Wire>,
         early: Vec<u8>,
-        max_frame_bytes: usize,
+        authenticated_frame_bytes: usize,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let max_frame_bytes = authenticated_frame_bytes.min(MAX_UNAUTHENTICATED_FRAME_BYTES);
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER_BYTES)
             // Control frames tungstenite writes (pongs, close replies) go out at once.
@@ -64,7 +74,18 @@ impl Connection {
             .max_frame_size(Some(max_frame_bytes))
             .max_message_size(Some(max_frame_bytes));
         let ws = WebSocketContext::from_partially_read(early, Role::Server, Some(config));
-        Self { wire, ws, max_frame_bytes, metrics }
+        Self { wire, ws, max_frame_bytes, authenticated_frame_bytes, metrics }
+    }
+
+    /// The peer logged in: messages up to the server's `max_frame_bytes` are
+    /// read from now on.
+    pub(crate) fn lift_frame_limit(&mut self) {
+        let limit = self.authenticated_frame_bytes;
+        self.max_frame_bytes = limit;
+        self.ws.set_config(|config| {
+            config.max_frame_size = Some(limit);
+            config.max_message_size = Some(limit);
+        });
     }
 
     /// The socket, for the fan-out.
@@ -74,7 +95,8 @@ impl Connection {
 
     /// Reads the next frame. WebSocket pings are answered underneath. A message
     /// over the limit closes the connection with code 1009 (message too big)
-    /// before it is buffered whole.
+    /// before it is buffered whole; a text message that is not UTF-8 closes it
+    /// with code 1007 (invalid payload data), as RFC 6455 section 8.1 asks.
     ///
     /// Cancel-safe: it waits only for the socket to become readable, and what
     /// was read stays in the TLS and WebSocket buffers.
@@ -87,6 +109,13 @@ impl Connection {
                         return Inbound::Closed;
                     }
                     continue;
+                }
+                Err(tungstenite::Error::Utf8(_)) => {
+                    // The error carries the message's text: it is not logged.
+                    self.metrics.frame_errors.inc();
+                    tracing::debug!("closing connection: a text message is not valid UTF-8");
+                    self.send_close(CloseCode::Invalid, "text message is not valid UTF-8").await;
+                    return Inbound::Closed;
                 }
                 Err(err) => {
                     tracing::debug!(error = %err, "WebSocket read ended");

@@ -1,6 +1,8 @@
-//! The HTTP surface, one port with the WebSocket: `GET /healthz` (200 when
-//! storage answers, 503 otherwise), `GET /metrics` (Prometheus text) and
-//! `GET /ws` (the protocol).
+//! The HTTP surface. The public port, with the WebSocket: `GET /healthz` (200
+//! when storage answers, 503 otherwise) and `GET /ws` (the protocol); anything
+//! else is 404. The metrics listener: `GET /metrics` (Prometheus text), kept off
+//! the public port because it tells anyone how busy the server is and who
+//! logs in when.
 
 use crate::{Shared, listener::ConnContext, session, wire::Wire};
 use axum::{
@@ -21,9 +23,13 @@ use tokio_tungstenite::tungstenite::handshake::server::create_response;
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
         .route(conclave_proto::WEBSOCKET_PATH, get(websocket))
         .with_state(shared)
+}
+
+/// The metrics listener's routes.
+pub(crate) fn metrics_router(shared: Arc<Shared>) -> Router {
+    Router::new().route("/metrics", get(metrics)).with_state(shared)
 }
 
 /// `GET /healthz`

@@ -7,7 +7,7 @@
 //!
 //! ```text
 //!  listener task ──accept──▶ per-connection task: TLS handshake, HTTP/1.1
-//!    (Semaphore:                 ├─ GET /healthz, /metrics
+//!    (Semaphore:                 ├─ GET /healthz
 //!     max_connections)           └─ GET /ws ─upgrade─▶ session task
 //!                                                      (owns Connection; state
 //!                                                       machine; handlers)
@@ -28,8 +28,10 @@
 //!
 //! # Layout
 //! * [`config`] — raw layers → validated [`Config`].
-//! * `listener` — accept loop, connection limit, TLS handshake timeout.
-//! * `http` — the axum router: `/healthz`, `/metrics`, `/ws`.
+//! * `listener` — accept loops (public and metrics), connection limit, TLS
+//!   handshake timeout, certificate renewal task.
+//! * `admission` — connection caps before login: per address, unauthenticated.
+//! * `http` — the axum routers: `/healthz`, `/ws`; `/metrics` on its own listener.
 //! * `connection` — one WebSocket, frames in and out, size limits.
 //! * `session` — the per-connection protocol state machine.
 //! * `handler` — one module per request family.
@@ -44,6 +46,7 @@
 //! * `metrics` and [`process`] (the process's own use of the machine),
 //!   `shutdown`, `live`, [`tls`], [`error`].
 
+mod admission;
 mod appender;
 pub mod audit;
 mod auth;
@@ -93,6 +96,8 @@ pub(crate) struct Shared {
     secrets: SecretBox,
     metrics: Arc<metrics::Metrics>,
     live: live::LiveSessions,
+    /// The connection caps before login (per address, unauthenticated overall).
+    admission: Arc<admission::Admission>,
     /// Login attempts per client address (`auth_attempts_per_minute`).
     address_limiter: AddressLimiter,
     /// Registration attempts per client address (`registrations_per_hour`).
@@ -154,6 +159,11 @@ impl Server {
             appender::Appender::start(store.clone(), fanout.clone(), metrics.clone(), audit.key().clone());
         let shared = Shared {
             audit,
+            admission: Arc::new(admission::Admission::new(
+                config.max_connections_per_address,
+                config.max_unauthenticated_connections,
+                metrics.clone(),
+            )),
             address_limiter: AddressLimiter::new(config.auth_attempts_per_minute),
             registration_limiter: AddressLimiter::per_hour(config.registrations_per_hour),
             store,
@@ -172,21 +182,43 @@ impl Server {
         Ok(Self { shared: Arc::new(shared), tls })
     }
 
-    /// SHA-256 fingerprint of the served certificate (lower-case hex).
+    /// SHA-256 of the served certificate's public key (SubjectPublicKeyInfo),
+    /// lower-case hex: what clients pin. Renewals keep it.
     #[must_use]
     pub fn fingerprint(&self) -> &str {
         &self.tls.fingerprint
     }
 
-    /// Serves `listener` until `shutdown` completes, then stops accepting, tells
-    /// every session to close and waits (up to 10 s) for them to finish.
+    /// When the served certificate expires, Unix seconds.
+    #[must_use]
+    pub fn certificate_expires_at(&self) -> i64 {
+        self.tls.not_after
+    }
+
+    /// Serves `listener` (TLS: WebSocket and `/healthz`) and `metrics`
+    /// (plain HTTP: `/metrics`) until `shutdown` completes, then stops
+    /// accepting, tells every session to close and waits (up to 10 s) for them
+    /// to finish.
     ///
     /// # Errors
     /// A TLS configuration error. Per-connection failures are logged, not returned.
-    pub async fn run(self, listener: TcpListener, shutdown: impl Future) -> Result<(), ServerError> {
-        let tls = self.tls.server_config()?;
-        let result =
-            listener::serve(listener, tls, self.shared.clone(), shutdown, Duration::from_secs(10)).await;
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        metrics: TcpListener,
+        shutdown: impl Future,
+    ) -> Result<(), ServerError> {
+        let (tls, resolver) = self.tls.server_config()?;
+        let renewal = (self.tls, resolver);
+        let result = listener::serve(
+            listener,
+            metrics,
+            (tls, renewal),
+            self.shared.clone(),
+            shutdown,
+            Duration::from_secs(10),
+        )
+        .await;
         // The appender keeps a connection of its own: it must end first.
         self.shared.appender.finish().await;
         self.shared.store.close().await;

@@ -1,10 +1,16 @@
-//! The accept loop: bounds connections with a semaphore, backs off on accept
-//! errors (e.g. out of file descriptors), gives each connection a TLS handshake
-//! deadline, and on shutdown stops accepting and drains (mini-redis `Listener`).
+//! The accept loops. The public one bounds connections with a semaphore and
+//! the caps before login ([`crate::admission`]), backs off on accept errors
+//! (e.g. out of file descriptors), gives each connection a TLS handshake
+//! deadline, and on shutdown stops accepting and drains (mini-redis
+//! `Listener`). The metrics one serves `/metrics` in plain HTTP to a few
+//! connections at a time.
 
 use crate::{
-    ServerError, Shared, http,
+    ServerError, Shared,
+    admission::Ticket,
+    http,
     shutdown::{self, Shutdown},
+    tls,
 };
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -30,11 +36,19 @@ pub(crate) struct ConnContext {
     /// The connection's slot under `max_connections`, released when the last
     /// holder (HTTP connection or WebSocket session) finishes.
     pub _permit: Arc<OwnedSemaphorePermit>,
+    /// Its slots under the per-address and unauthenticated caps; the session
+    /// marks it authenticated at login.
+    pub ticket: Arc<Ticket>,
 }
+
+/// Connections the metrics listener serves at once (scrapers, a person with
+/// curl); more wait in its accept queue.
+const METRICS_CONNECTIONS: usize = 8;
 
 pub(crate) async fn serve(
     listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
+    metrics_listener: TcpListener,
+    (tls, renewal): (Arc<rustls::ServerConfig>, (tls::Identity, Arc<tls::Resolver>)),
     shared: Arc<Shared>,
     shutdown_signal: impl Future,
     drain: Duration,
@@ -45,6 +59,8 @@ pub(crate) async fn serve(
     let acceptor = TlsAcceptor::from(tls);
     let router = http::router(shared.clone());
     tokio::spawn(purge_limiters(shared.clone(), shutdown.clone()));
+    tokio::spawn(tls::keep_fresh(renewal.0, renewal.1, shutdown.clone()));
+    tokio::spawn(serve_metrics(metrics_listener, shared.clone(), shutdown.clone(), done_tx.clone()));
 
     tokio::pin!(shutdown_signal);
     loop {
@@ -56,11 +72,14 @@ pub(crate) async fn serve(
             accepted = accept(&listener) => accepted,
             () = async { (&mut shutdown_signal).await; } => break,
         };
+        // Refused: closed before the TLS handshake (counted and logged there).
+        let Ok(ticket) = shared.admission.admit(peer.ip()) else { continue };
         let context = ConnContext {
             peer,
             shutdown: shutdown.clone(),
             _done: done_tx.clone(),
             _permit: Arc::new(permit),
+            ticket: Arc::new(ticket),
         };
         let handshake_timeout = shared.config.handshake_timeout;
         tokio::spawn(connection(socket, context, acceptor.clone(), router.clone(), handshake_timeout));
@@ -124,7 +143,8 @@ async fn connection(
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(handshake_timeout)
-        .max_buf_size(64 * 1024)
+        // Headers of an upgrade request are a few hundred bytes; hyper's floor is 8 KiB.
+        .max_buf_size(HTTP_BUFFER_BYTES)
         .serve_connection(TokioIo::new(tls), service)
         .with_upgrades();
     tokio::pin!(conn);
@@ -138,6 +158,47 @@ async fn connection(
             conn.as_mut().graceful_shutdown();
             tokio::time::timeout(Duration::from_secs(1), conn).await.ok();
         }
+    }
+}
+
+/// Largest HTTP read buffer of a connection before its upgrade.
+const HTTP_BUFFER_BYTES: usize = 16 * 1024;
+
+/// Serves `/metrics` in plain HTTP/1.1 on `listener` until shutdown, to at most
+/// [`METRICS_CONNECTIONS`] connections at once, each bounded in time as the
+/// public port's requests are.
+async fn serve_metrics(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: Shutdown,
+    done: mpsc::Sender<()>,
+) {
+    let limit = Arc::new(Semaphore::new(METRICS_CONNECTIONS));
+    let router = http::metrics_router(shared.clone());
+    let timeout = shared.config.handshake_timeout;
+    loop {
+        let permit = tokio::select! {
+            permit = limit.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = shutdown.recv() => break,
+        };
+        let (socket, _) = tokio::select! {
+            accepted = accept(&listener) => accepted,
+            () = shutdown.recv() => break,
+        };
+        let router = router.clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| router.clone().call(request));
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(timeout)
+                .max_buf_size(HTTP_BUFFER_BYTES)
+                .serve_connection(TokioIo::new(socket), service);
+            // Scrapes are short: a stuck one ends with the header deadline or
+            // when the whole connection outlives a few of them.
+            tokio::time::timeout(timeout * 3, conn).await.ok();
+            drop((permit, done));
+        });
     }
 }
 

@@ -1,4 +1,5 @@
-//! Prometheus metrics, served at `/metrics` in the text exposition format.
+//! Prometheus metrics, served at `/metrics` on the metrics listener
+//! (`metrics_listen`, never the public port) in the text exposition format.
 //!
 //! The server's own metrics are named `conclave_*`; the process's use of the
 //! machine is read from the kernel at each scrape and exported under the usual
@@ -27,6 +28,15 @@ pub struct Metrics {
     pub connections: Gauge,
     /// Connections accepted since start.
     pub connections_total: Counter,
+    /// Connections admitted that have not logged in yet (TLS, HTTP and
+    /// WebSocket before login), bounded by `max_unauthenticated_connections`.
+    pub connections_unauthenticated: Gauge,
+    /// Connections closed at accept by a cap, by `reason` (`address_limit`,
+    /// `unauthenticated_limit`).
+    connections_refused: Family<Labels, Counter>,
+    /// WebSocket connections closed for missing a deadline, by `phase`
+    /// (`hello`, `authentication`).
+    connections_timed_out: Family<Labels, Counter>,
     /// Logins by `result` (`ok`, `failed`, `rate_limited`).
     logins: Family<Labels, Counter>,
     /// Accounts registered.
@@ -81,6 +91,9 @@ impl Metrics {
         let metrics = Self {
             connections: Gauge::default(),
             connections_total: Counter::default(),
+            connections_unauthenticated: Gauge::default(),
+            connections_refused: Family::default(),
+            connections_timed_out: Family::default(),
             logins: Family::default(),
             registrations: Counter::default(),
             password_hashes: Counter::default(),
@@ -100,6 +113,21 @@ impl Metrics {
         };
         registry.register("connections", "Open WebSocket connections", metrics.connections.clone());
         registry.register("connections_accepted", "Connections accepted", metrics.connections_total.clone());
+        registry.register(
+            "connections_unauthenticated",
+            "Connections not logged in yet, from TCP accept to login",
+            metrics.connections_unauthenticated.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections closed at accept because a cap was reached, by reason",
+            metrics.connections_refused.clone(),
+        );
+        registry.register(
+            "connections_timed_out",
+            "WebSocket connections closed for missing the hello or login deadline, by phase",
+            metrics.connections_timed_out.clone(),
+        );
         registry.register("logins", "Login attempts by result", metrics.logins.clone());
         registry.register("registrations", "Accounts registered", metrics.registrations.clone());
         registry.register(
@@ -157,6 +185,16 @@ impl Metrics {
     /// Counts one login attempt.
     pub fn login(&self, result: &'static str) {
         self.logins.get_or_create(&vec![("result", result)]).inc();
+    }
+
+    /// Counts one connection refused at accept, by the cap's `reason`.
+    pub fn connection_refused(&self, reason: &'static str) {
+        self.connections_refused.get_or_create(&vec![("reason", reason)]).inc();
+    }
+
+    /// Counts one connection closed for missing its `phase`'s deadline.
+    pub fn connection_timed_out(&self, phase: &'static str) {
+        self.connections_timed_out.get_or_create(&vec![("phase", phase)]).inc();
     }
 
     /// The text exposition.

@@ -32,7 +32,7 @@ pub use account::Account;
 pub use bin::{Home, Output, Registered, Running};
 pub use db::{Backend, TestDb};
 pub use pty::Terminal;
-pub use raw::{RawClient, https_get, tls12_handshake, try_https_get};
+pub use raw::{RawClient, http_get, https_get, tls12_handshake, try_http_get, try_https_get};
 pub use server::ServerProcess;
 pub use totp::{code_at, code_now, code_previous_step, new_secret};
 

@@ -13,10 +13,15 @@ use rustls::{
     pki_types::{CertificateDer, ServerName, UnixTime},
 };
 use sha2::{Digest, Sha256};
-use std::{collections::VecDeque, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::VecDeque,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
+    net::{TcpSocket, TcpStream},
 };
 use tokio_rustls::{TlsConnector, client::TlsStream};
 use tokio_tungstenite::{
@@ -24,7 +29,8 @@ use tokio_tungstenite::{
     tungstenite::{Message, protocol::WebSocketConfig},
 };
 
-/// Accepts exactly the certificate with the given SHA-256 fingerprint.
+/// Accepts certificates whose public key (SubjectPublicKeyInfo) has the given
+/// SHA-256 fingerprint, the one `conclave serve` prints.
 #[derive(Debug)]
 struct Pinned {
     fingerprint: String,
@@ -40,10 +46,12 @@ impl ServerCertVerifier for Pinned {
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if hex::encode(Sha256::digest(end_entity.as_ref())) == self.fingerprint {
+        let parsed = webpki::EndEntityCert::try_from(end_entity)
+            .map_err(|e| rustls::Error::General(format!("certificate does not parse: {e}")))?;
+        if hex::encode(Sha256::digest(parsed.subject_public_key_info().as_ref())) == self.fingerprint {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::General("certificate fingerprint mismatch".into()))
+            Err(rustls::Error::General("public key fingerprint mismatch".into()))
         }
     }
     fn verify_tls12_signature(
@@ -87,12 +95,26 @@ fn connector(
     TlsConnector::from(Arc::new(config))
 }
 
-async fn tls(addr: SocketAddr, fingerprint: &str) -> TlsStream<TcpStream> {
-    try_tls(addr, fingerprint).await.expect("connect and TLS 1.3 handshake")
+async fn try_tls(addr: SocketAddr, fingerprint: &str) -> std::io::Result<TlsStream<TcpStream>> {
+    try_tls_from(None, addr, fingerprint).await
 }
 
-async fn try_tls(addr: SocketAddr, fingerprint: &str) -> std::io::Result<TlsStream<TcpStream>> {
-    let tcp = TcpStream::connect(addr).await?;
+/// TCP from `source` (any loopback address, when given: the whole 127.0.0.0/8
+/// reaches a server on 127.0.0.1, so tests can play several clients' addresses),
+/// then the TLS 1.3 handshake.
+async fn try_tls_from(
+    source: Option<IpAddr>,
+    addr: SocketAddr,
+    fingerprint: &str,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let tcp = match source {
+        None => TcpStream::connect(addr).await?,
+        Some(source) => {
+            let socket = if source.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+            socket.bind(SocketAddr::new(source, 0))?;
+            socket.connect(addr).await?
+        }
+    };
     connector(fingerprint, &[&rustls::version::TLS13], b"http/1.1")
         .connect(ServerName::try_from("localhost").expect("a valid name"), tcp)
         .await
@@ -131,6 +153,31 @@ pub async fn try_https_get(
     path: &str,
 ) -> std::io::Result<(u16, String)> {
     let mut stream = try_tls(addr, fingerprint).await?;
+    get(&mut stream, path).await
+}
+
+/// `GET path` in plain HTTP (the metrics listener); returns status and body.
+///
+/// # Panics
+/// On connection failure or a response that is not HTTP.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    try_http_get(addr, path).await.unwrap_or_else(|e| panic!("GET {path}: {e}"))
+}
+
+/// `GET path` in plain HTTP, for callers that must go on when the server
+/// cannot answer (the load generator reading `/metrics`).
+///
+/// # Errors
+/// When connecting or the request fails, or the answer is not HTTP.
+pub async fn try_http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).await?;
+    get(&mut stream, path).await
+}
+
+async fn get<S: AsyncReadExt + AsyncWriteExt + Unpin>(
+    stream: &mut S,
+    path: &str,
+) -> std::io::Result<(u16, String)> {
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut raw = Vec::new();
@@ -163,15 +210,29 @@ impl RawClient {
     /// # Panics
     /// If connecting fails.
     pub async fn connect(addr: SocketAddr, fingerprint: &str) -> Self {
-        let stream = tls(addr, fingerprint).await;
+        Self::try_connect_from(None, addr, fingerprint).await.expect("connect and WebSocket upgrade")
+    }
+
+    /// As [`connect`](Self::connect), from the loopback address `source` when
+    /// given, reporting a failure (a server refusing the connection) instead of
+    /// panicking.
+    ///
+    /// # Errors
+    /// The TCP, TLS or WebSocket error, as text.
+    pub async fn try_connect_from(
+        source: Option<IpAddr>,
+        addr: SocketAddr,
+        fingerprint: &str,
+    ) -> Result<Self, String> {
+        let stream = try_tls_from(source, addr, fingerprint).await.map_err(|e| format!("TLS: {e}"))?;
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_FRAME_BYTES * 4))
             .max_frame_size(Some(MAX_FRAME_BYTES * 4));
         let url = format!("wss://localhost:{}{}", addr.port(), conclave_proto::WEBSOCKET_PATH);
         let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
             .await
-            .expect("WebSocket upgrade");
-        Self { ws, next_id: 1, held: VecDeque::new() }
+            .map_err(|e| format!("WebSocket upgrade: {e}"))?;
+        Ok(Self { ws, next_id: 1, held: VecDeque::new() })
     }
 
     /// Connects and sends `hello`, asserting it succeeds.
@@ -202,6 +263,20 @@ impl RawClient {
     /// The WebSocket error, as text.
     pub async fn try_send_text(&mut self, text: String) -> Result<(), String> {
         self.ws.send(Message::Text(text.into())).await.map_err(|e| e.to_string())
+    }
+
+    /// Sends one WebSocket text frame whose payload is `bytes` as they are,
+    /// UTF-8 or not.
+    ///
+    /// # Panics
+    /// If the socket is closed.
+    pub async fn send_raw_text(&mut self, bytes: Vec<u8>) {
+        use tokio_tungstenite::tungstenite::protocol::frame::{
+            Frame,
+            coding::{Data, OpCode},
+        };
+        let frame = Frame::message(bytes, OpCode::Data(Data::Text), true);
+        self.ws.send(Message::Frame(frame)).await.expect("send");
     }
 
     /// Sends one binary message.

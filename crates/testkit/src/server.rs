@@ -16,7 +16,9 @@ use std::{
 pub struct ServerProcess {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// SHA-256 certificate fingerprint it printed.
+    /// Where it serves `/metrics` (plain HTTP, its `--metrics-listen`).
+    pub metrics_addr: SocketAddr,
+    /// The SHA-256 public key fingerprint it printed.
     pub fingerprint: String,
     /// Its data directory.
     pub data_dir: PathBuf,
@@ -48,6 +50,7 @@ impl ServerProcess {
         let log = dir.path().join("server.log");
         let mut server = Self {
             addr: "127.0.0.1:0".parse().expect("address"),
+            metrics_addr: "127.0.0.1:0".parse().expect("address"),
             fingerprint: String::new(),
             data_dir,
             log,
@@ -57,17 +60,17 @@ impl ServerProcess {
             child: None,
             _dir: std::sync::Arc::new(dir),
         };
-        server.spawn("127.0.0.1:0");
+        server.spawn("127.0.0.1:0", "127.0.0.1:0");
         server
     }
 
-    /// Starts the binary with the stored arguments on `listen`, reading the
-    /// address and fingerprint it prints.
-    fn spawn(&mut self, listen: &str) {
+    /// Starts the binary with the stored arguments on `listen` (and its metrics
+    /// on `metrics_listen`), reading the addresses and fingerprint it prints.
+    fn spawn(&mut self, listen: &str, metrics_listen: &str) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
         let mut child = Command::new(&self.bin)
             .args(&self.args)
-            .args(["--listen", listen])
+            .args(["--listen", listen, "--metrics-listen", metrics_listen])
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("RUST_LOG", std::env::var("CONCLAVE_TEST_LOG").unwrap_or_else(|_| "info".into()))
@@ -87,8 +90,8 @@ impl ServerProcess {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(30);
-        let (mut addr, mut fingerprint) = (None, None);
-        while addr.is_none() || fingerprint.is_none() {
+        let (mut addr, mut metrics_addr, mut fingerprint) = (None, None, None);
+        while addr.is_none() || metrics_addr.is_none() || fingerprint.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = rx.recv_timeout(left).unwrap_or_else(|_| {
                 let log = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -97,11 +100,15 @@ impl ServerProcess {
             if let Some(rest) = line.split("listening on https://").nth(1) {
                 addr = rest.split_whitespace().next().and_then(|a| a.parse().ok());
             }
-            if let Some(fp) = line.strip_prefix("certificate fingerprint (SHA-256): ") {
+            if let Some(rest) = line.strip_prefix("metrics on http://") {
+                metrics_addr = rest.split('/').next().and_then(|a| a.parse().ok());
+            }
+            if let Some(fp) = line.strip_prefix("public key fingerprint (SHA-256): ") {
                 fingerprint = Some(fp.trim().to_owned());
             }
         }
         self.addr = addr.expect("address");
+        self.metrics_addr = metrics_addr.expect("metrics address");
         self.fingerprint = fingerprint.expect("fingerprint");
         self.child = Some(child);
     }
@@ -171,7 +178,7 @@ impl ServerProcess {
     /// # Panics
     /// If `/metrics` does not answer or lacks the metric.
     pub async fn metric(&self, name: &str) -> f64 {
-        let (status, body) = crate::https_get(self.addr, &self.fingerprint, "/metrics").await;
+        let (status, body) = crate::http_get(self.metrics_addr, "/metrics").await;
         assert_eq!(status, 200, "{body}");
         body.lines()
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
@@ -212,10 +219,10 @@ impl ServerProcess {
         }
     }
 
-    /// Starts the server again on the same address, data directory and database.
+    /// Starts the server again on the same addresses, data directory and database.
     pub fn restart(&mut self) {
-        let listen = self.addr.to_string();
-        self.spawn(&listen);
+        let (listen, metrics) = (self.addr.to_string(), self.metrics_addr.to_string());
+        self.spawn(&listen, &metrics);
     }
 
     /// A second server with its own data directory (so its own certificate) on
@@ -224,7 +231,7 @@ impl ServerProcess {
     pub async fn impostor(&self, backend: Backend) -> Self {
         let mut other = Self::start(&self.bin, backend, &[]).await;
         other.stop();
-        other.spawn(&self.addr.to_string());
+        other.spawn(&self.addr.to_string(), &self.metrics_addr.to_string());
         other
     }
 

@@ -482,6 +482,16 @@ impl Engine {
         Ok(None)
     }
 
+    /// After a verified connection, moves a certificate pin of an earlier
+    /// version to the key it certified (failing that only costs the move).
+    fn upgrade_pin(&self, server: &ServerAddress, trust: &Trust, client: &Client) {
+        if let Trust::Pinned(pin) = trust
+            && let Err(err) = self.home.known_hosts().upgrade(server, *pin, client.server_key())
+        {
+            tracing::warn!(%server, error = %err, "could not update known_hosts");
+        }
+    }
+
     /// [`Command::CheckServer`]: reports the outcome as an event, and returns it.
     async fn check_server(&self, server: &ServerAddress) -> Check {
         let check = self.settle(server).await;
@@ -518,7 +528,7 @@ impl Engine {
                 }
             }
             Some(given) => Check::Failed(format!(
-                "the certificate of {server} has SHA-256 fingerprint {fingerprint}, not {given} as given \
+                "the public key of {server} has SHA-256 fingerprint {fingerprint}, not {given} as given \
                  with --accept-fingerprint; refusing to connect"
             )),
             None => Check::Asked(fingerprint),
@@ -539,7 +549,9 @@ impl Engine {
             Ok(None) => return Err(format!("the certificate of {server} is not trusted yet")),
             Err(err) => return Err(describe(&err)),
         };
-        Client::connect_to(server, &trust, CLIENT_NAME).await.map_err(|err| describe(&err))
+        let client = Client::connect_to(server, &trust, CLIENT_NAME).await.map_err(|err| describe(&err))?;
+        self.upgrade_pin(server, &trust, &client);
+        Ok(client)
     }
 
     async fn login(
@@ -700,6 +712,7 @@ impl Engine {
         let attempt = async {
             let trust = self.known_trust(server)?.ok_or(ClientError::NotLoggedIn)?;
             let mut client = Client::connect_to(server, &trust, CLIENT_NAME).await?;
+            self.upgrade_pin(server, &trust, &client);
             client.authenticate(&saved.token).await?;
             Messenger::start(client, &self.home, &saved.username).await
         };

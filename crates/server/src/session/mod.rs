@@ -10,7 +10,11 @@
 //! ```
 //!
 //! Each phase accepts only the requests that make sense in it; anything else
-//! gets a typed error and the connection stays usable. Messaging requests need
+//! gets a typed error and the connection stays usable. The phases before login
+//! have deadlines counted from the upgrade (`hello_timeout_secs`,
+//! `auth_timeout_secs`): a connection that misses one is closed with 1008, so a
+//! stranger cannot hold a connection by saying nothing. Every frame, well-formed
+//! or not, counts toward the connection's rate limit. Messaging requests need
 //! a bound device (`device_required` otherwise). Requests on one connection are
 //! handled one at a time, in order. The fan-out writes entries, Welcomes and
 //! presence to the connection's socket itself; the loop finishes what the
@@ -75,6 +79,9 @@ struct Bound {
     _fanout: fanout::Registration,
 }
 
+/// How a connection that missed a deadline before login is closed.
+const POLICY_CLOSE: CloseCode = CloseCode::Policy;
+
 /// What woke the session loop.
 enum Wake {
     Inbound(Inbound),
@@ -83,7 +90,7 @@ enum Wake {
     Push,
     Ended(SessionEndReason),
     /// The session's deadline, or time to record use of the session and check
-    /// it was not ended elsewhere.
+    /// it was not ended elsewhere; before login, the hello or login deadline.
     Timer,
     Shutdown,
 }
@@ -128,6 +135,7 @@ pub(crate) async fn run(wire: Arc<Wire>, early: Vec<u8>, context: ConnContext, s
         conn: Connection::new(wire, early, shared.config.max_frame_bytes, shared.metrics.clone()),
         limiter: ConnectionLimiter::new(shared.config.requests_per_second),
         phase: Phase::ExpectHello,
+        opened: Instant::now(),
         shared: shared.clone(),
         context,
     };
@@ -141,6 +149,8 @@ struct Session {
     context: ConnContext,
     limiter: ConnectionLimiter,
     phase: Phase,
+    /// When the WebSocket upgrade was done: the deadlines before login count from here.
+    opened: Instant,
 }
 
 impl Session {
@@ -159,12 +169,14 @@ impl Session {
         let wire = self.conn.wire().clone();
         loop {
             let wake = {
+                let config = &self.shared.config;
                 let (ended, wake_at) = match &mut self.phase {
                     Phase::Authenticated(auth) => {
                         let Authenticated { ended, deadline, last_touch, .. } = &mut **auth;
                         (Some(ended), Some((*last_touch + REFRESH_EVERY).min(*deadline)))
                     }
-                    _ => (None, None),
+                    Phase::ExpectHello => (None, Some(self.opened + config.hello_timeout)),
+                    Phase::Anonymous { .. } => (None, Some(self.opened + config.auth_timeout)),
                 };
                 if let Some(at) = wake_at
                     && timer.deadline() != at
@@ -192,7 +204,14 @@ impl Session {
                         FrameError::Malformed { id, reason } => (id.unwrap_or(0), reason),
                         too_large @ FrameError::TooLarge { .. } => (0, too_large.to_string()),
                     };
-                    let response = Response::error(id, ErrorCode::BadRequest, reason);
+                    // Garbage costs the server a parse and an answer as a request
+                    // does: it counts toward the same limit.
+                    let response = if self.limiter.allow() {
+                        Response::error(id, ErrorCode::BadRequest, reason)
+                    } else {
+                        let (code, message) = rate_limited().to_wire();
+                        Response::error(id, code, message)
+                    };
                     if self.send(ServerFrame::Response(response)).await.is_err() {
                         return;
                     }
@@ -205,7 +224,15 @@ impl Session {
                 }
                 Wake::Ended(reason) => return self.end(reason).await,
                 Wake::Timer => {
-                    let Phase::Authenticated(auth) = &mut self.phase else { continue };
+                    let auth = match &mut self.phase {
+                        Phase::Authenticated(auth) => auth,
+                        Phase::ExpectHello => {
+                            return self.time_out("hello", "hello not received in time").await;
+                        }
+                        Phase::Anonymous { .. } => {
+                            return self.time_out("authentication", "not logged in in time").await;
+                        }
+                    };
                     if Instant::now() >= auth.deadline {
                         return self.end(SessionEndReason::Expired).await;
                     }
@@ -219,6 +246,13 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Closes a connection that missed the deadline of its `phase` before login.
+    async fn time_out(self, phase: &'static str, reason: &'static str) {
+        self.shared.metrics.connection_timed_out(phase);
+        tracing::debug!(peer = %self.context.peer, phase, "closing a connection that missed its deadline");
+        self.conn.close(POLICY_CLOSE, reason).await;
     }
 
     /// Tells the peer its session ended, then closes.
@@ -244,13 +278,7 @@ impl Session {
         } else if self.limiter.allow() {
             self.dispatch(request).await
         } else {
-            (
-                Err(RequestError::Protocol(
-                    ErrorCode::RateLimited,
-                    "too many requests on this connection: slow down",
-                )),
-                Flow::Continue,
-            )
+            (Err(rate_limited()), Flow::Continue)
         };
         let response = match result {
             Ok(reply) => Response::ok(id, reply),
@@ -301,6 +329,8 @@ impl Session {
                 };
                 match result {
                     Ok((reply, grant)) => {
+                        self.context.ticket.authenticated();
+                        self.conn.lift_frame_limit();
                         let client = std::mem::take(client);
                         self.phase = Phase::Authenticated(Box::new(self.authenticated(client, grant)));
                         (Ok(reply), Flow::Continue)
@@ -403,6 +433,11 @@ impl Session {
             device: None,
         }
     }
+}
+
+/// The answer to a frame over the connection's rate limit.
+fn rate_limited() -> RequestError {
+    RequestError::Protocol(ErrorCode::RateLimited, "too many requests on this connection: slow down")
 }
 
 /// Binds the connection to a device (`device`) and registers it with the

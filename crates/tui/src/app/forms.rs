@@ -177,6 +177,6 @@ pub struct Enrolment {
 pub struct TrustPrompt {
     /// The server.
     pub server: ServerAddress,
-    /// Its certificate's SHA-256 fingerprint.
+    /// The SHA-256 fingerprint of its public key.
     pub fingerprint: Fingerprint,
 }

@@ -1,4 +1,4 @@
-//! The first-contact prompt: a server's certificate fingerprint to compare
+//! The first-contact prompt: the fingerprint of a server's public key to compare
 //! with the one the server printed, like ssh's.
 
 use super::{clean, layout::centered};
@@ -20,7 +20,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, prompt: &TrustPrompt) {
             clean(&prompt.server.to_string())
         )),
         Line::default(),
-        Line::raw("Certificate SHA-256 fingerprint:"),
+        Line::raw("Public key SHA-256 fingerprint:"),
         Line::styled(fingerprint, Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)),
         Line::default(),
         Line::raw("Compare it with the fingerprint the server printed at startup (ask its operator)."),
