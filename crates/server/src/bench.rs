@@ -218,6 +218,7 @@ impl StoreRig {
             commit: &[],
             group_info: b"group info",
             ratchet_tree: b"tree",
+            public_group: b"public group",
             welcome: None,
             targets: &[],
             devices: &[],

@@ -22,6 +22,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0002_messaging.sql"),
         include_str!("../../migrations/postgres/0002_messaging.sql"),
     ),
+    (
+        6,
+        "public groups",
+        include_str!("../../migrations/sqlite/0006_public_groups.sql"),
+        include_str!("../../migrations/postgres/0006_public_groups.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

@@ -27,6 +27,7 @@ mod audit;
 mod devices;
 mod log;
 mod migrate;
+mod repair;
 mod rooms;
 mod sessions;
 
@@ -34,7 +35,8 @@ pub use accounts::{NewUser, UserRecord};
 pub use audit::{AuditRow, NewAuditEntry};
 pub(crate) use devices::DeviceRecord;
 pub(crate) use log::{AppendError, NewCommit, NewMessage, StoredMessage};
-pub(crate) use rooms::{RoomRecord, kind_name};
+pub use repair::{GroupReset, RoomSummary};
+pub(crate) use rooms::{GroupState, RoomRecord, kind_name};
 pub use sessions::{NewSession, SessionRecord};
 
 use crate::config::Database;
