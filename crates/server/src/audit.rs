@@ -44,6 +44,8 @@ pub enum AuditAction {
     MessageSent,
     /// A message was deleted for everyone.
     MessageDeleted,
+    /// An operator reset a room's MLS group (`conclave admin repair-room`).
+    RoomRepaired,
 }
 
 impl AuditAction {
@@ -66,6 +68,7 @@ impl AuditAction {
             Self::MemberRemoved => "member_removed",
             Self::MessageSent => "message_sent",
             Self::MessageDeleted => "message_deleted",
+            Self::RoomRepaired => "room_repaired",
         }
     }
 }
