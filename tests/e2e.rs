@@ -14,15 +14,21 @@
 //! * `protocol` — the wire protocol under malformed and hostile input.
 //! * `flood` — connections that never log in: the caps per address and overall.
 //! * `ops` — what an operator sees: TLS, health, metrics, restarts, certificates.
+//! * `attacks` — what an attacker tried against a release build: handshakes
+//!   replayed or forged against other rooms, and `admin repair-room`.
 //! * `audit` — the hash-chained audit log and `conclave admin audit`.
 //! * `chat` — the terminal UI in a pseudo-terminal, against CLI users.
 //! * `leak` — no secret in the server's storage or logs.
 //! * `messages` — end-to-end encrypted conversations through the CLI.
 //! * `messaging` — devices, KeyPackages, rooms and their policy, MLS commits,
 //!   ordered delivery, catch-up, deletion, presence, crash durability.
+//! * `harness` — the MLS test harness of the wire-protocol tests: members with
+//!   real MLS state, commits built, sent and settled.
 
 #[path = "e2e/abuse.rs"]
 mod abuse;
+#[path = "e2e/attacks.rs"]
+mod attacks;
 #[path = "e2e/audit.rs"]
 mod audit;
 #[path = "e2e/auth.rs"]
@@ -31,6 +37,8 @@ mod auth;
 mod chat;
 #[path = "e2e/flood.rs"]
 mod flood;
+#[path = "e2e/harness.rs"]
+mod harness;
 #[path = "e2e/leak.rs"]
 mod leak;
 #[path = "e2e/lockout.rs"]

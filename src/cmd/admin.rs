@@ -11,6 +11,7 @@ use conclave_server::{
 use std::path::{Path, PathBuf};
 
 mod registration_token;
+mod repair;
 mod storage;
 
 /// Flags of `conclave admin`.
@@ -37,6 +38,15 @@ enum AdminCommand {
     /// Creates, lists or revokes registration tokens: with `registration =
     /// "invite"`, only someone holding a token can register.
     RegistrationToken(registration_token::RegistrationTokenArgs),
+    /// Resets a room's end-to-end encryption group that members can no longer use.
+    ///
+    /// For a room whose group is broken on the server (`group_broken`, or members
+    /// who cannot decrypt or rejoin it): the room gets a new MLS group and no
+    /// device is in it; members, history and the room's log stay. The first member
+    /// whose client acts in the room creates the new group and adds the others
+    /// back; messages sent before the reset stay readable where they were read.
+    /// Safe while the server runs. Appended to the audit log.
+    RepairRoom(repair::RepairArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -86,6 +96,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     match args.command {
         AdminCommand::Audit(args) => audit_command(args).await,
         AdminCommand::RegistrationToken(args) => registration_token::run(args).await,
+        AdminCommand::RepairRoom(args) => repair::run(args).await,
     }
 }
 

@@ -8,7 +8,7 @@
 
 use crate::{
     PASSWORD,
-    messaging::{Member, claim_all, committed, create_room, events, fetch, joined, log, mls, send, sent},
+    harness::{Member, claim_all, committed, create_room, events, fetch, joined, log, mls, send, sent},
     server,
 };
 use conclave_client::{Home, Messenger, SessionToken, Trust};
@@ -273,7 +273,7 @@ async fn outsiders_get_one_answer_for_no_such_room_and_not_yours(backend: Backen
     let mut bob = Member::new(&server, "bob").await;
     let mut carol = Member::new(&server, "carol").await;
     let private = create_room(&mut alice, "hideout", false).await;
-    crate::messaging::add_member(&mut alice, &mut bob, &private, 0).await;
+    crate::harness::add_member(&mut alice, &mut bob, &private, 0).await;
     let (message, _) = sent(&mut alice.client, private.id, b"secret plans", 1).await;
     let direct = room_of(alice.client.ok(Request::OpenDirect { username: "bob".into() }).await);
     let create = alice.create(&direct);

@@ -209,6 +209,27 @@ impl ClientError {
         }
     }
 
+    /// Whether the failure concerns one room only (its group cannot be joined or
+    /// followed, the server refused an action there), so the other rooms stay
+    /// usable; connection, session and storage failures are not.
+    #[must_use]
+    pub fn is_room_level(&self) -> bool {
+        match self {
+            Self::Mls(_) | Self::Protocol(_) => true,
+            Self::Server { code, .. } => matches!(
+                code,
+                ErrorCode::Forbidden
+                    | ErrorCode::NotFound
+                    | ErrorCode::GroupBroken
+                    | ErrorCode::InvalidCommit
+                    | ErrorCode::StaleEpoch
+                    | ErrorCode::BadRequest
+                    | ErrorCode::NoKeyPackages
+            ),
+            _ => false,
+        }
+    }
+
     /// Whether the stored session token is no longer usable, so the user has to
     /// log in again.
     #[must_use]

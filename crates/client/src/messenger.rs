@@ -270,17 +270,17 @@ impl Messenger {
         // this device was away is replaced.
         messenger.replenish_key_packages(key_packages_left, saved.is_none() || last_resort_used).await?;
         let mut pending = messenger.accept_welcomes().await?;
+        // One room that cannot be joined (its group broken on the server, say)
+        // must not keep the device out of the others: it is reported and skipped.
         let lobby = messenger.find("lobby").await?;
-        pending.extend(messenger.join(&lobby).await?);
+        let joined = messenger.join(&lobby).await;
+        pending.extend(room_outcome(&lobby.name, joined)?);
         // A new device of an existing member joins the user's other rooms by
         // external commit (the server allows this for members only).
         for room in messenger.rooms().await? {
-            if room.member
-                && room.epoch.is_some()
-                && !messenger.mls.has_group(&room.group_id.0)
-                && let Err(err) = messenger.join(&room).await
-            {
-                tracing::warn!(room = %room.name, %err, "could not join a room of this user");
+            if room.member && room.epoch.is_some() && !messenger.mls.has_group(&room.group_id.0) {
+                let joined = messenger.join(&room).await;
+                pending.extend(room_outcome(&room.name, joined)?);
             }
         }
         messenger.pending = pending;
@@ -384,6 +384,24 @@ impl Messenger {
     /// # Errors
     /// `forbidden` when room policy does not allow joining; server and MLS errors.
     pub async fn join(&mut self, room: &RoomInfo) -> Result<Vec<Update>> {
+        let mut updates = Vec::new();
+        let mut reset = false;
+        if let Some(local) = self.history.room(room.id)?
+            && local.group_id != room.group_id.0
+        {
+            reset = true;
+            // The server's operator reset the room's group (a new group id): the
+            // old one is dead; join the new one.
+            if self.mls.has_group(&local.group_id) {
+                self.mls.forget_group(&local.group_id)?;
+            }
+            updates.push(Update::Membership {
+                room: room.name.clone(),
+                text: "the room's encryption group was reset by the server's operator; this device \
+                       rejoins, and messages sent in between are not readable on it"
+                    .to_owned(),
+            });
+        }
         self.history.upsert_room(room)?;
         if self.mls.has_group(&room.group_id.0) {
             return self.sync(room.id).await;
@@ -404,10 +422,15 @@ impl Messenger {
                 }
                 _ => return Err(ClientError::Protocol("group_info without the group's state".into())),
             };
+            let created = matches!(change, Change::Create {});
             match self.submit(room.id, &outgoing, change).await {
                 Ok(seq) => {
                     self.history.mark_joined(room.id, seq)?;
-                    return Ok(vec![Update::Joined { room: room.name.clone() }]);
+                    updates.push(Update::Joined { room: room.name.clone() });
+                    if created && reset && room.kind != conclave_proto::RoomKind::Lobby {
+                        updates.extend(Box::pin(self.add_other_members(room)).await);
+                    }
+                    return Ok(updates);
                 }
                 Err(err) if is_stale(&err) => self.mls.forget_group(&room.group_id.0)?,
                 Err(err) => {
@@ -417,6 +440,30 @@ impl Messenger {
             }
         }
         Err(ClientError::Protocol("could not join: the group kept changing".into()))
+    }
+
+    /// Adds the room's other members to a group this device just re-created after
+    /// a reset, so that what is sent next is readable by them (they would
+    /// otherwise join later, by themselves, and miss it). Best effort: who cannot
+    /// be added now joins by external commit later.
+    async fn add_other_members(&mut self, room: &RoomInfo) -> Vec<Update> {
+        let others: Vec<String> = match self.members(room).await {
+            Ok(members) => members.into_iter().map(|m| m.username).filter(|u| *u != self.me).collect(),
+            Err(err) => {
+                tracing::info!(room = %room.name, %err, "could not list the members to add back");
+                return Vec::new();
+            }
+        };
+        if others.is_empty() {
+            return Vec::new();
+        }
+        match self.invite(room, &others).await {
+            Ok(invited) => invited.updates,
+            Err(err) => {
+                tracing::info!(room = %room.name, %err, "could not add the members back; they rejoin by themselves");
+                Vec::new()
+            }
+        }
     }
 
     /// Sends a commit and merges it when accepted. Returns its sequence number.
@@ -669,7 +716,14 @@ impl Messenger {
     /// # Errors
     /// Server, storage and MLS errors.
     pub async fn history(&mut self, room: &RoomInfo, limit: u32) -> Result<History> {
-        let mut notes: Vec<String> = Vec::new();
+        // What starting noticed (a room that cannot be used, say) is said first.
+        let mut notes: Vec<String> = std::mem::take(&mut self.pending)
+            .into_iter()
+            .filter_map(|update| match update {
+                Update::Membership { room: name, text } => Some(format!("{name}: {text}")),
+                _ => None,
+            })
+            .collect();
         for update in self.join(room).await? {
             if let Update::Membership { text, .. } = &update {
                 notes.push(text.clone());
@@ -684,11 +738,28 @@ impl Messenger {
         Ok(History { messages: self.history.messages(room.id, limit)?, joined, notes })
     }
 
-    /// Fetches and applies every entry after the room's cursor.
+    /// Fetches and applies every entry after the room's cursor. If the server
+    /// says this device is no longer in the room's group because an operator
+    /// reset it, joins the new group.
     ///
     /// # Errors
     /// Server, storage and MLS errors.
     pub async fn sync(&mut self, room: RoomId) -> Result<Vec<Update>> {
+        match self.fetch_and_apply(room).await {
+            Err(err) if err.code() == Some(ErrorCode::Forbidden) => {
+                let Some(local) = self.history.room(room)? else { return Err(err) };
+                let Ok(info) = self.find_by_id(room).await else { return Err(err) };
+                if !info.member || info.group_id.0 == local.group_id {
+                    return Err(err);
+                }
+                Box::pin(self.join(&info)).await
+            }
+            other => other,
+        }
+    }
+
+    /// Fetches and applies every entry after the room's cursor.
+    async fn fetch_and_apply(&mut self, room: RoomId) -> Result<Vec<Update>> {
         let mut updates = Vec::new();
         loop {
             let Some(local) = self.history.room(room)? else { return Ok(updates) };
@@ -717,7 +788,8 @@ impl Messenger {
         updates.extend(self.accept_welcomes().await?);
         for room in self.history.rooms()? {
             if self.mls.has_group(&room.group_id) {
-                updates.extend(self.sync(room.id).await?);
+                let synced = self.sync(room.id).await;
+                updates.extend(room_outcome(&room.name, synced)?);
             }
         }
         updates.extend(self.remove_leavers().await?);
@@ -1037,6 +1109,36 @@ impl Messenger {
         let reply = self.client.request(Request::Members { room: room.id }).await?;
         let Reply::Members { members } = reply else { return Err(unexpected("members", &reply)) };
         Ok(members)
+    }
+}
+
+/// The updates of an action on one room, or — when it failed for that room only
+/// ([`ClientError::is_room_level`]) — a line saying the room cannot be used now,
+/// so that the other rooms go on working. Other failures are returned.
+fn room_outcome(room: &str, outcome: Result<Vec<Update>>) -> Result<Vec<Update>> {
+    match outcome {
+        Ok(updates) => Ok(updates),
+        Err(err) if err.is_room_level() => {
+            tracing::warn!(%room, %err, "a room cannot be used now");
+            let what = if err.code() == Some(ErrorCode::GroupBroken) {
+                "its encryption group is broken on the server: ask the server's operator to run \
+                 `conclave admin repair-room`"
+                    .to_owned()
+            } else {
+                let mut text = err.to_string();
+                let mut source = std::error::Error::source(&err);
+                while let Some(cause) = source {
+                    text = format!("{text}: {cause}");
+                    source = cause.source();
+                }
+                text
+            };
+            Ok(vec![Update::Membership {
+                room: room.to_owned(),
+                text: format!("this room cannot be used now: {what}"),
+            }])
+        }
+        Err(err) => Err(err),
     }
 }
 

@@ -334,6 +334,15 @@ pub enum ErrorCode {
     NameTaken,
     /// A message is larger than allowed.
     TooLarge,
+    /// A commit, or the GroupInfo, ratchet tree or Welcome sent with it, failed the
+    /// server's MLS checks against the room's group (another group or epoch, a bad
+    /// signature, a GroupInfo or tree that is not the commit's…); the message says
+    /// which. Nothing was stored.
+    InvalidCommit,
+    /// The room's group state on the server cannot be used (a room broken before
+    /// the server checked commits): the operator resets it with
+    /// `conclave admin repair-room`, then members rejoin.
+    GroupBroken,
     /// Something went wrong on the server; details are in its log.
     Internal,
     /// A code this client does not know (sent by a newer server); treat it like
@@ -373,6 +382,8 @@ impl ErrorCode {
             Self::InvalidName => "invalid_name",
             Self::NameTaken => "name_taken",
             Self::TooLarge => "too_large",
+            Self::InvalidCommit => "invalid_commit",
+            Self::GroupBroken => "group_broken",
             Self::Internal => "internal",
             Self::Unknown => "unknown",
         }

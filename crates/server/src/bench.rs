@@ -235,6 +235,7 @@ impl StoreRig {
             commit: &[],
             group_info: b"group info",
             ratchet_tree: b"tree",
+            public_group: b"public group",
             welcome: None,
             targets: &[],
             devices: &[],

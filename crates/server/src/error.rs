@@ -134,6 +134,12 @@ pub enum RequestError {
     /// A stored secret did not decrypt (wrong key file).
     #[error(transparent)]
     Secret(#[from] crate::auth::secretbox::OpenError),
+    /// A commit failed the MLS checks against the room's group.
+    #[error("invalid commit: {0}")]
+    Commit(conclave_mls::Error),
+    /// The room's stored group state cannot be used.
+    #[error("the room's group state is broken")]
+    GroupBroken,
 }
 
 /// What every request naming a room by id is told when there is no such room
@@ -243,6 +249,14 @@ impl RequestError {
             Self::NameTaken => (ErrorCode::NameTaken, "a room with that name exists".into()),
             Self::TooLarge(what) => (ErrorCode::TooLarge, format!("too large: {what}")),
             Self::QuotaExceeded(quota) => (ErrorCode::QuotaExceeded, format!("quota exceeded: {quota}")),
+            // What was refused, never why OpenMLS's internals failed.
+            Self::Commit(error) => (ErrorCode::InvalidCommit, format!("invalid commit: {error}")),
+            Self::GroupBroken => (
+                ErrorCode::GroupBroken,
+                "this room's encryption group is broken on the server: an operator must reset it \
+                 (`conclave admin repair-room`), then members rejoin"
+                    .into(),
+            ),
             Self::Hash(HashError::Busy) | Self::Store(StoreError::Unavailable(_)) => {
                 tracing::warn!(error = %self, "request failed: temporarily unavailable");
                 (ErrorCode::Unavailable, "the server is temporarily unavailable: try again shortly".into())

@@ -5,13 +5,13 @@
 //! and the change it permits see the same state (a user removed a moment ago
 //! cannot slip one more message in).
 //!
-//! The server enforces policy on the *declared* [`Change`] of a commit; it never
-//! parses MLS. Every member's client checks the declared change against the
-//! commit's MLS content and rejects a commit whose content does not match.
+//! Policy is decided on the *declared* [`Change`] of a commit;
+//! [`crate::handshake`] holds the commit's MLS content to that declaration (and
+//! every member's client checks the same again).
 //!
 //! | action | lobby | public | private | direct |
 //! |---|---|---|---|---|
-//! | `create` (epoch none → 0) | anyone | owner | owner | a participant |
+//! | `create` (epoch none → 0) | anyone | members | members | a participant |
 //! | `join` (own device) | anyone | anyone | members | participants |
 //! | `add` | members | members | owner | owner, participants only |
 //! | `remove` a member | nobody | owner | owner | owner |
@@ -125,13 +125,14 @@ pub(crate) fn commit(facts: &CommitFacts, change: &Change, epoch: u64) -> Result
     };
     match change {
         Change::Create {} => {
+            // A new room's only member is its owner; after an operator reset
+            // the group, any member re-creates it (the others then join).
             let allowed = match kind {
                 Lobby => true,
-                Public | Private => caller == Owner,
-                Direct => caller.is_member(),
+                Public | Private | Direct => caller.is_member(),
             };
             if !allowed {
-                return Err(Forbidden("only the owner creates the room's group"));
+                return Err(Forbidden("only members create the room's group"));
             }
             return if facts.room.epoch.is_none() { Ok(()) } else { Err(Refusal::StaleEpoch) };
         }

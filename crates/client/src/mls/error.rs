@@ -7,7 +7,7 @@
 //! this device was removed from ([`MlsError::NotMember`]), or report a bug / a broken
 //! store ([`MlsError::Store`], [`MlsError::CorruptStore`], [`MlsError::Internal`]).
 
-use super::identity::{Identity, InvalidIdentity};
+use conclave_mls::{Identity, InvalidIdentity};
 use std::{error::Error as StdError, path::PathBuf};
 
 /// Shorthand for results of the MLS layer.
@@ -159,6 +159,26 @@ pub enum MlsError {
 impl From<rusqlite::Error> for MlsError {
     fn from(e: rusqlite::Error) -> Self {
         Self::Store(Box::new(e))
+    }
+}
+
+impl From<conclave_mls::Error> for MlsError {
+    /// The shared rules' refusals, in this layer's terms: input from the network
+    /// that fails them is dropped like any other invalid input.
+    fn from(e: conclave_mls::Error) -> Self {
+        use conclave_mls::Error as Shared;
+        match e {
+            Shared::Malformed { what } => Self::Malformed { what },
+            Shared::UnsupportedCiphersuite => Self::UnsupportedCiphersuite,
+            Shared::InvalidIdentity(e) => Self::InvalidIdentity(e),
+            Shared::Refused { what, reason } => Self::Policy { what, reason },
+            Shared::WrongGroup => Self::WrongGroup,
+            Shared::Rejected { what, source } => Self::Rejected { what, source },
+            e @ (Shared::WrongEpoch { .. } | Shared::Mismatch { .. }) => {
+                Self::Rejected { what: "handshake message", source: Box::new(e) }
+            }
+            e => Self::Internal { op: "shared MLS rules", source: Box::new(e) },
+        }
     }
 }
 

@@ -2,27 +2,21 @@
 //! process.
 
 use super::{
-    CIPHERSUITE, GroupState, Identity, MlsState, Outgoing, Processed, capabilities, create_config,
+    CIPHERSUITE, GroupState, Identity, MlsState, Outgoing, Processed, ProposalSummary, capabilities,
+    create_config,
     error::{MlsError, Result},
-    identity_of,
-    inspect::ProposalSummary,
-    inspect_handshake, join_config,
+    identity_of, inspect_handshake, join_config,
     store::Tx,
 };
 use openmls::messages::group_info::VerifiableGroupInfo;
 use openmls::prelude::{
     CommitMessageBundle, GroupId, KeyPackage, KeyPackageIn, LeafNodeIndex, LeafNodeParameters, MlsGroup,
     MlsMessageBodyIn, MlsMessageIn, OpenMlsProvider as _, ProcessedMessageContent, ProposalType,
-    ProtocolMessage, ProtocolVersion, QueuedProposal, RatchetTreeIn, Sender, StagedCommit, StagedWelcome,
-    WelcomeError, tls_codec::Deserialize as _,
+    ProtocolMessage, ProtocolVersion, QueuedProposal, RatchetTreeIn, Sender, StagedWelcome, WelcomeError,
+    tls_codec::Deserialize as _,
 };
 use sha2::{Digest as _, Sha256};
 use std::collections::HashSet;
-
-/// The proposals a Conclave commit may carry. Anything else (group context
-/// extensions, re-init, PSKs…) could change the group's rules behind the server's back.
-const ALLOWED_PROPOSALS: [ProposalType; 4] =
-    [ProposalType::Add, ProposalType::Update, ProposalType::Remove, ProposalType::ExternalInit];
 
 impl MlsState {
     /// Creates a group with this device as its only member, under the caller's
@@ -389,9 +383,10 @@ impl MlsState {
                     reason: "proposals from outside the group are not accepted",
                 }),
                 ProcessedMessageContent::StagedCommitMessage(staged) => {
-                    let sender_identity = identity_of(&credential)?;
-                    let external = matches!(sender, Sender::NewMemberCommit);
-                    let (added, removed) = check_commit(&group, &staged, &sender_identity, external)?;
+                    let effects =
+                        conclave_mls::commit::effects(&staged, &sender, &credential, group.members())?;
+                    let (added, removed) = (effects.added_identities(), effects.removed_identities());
+                    let (sender_identity, external) = (effects.committer.identity, effects.external);
                     let removed_me = staged.self_removed();
                     group
                         .merge_staged_commit(&tx.provider, *staged)
@@ -572,61 +567,13 @@ fn settle_own_commit(tx: &Tx<'_>, group: &mut MlsGroup) -> Result<()> {
     tx.prune_sent(&group_id, group.epoch().as_u64())
 }
 
-/// Checks another member's commit against Conclave's rules and returns the devices
-/// it adds and removes (read before merging, while the removed leaves still exist).
-fn check_commit(
-    group: &MlsGroup,
-    staged: &StagedCommit,
-    sender: &Identity,
-    external: bool,
-) -> Result<(Vec<Identity>, Vec<Identity>)> {
-    let policy = |reason| MlsError::Policy { what: "commit", reason };
-    if staged.queued_proposals().any(|p| !ALLOWED_PROPOSALS.contains(&p.proposal().proposal_type())) {
-        return Err(policy("it carries a proposal type Conclave does not use"));
-    }
-    if let Some(leaf) = staged.update_path_leaf_node()
-        && identity_of(leaf.credential())? != *sender
-    {
-        return Err(policy("the committer's new leaf carries another identity"));
-    }
-    for update in staged.update_proposals() {
-        let Sender::Member(index) = update.sender() else {
-            return Err(policy("an update proposal from outside the group"));
-        };
-        if identity_of(update.update_proposal().leaf_node().credential())? != member_identity(group, *index)?
-        {
-            return Err(policy("an update proposal changes a member's identity"));
-        }
-    }
-    let removed = staged
-        .remove_proposals()
-        .map(|remove| member_identity(group, remove.remove_proposal().removed()))
-        .collect::<Result<Vec<_>>>()?;
-    if external && removed.iter().any(|identity| identity != sender) {
-        return Err(policy("an external commit removes another device"));
-    }
-    let mut added = staged
-        .add_proposals()
-        .map(|add| identity_of(add.add_proposal().key_package().leaf_node().credential()))
-        .collect::<Result<Vec<_>>>()?;
-    if external {
-        added.push(sender.clone());
-    }
-    // After the commit every identity must still name exactly one leaf.
-    let mut present = member_identities(group)?;
-    present.retain(|identity| !removed.contains(identity));
-    let mut present = present.into_iter().collect::<HashSet<_>>();
-    if added.iter().any(|identity| !present.insert(identity.clone())) {
-        return Err(policy("it adds a device that is already a member"));
-    }
-    Ok((added, removed))
-}
-
 /// Checks a standalone proposal against Conclave's rules before storing it.
 fn check_proposal(group: &MlsGroup, proposal: &QueuedProposal) -> Result<()> {
     let policy = |reason| MlsError::Policy { what: "proposal", reason };
     let proposal_type = proposal.proposal().proposal_type();
-    if !ALLOWED_PROPOSALS.contains(&proposal_type) || proposal_type == ProposalType::ExternalInit {
+    if !conclave_mls::commit::ALLOWED_PROPOSALS.contains(&proposal_type)
+        || proposal_type == ProposalType::ExternalInit
+    {
         return Err(policy("a proposal type Conclave does not use"));
     }
     match (proposal.proposal(), proposal.sender()) {
@@ -649,11 +596,7 @@ fn check_proposal(group: &MlsGroup, proposal: &QueuedProposal) -> Result<()> {
 /// Checks that every member of a group just joined carries a valid identity, and no
 /// identity names two leaves.
 fn check_members(group: &MlsGroup) -> Result<()> {
-    let identities = member_identities(group)?;
-    let distinct = identities.iter().collect::<HashSet<_>>();
-    if distinct.len() != identities.len() {
-        return Err(MlsError::Policy { what: "group", reason: "two leaves carry the same identity" });
-    }
+    conclave_mls::commit::check_members(group.members())?;
     Ok(())
 }
 

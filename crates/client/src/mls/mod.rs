@@ -39,37 +39,31 @@
 //! # Not done here
 //! Nothing checks that a member's signature key is the one the server bound to that
 //! device: [`MlsState::member_keys`] gives the keys for the caller to compare. Room
-//! policy (who may add, remove or join) is the caller's, using [`Processed::Commit`]. The
-//! server does not link OpenMLS: it enforces policy on the change each commit declares,
-//! and [`inspect_handshake`] lets a client (or a future server-side check) read what a
-//! commit really does without group state.
+//! policy (who may add, remove or join) is the caller's, using [`Processed::Commit`].
+//! What a commit does is read by `conclave_mls::commit::effects`, the same function
+//! the server runs on its public view of the group before it accepts the commit.
 
 mod error;
 mod group;
-mod identity;
-mod inspect;
 mod store;
 
 #[cfg(test)]
 mod tests;
 
-pub use error::{BoxError, MlsError, Result};
-pub use identity::{Identity, InvalidIdentity};
-pub use inspect::{
-    HandshakeKind, HandshakeSender, HandshakeSummary, LeafSummary, ProposalSummary, inspect_handshake,
+pub use conclave_mls::{
+    CIPHERSUITE, HandshakeKind, HandshakeSender, HandshakeSummary, Identity, InvalidIdentity, LeafSummary,
+    ProposalSummary, inspect_handshake,
 };
+pub use error::{BoxError, MlsError, Result};
 
 use openmls::prelude::{
-    BasicCredential, Capabilities, Ciphersuite, Credential, CredentialWithKey, ExtensionType, KeyPackage,
+    BasicCredential, Capabilities, Credential, CredentialWithKey, ExtensionType, KeyPackage,
     MlsGroupCreateConfig, MlsGroupJoinConfig, MlsMessageOut, PURE_PLAINTEXT_WIRE_FORMAT_POLICY,
     SignatureScheme, tls_codec::Serialize as _,
 };
 use openmls_basic_credential::SignatureKeyPair;
 use std::path::Path;
 use store::Store;
-
-/// The ciphersuite of every Conclave group: X25519 HPKE, AES-128-GCM, SHA-256, Ed25519.
-const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
 
 /// How many past epochs' message secrets are kept, so that an application message
 /// sent just before a commit still decrypts after it. Each one kept weakens forward
@@ -321,9 +315,7 @@ impl MlsState {
 
 /// The identity in a leaf's credential.
 fn identity_of(credential: &Credential) -> Result<Identity> {
-    let basic = BasicCredential::try_from(credential.clone())
-        .map_err(|_| MlsError::Policy { what: "credential", reason: "not a basic credential" })?;
-    Ok(Identity::from_credential_bytes(basic.identity())?)
+    Ok(conclave_mls::identity_of(credential)?)
 }
 
 /// The capabilities of every leaf this device creates: Conclave's ciphersuite, and

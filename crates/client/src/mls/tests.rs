@@ -556,8 +556,8 @@ fn inspect_handshake_reads_add_remove_and_external_join() {
 
     // Not handshake messages.
     let message = a.state.encrypt(GROUP, b"private").expect("encrypt");
-    assert!(matches!(inspect_handshake(&message), Err(MlsError::Malformed { .. })));
-    assert!(matches!(inspect_handshake(&add.group_info), Err(MlsError::Malformed { .. })));
+    assert!(matches!(inspect_handshake(&message), Err(conclave_mls::Error::Malformed { .. })));
+    assert!(matches!(inspect_handshake(&add.group_info), Err(conclave_mls::Error::Malformed { .. })));
 }
 
 /// Measures encryption and decryption of 100-byte messages with the SQLite store,

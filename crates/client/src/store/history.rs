@@ -152,7 +152,7 @@ impl History {
         self.conn
             .execute(
                 "INSERT INTO rooms (id, name, kind, group_id) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, group_id = excluded.group_id",
                 params![room.id.0, room.name, kind_name(room.kind), room.group_id.0],
             )
             .map_err(db_err)?;

@@ -74,6 +74,8 @@ pub enum AuditAction {
     RegistrationTokenRevoked,
     /// A registration used up one use of a registration token.
     RegistrationTokenUsed,
+    /// An operator reset a room's MLS group (`conclave admin repair-room`).
+    RoomRepaired,
     /// The log is keyed from this entry on (the server's first start with an
     /// audit key); entries before it carry plain hashes.
     ChainKeyed,
@@ -102,6 +104,7 @@ impl AuditAction {
             Self::RegistrationTokenCreated => "registration_token_created",
             Self::RegistrationTokenRevoked => "registration_token_revoked",
             Self::RegistrationTokenUsed => "registration_token_used",
+            Self::RoomRepaired => "room_repaired",
             Self::ChainKeyed => "audit_keyed",
         }
     }

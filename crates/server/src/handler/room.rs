@@ -10,10 +10,12 @@ use crate::{
     clock,
     error::{NO_SUCH_ROOM, RequestError},
     fanout::{self, Delta},
+    handshake::{BoundDevice, Job},
     policy,
     quota::Quota,
     store::{NewCommit, NewRoom, RoomRecord},
 };
+use conclave_mls::PublicState;
 use conclave_proto::{
     Bytes, Change, DeviceId, EntryBody, Event, LogEntry, MemberInfo, Reply, RoomId, RoomInfo, RoomKind,
     UserId, WelcomeInfo, limits::MAX_CHANGE_USERS, validate,
@@ -168,6 +170,10 @@ pub(crate) async fn group_info(ctx: &Ctx<'_>, me: &Caller<'_>, room: RoomId) -> 
     let record = load(ctx, me, room).await?;
     policy::may_inspect(record.kind, record.viewer)?;
     let state = ctx.shared.store.group_state(room).await?.ok_or(RequestError::NotFound(NO_SUCH_ROOM))?;
+    if state.epoch.is_some() && state.public_group.is_none() {
+        // Stored before the server checked commits: served only once verified.
+        adopt_stored(ctx, room, &state).await?;
+    }
     Ok(Reply::GroupInfo {
         room,
         epoch: state.epoch,
@@ -240,6 +246,27 @@ struct Targets {
     devices: Vec<DeviceId>,
     /// The user of each of `devices`.
     owners: Vec<UserId>,
+    /// The signature key bound to each of `devices`.
+    keys: Vec<Vec<u8>>,
+}
+
+impl Targets {
+    /// The devices an `add` adds, as the server bound them.
+    fn bound_devices(&self) -> Vec<BoundDevice> {
+        self.devices
+            .iter()
+            .zip(&self.owners)
+            .zip(&self.keys)
+            .map(|((device, owner), key)| {
+                let index = self.users.iter().position(|u| u == owner).unwrap_or_default();
+                BoundDevice {
+                    username: self.names[index].clone(),
+                    device: *device,
+                    signature_key: key.clone(),
+                }
+            })
+            .collect()
+    }
 }
 
 /// Checks a commit's shape and resolves the users and devices it names.
@@ -273,17 +300,18 @@ async fn targets(ctx: &Ctx<'_>, request: &CommitRequest) -> Result<Targets, Requ
     }
     let store = &ctx.shared.store;
     let (users, names) = super::named_users(store, names).await?.into_iter().unzip();
-    let mut resolved = Targets { users, names, devices: Vec::new(), owners: Vec::new() };
+    let mut resolved = Targets { users, names, devices: Vec::new(), owners: Vec::new(), keys: Vec::new() };
     for device in devices {
-        let owner = store.device(*device).await?.map(|d| d.user);
-        let Some(owner) = owner.filter(|owner| resolved.users.contains(owner)) else {
+        let record = store.device(*device).await?.filter(|d| resolved.users.contains(&d.user));
+        let Some(record) = record else {
             return Err(Invalid("a device added does not belong to a user added"));
         };
         if resolved.devices.contains(device) {
             return Err(Invalid("a device is named twice"));
         }
         resolved.devices.push(*device);
-        resolved.owners.push(owner);
+        resolved.owners.push(record.user);
+        resolved.keys.push(record.signature_key);
     }
     Ok(resolved)
 }
@@ -317,19 +345,19 @@ pub(crate) async fn commit(
         commit: &commit.0,
         group_info: &group_info.0,
         ratchet_tree: &ratchet_tree.0,
+        public_group: &[],
         welcome: welcome.as_ref().map(|w| w.0.as_slice()),
         targets: &targets.users,
         devices: &targets.devices,
         at_ms,
     };
 
-    let mut removable = 0;
-    if matches!(change, Change::Remove { .. }) {
-        for user in &targets.users {
-            removable += shared.store.devices_of(*user).await?.len();
-        }
-    }
-    crate::handshake::verify(&change, &commit.0, epoch, &me.user.username, me.device, removable)?;
+    // Permission first, so a caller without it learns nothing of the group.
+    let facts = shared.store.commit_facts(&new).await?;
+    policy::commit(&facts, &change, epoch)?;
+    let checked = check_handshake(ctx, me, &new, &targets).await?;
+    let new =
+        NewCommit { ratchet_tree: &checked.ratchet_tree, public_group: checked.state.as_bytes(), ..new };
 
     let turn = shared.fanout.turn(room).await;
     let appended = shared.store.append_commit(&new, |facts| policy::commit(facts, &change, epoch)).await?;
@@ -391,4 +419,75 @@ pub(crate) async fn commit(
         ctx.audit(Some(&me.user.username), action, detail).await?;
     }
     Ok(Reply::Committed { seq: appended.seq, epoch: new_epoch })
+}
+
+/// Checks the commit's MLS content against the room's group and what the caller
+/// declared ([`crate::handshake`]). Rooms created before the server kept public
+/// group state get it from their stored GroupInfo and tree, verified.
+async fn check_handshake(
+    ctx: &Ctx<'_>,
+    me: &Caller<'_>,
+    new: &NewCommit<'_>,
+    targets: &Targets,
+) -> Result<conclave_mls::Checked, RequestError> {
+    let store = &ctx.shared.store;
+    let group = store.group_state(new.room).await?.ok_or(RequestError::NotFound("no such room"))?;
+    let state = match (new.change, group.epoch) {
+        (Change::Create {}, None) => None,
+        (Change::Create {}, Some(_)) => return Err(RequestError::StaleEpoch),
+        (_, None) => return Err(RequestError::Forbidden("the room's group does not exist yet")),
+        (_, Some(current)) if new.epoch < current => return Err(RequestError::StaleEpoch),
+        (_, Some(current)) if new.epoch > current => {
+            return Err(RequestError::Invalid("the commit is for a later epoch than the room's"));
+        }
+        (_, Some(_)) => Some(match &group.public_group {
+            Some(state) => PublicState::from_bytes(state.clone()),
+            None => adopt_stored(ctx, new.room, &group).await?,
+        }),
+    };
+    let caller_key = store.device(me.device).await?.ok_or(RequestError::DeviceMismatch)?.signature_key;
+    let job = Job {
+        group_id: group.group_id,
+        state,
+        change: new.change.clone(),
+        commit: new.commit.to_vec(),
+        group_info: new.group_info.to_vec(),
+        ratchet_tree: new.ratchet_tree.to_vec(),
+        welcome: new.welcome.map(<[u8]>::to_vec),
+        caller: BoundDevice {
+            username: me.user.username.clone(),
+            device: me.device,
+            signature_key: caller_key,
+        },
+        added: targets.bound_devices(),
+    };
+    job.run().await
+}
+
+/// The public state of a room whose group was created before the server kept it,
+/// from the GroupInfo and tree it stored then, both verified now, and kept from
+/// now on. A room whose stored state does not verify is broken: `group_broken`
+/// until an operator repairs it.
+async fn adopt_stored(
+    ctx: &Ctx<'_>,
+    room: RoomId,
+    group: &crate::store::GroupState,
+) -> Result<PublicState, RequestError> {
+    let (Some(epoch), Some(info), Some(tree)) = (group.epoch, &group.group_info, &group.ratchet_tree) else {
+        return Err(RequestError::GroupBroken);
+    };
+    let (group_id, info, tree) = (group.group_id.clone(), info.clone(), tree.clone());
+    let adopted = tokio::task::spawn_blocking(move || conclave_mls::adopt(&group_id, &info, &tree))
+        .await
+        .map_err(|_| RequestError::Protocol(conclave_proto::ErrorCode::Internal, "internal server error"))?;
+    match adopted {
+        Ok(state) => {
+            ctx.shared.store.keep_public_group(room, epoch, state.as_bytes()).await?;
+            Ok(state)
+        }
+        Err(error) => {
+            tracing::warn!(room = room.0, %error, "a room's stored GroupInfo and tree do not verify: it needs `conclave admin repair-room`");
+            Err(RequestError::GroupBroken)
+        }
+    }
 }

@@ -93,6 +93,8 @@ pub(crate) struct NewCommit<'a> {
     pub group_info: &'a [u8],
     /// Ratchet tree after the commit.
     pub ratchet_tree: &'a [u8],
+    /// The group's public MLS state after the commit.
+    pub public_group: &'a [u8],
     /// Welcome for `devices`.
     pub welcome: Option<&'a [u8]>,
     /// `add`/`remove`: the users named, resolved.
@@ -252,7 +254,61 @@ fn membership(row: Option<(String, bool)>) -> Membership {
     Membership::from_row(row.as_ref().map(|(role, left)| (role.as_str(), *left)))
 }
 
+/// The facts a commit is decided on, read with `$conn` (inside the commit's
+/// transaction, or before it for the pre-check): the caller's and targets'
+/// standing, whether the calling device is in the group; `$kind`, `$epoch`,
+/// `$low`, `$high` are the room's row.
+macro_rules! commit_facts {
+    ($conn:expr, $commit:expr, $kind:expr, $epoch:expr, $low:expr, $high:expr) => {{
+        let room = $commit.room.0;
+        let caller: Option<(String, bool)> =
+            sqlx::query_as(MEMBERSHIP).bind(room).bind($commit.user.0).fetch_optional(&mut *$conn).await?;
+        let in_group: Option<i64> = sqlx::query_scalar(IN_GROUP)
+            .bind(room)
+            .bind($commit.device.0)
+            .fetch_optional(&mut *$conn)
+            .await?;
+        let mut targets = Vec::with_capacity($commit.targets.len());
+        for user in $commit.targets {
+            let row: Option<(String, bool)> =
+                sqlx::query_as(MEMBERSHIP).bind(room).bind(user.0).fetch_optional(&mut *$conn).await?;
+            targets.push(membership(row));
+        }
+        CommitFacts {
+            room: RoomFacts { kind: parse_kind(&$kind)?, epoch: epoch_of($epoch) },
+            caller: membership(caller),
+            device_in_group: in_group.is_some(),
+            targets,
+            targets_are_participants: $commit.targets.iter().all(|u| [$low, $high].contains(&Some(u.0))),
+        }
+    }};
+}
+
 impl Store {
+    /// The facts `commit` would be decided on now, read without taking the
+    /// room's lock: for refusing a caller without permission before its commit's
+    /// MLS content is checked (which tells about the group). The decision that
+    /// counts is [`append_commit`](Self::append_commit)'s, under the lock.
+    ///
+    /// # Errors
+    /// [`AppendError::NotFound`] for no room; storage errors.
+    pub(crate) async fn commit_facts(&self, commit: &NewCommit<'_>) -> Result<CommitFacts, AppendError> {
+        type RoomRow = (Option<i64>, String, Option<i64>, Option<i64>);
+        with_pool!(self, pool => {
+            let mut conn = pool.acquire().await?;
+            let Some((current, kind, low, high)) = sqlx::query_as::<_, RoomRow>(
+                "SELECT epoch, kind, direct_low, direct_high FROM rooms WHERE id = $1",
+            )
+            .bind(commit.room.0)
+            .fetch_optional(&mut *conn)
+            .await?
+            else {
+                return Err(AppendError::NotFound);
+            };
+            Ok(commit_facts!(conn, commit, kind, current, low, high))
+        })
+    }
+
     /// Appends a commit if `decide` allows it given the facts read under the
     /// room's lock, and moves the room's epoch by compare-and-set: a `create`
     /// only while the room has no epoch (none → 0), anything else only while the
@@ -279,26 +335,7 @@ impl Store {
             else {
                 return Err(AppendError::NotFound);
             };
-            let caller: Option<(String, bool)> = sqlx::query_as(MEMBERSHIP)
-                .bind(room)
-                .bind(commit.user.0)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let in_group: Option<i64> =
-                sqlx::query_scalar(IN_GROUP).bind(room).bind(commit.device.0).fetch_optional(&mut *tx).await?;
-            let mut targets = Vec::with_capacity(commit.targets.len());
-            for user in commit.targets {
-                let row: Option<(String, bool)> =
-                    sqlx::query_as(MEMBERSHIP).bind(room).bind(user.0).fetch_optional(&mut *tx).await?;
-                targets.push(membership(row));
-            }
-            let facts = CommitFacts {
-                room: RoomFacts { kind: parse_kind(&kind)?, epoch: epoch_of(current) },
-                caller: membership(caller),
-                device_in_group: in_group.is_some(),
-                targets,
-                targets_are_participants: commit.targets.iter().all(|u| [low, high].contains(&Some(u.0))),
-            };
+            let facts = commit_facts!(tx, commit, kind, current, low, high);
             if let Err(refusal) = decide(&facts) {
                 tx.rollback().await?;
                 return Err(AppendError::Refused(refusal));
@@ -307,22 +344,25 @@ impl Store {
             // Compare-and-set on the epoch: of two commits for one epoch, one wins.
             let moved = if create {
                 sqlx::query(
-                    "UPDATE rooms SET epoch = 0, group_info = $2, ratchet_tree = $3 WHERE id = $1 AND epoch IS NULL",
+                    "UPDATE rooms SET epoch = 0, group_info = $2, ratchet_tree = $3, public_group = $4 \
+                     WHERE id = $1 AND epoch IS NULL",
                 )
                 .bind(room)
                 .bind(commit.group_info)
                 .bind(commit.ratchet_tree)
+                .bind(commit.public_group)
                 .execute(&mut *tx)
                 .await?
             } else {
                 sqlx::query(
-                    "UPDATE rooms SET epoch = epoch + 1, group_info = $2, ratchet_tree = $3 \
+                    "UPDATE rooms SET epoch = epoch + 1, group_info = $2, ratchet_tree = $3, public_group = $5 \
                      WHERE id = $1 AND epoch = $4",
                 )
                 .bind(room)
                 .bind(commit.group_info)
                 .bind(commit.ratchet_tree)
                 .bind(epoch)
+                .bind(commit.public_group)
                 .execute(&mut *tx)
                 .await?
             };

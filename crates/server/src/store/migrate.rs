@@ -40,6 +40,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0005_quotas.sql"),
         include_str!("../../migrations/postgres/0005_quotas.sql"),
     ),
+    (
+        6,
+        "public groups",
+        include_str!("../../migrations/sqlite/0006_public_groups.sql"),
+        include_str!("../../migrations/postgres/0006_public_groups.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

@@ -33,6 +33,7 @@ mod log;
 mod login_limits;
 mod migrate;
 mod registration_tokens;
+mod repair;
 mod rooms;
 mod sessions;
 
@@ -43,7 +44,8 @@ pub(crate) use devices::DeviceRecord;
 pub(crate) use log::{AppendError, NewCommit, NewMessage, StoredMessage};
 pub use login_limits::{AttemptCounters, Scope};
 pub use registration_tokens::RegistrationTokenRecord;
-pub(crate) use rooms::{NewRoom, RoomRecord, kind_name};
+pub use repair::{GroupReset, RoomSummary};
+pub(crate) use rooms::{GroupState, NewRoom, RoomRecord, kind_name};
 pub use sessions::{NewSession, SessionRecord};
 
 use crate::config::Database;

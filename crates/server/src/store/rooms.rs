@@ -61,6 +61,11 @@ pub(crate) struct GroupState {
     pub group_info: Option<Vec<u8>>,
     /// Latest ratchet tree.
     pub ratchet_tree: Option<Vec<u8>>,
+    /// The group's public MLS state, which commits are checked against; `None`
+    /// until created, and for rooms created before the server kept it.
+    pub public_group: Option<Vec<u8>>,
+    /// The MLS group id.
+    pub group_id: Vec<u8>,
 }
 
 /// What [`Store::create_room`] did.
@@ -482,17 +487,19 @@ impl Store {
 
     /// The room's MLS group state, `None` if there is no such room.
     pub(crate) async fn group_state(&self, room: RoomId) -> Result<Option<GroupState>> {
-        type Row = (Option<i64>, Option<Vec<u8>>, Option<Vec<u8>>);
+        type Row = (Option<i64>, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>, Vec<u8>);
         let row: Option<Row> = with_pool!(self, pool => sqlx::query_as(
-            "SELECT epoch, group_info, ratchet_tree FROM rooms WHERE id = $1",
+            "SELECT epoch, group_info, ratchet_tree, public_group, group_id FROM rooms WHERE id = $1",
         )
         .bind(room.0)
         .fetch_optional(pool)
         .await?);
-        Ok(row.map(|(epoch, group_info, ratchet_tree)| GroupState {
+        Ok(row.map(|(epoch, group_info, ratchet_tree, public_group, group_id)| GroupState {
             epoch: epoch_of(epoch),
             group_info,
             ratchet_tree,
+            public_group,
+            group_id,
         }))
     }
 

@@ -1,5 +1,7 @@
 //! [`Identity`]: who a leaf of an MLS group is.
 
+use crate::error::{Error, Result};
+use openmls::prelude::{BasicCredential, Credential};
 use std::{fmt, str::FromStr};
 
 /// Who a leaf is: one device of one user.
@@ -29,12 +31,16 @@ impl Identity {
     }
 
     /// The bytes carried in the `BasicCredential`.
-    pub(crate) fn to_credential_bytes(&self) -> Vec<u8> {
+    #[must_use]
+    pub fn to_credential_bytes(&self) -> Vec<u8> {
         self.to_string().into_bytes()
     }
 
     /// Parses the identity carried in a `BasicCredential`.
-    pub(crate) fn from_credential_bytes(bytes: &[u8]) -> Result<Self, InvalidIdentity> {
+    ///
+    /// # Errors
+    /// [`InvalidIdentity`] if the bytes are not `username/device_id` in UTF-8.
+    pub fn from_credential_bytes(bytes: &[u8]) -> Result<Self, InvalidIdentity> {
         let text = std::str::from_utf8(bytes)
             .map_err(|_| InvalidIdentity(String::from_utf8_lossy(bytes).into_owned()))?;
         text.parse()
@@ -65,4 +71,15 @@ impl FromStr for Identity {
         let device = device.parse().map_err(|_| invalid())?;
         Ok(Self { user: user.to_owned(), device })
     }
+}
+
+/// The identity in a leaf's credential.
+///
+/// # Errors
+/// [`Error::Refused`] for a credential that is not a basic credential;
+/// [`Error::InvalidIdentity`] for one that is not `username/device_id`.
+pub fn identity_of(credential: &Credential) -> Result<Identity> {
+    let basic = BasicCredential::try_from(credential.clone())
+        .map_err(|_| Error::Refused { what: "credential", reason: "not a basic credential" })?;
+    Ok(Identity::from_credential_bytes(basic.identity())?)
 }

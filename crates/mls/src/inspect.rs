@@ -10,14 +10,13 @@
 //! `Credential`): no field is hand-decoded.
 //!
 //! Nothing is verified: not the signature, not the membership tag, not the
-//! KeyPackages (that needs the group's state). The server learns what the sender
-//! *claims*; members verify everything in [`MlsState::process`](super::MlsState::process)
-//! and reject a commit that breaks the same rules.
+//! KeyPackages (that needs the group's state). It tells what a sender *claims*:
+//! the Delivery Service's real checks are in [`crate::delivery`], and members verify
+//! everything when they process the commit.
 
-use super::{
-    error::{MlsError, Result},
-    identity::Identity,
-    identity_of,
+use crate::{
+    error::{Error, Result},
+    identity::{Identity, identity_of},
 };
 use openmls::prelude::{
     ContentType, Credential, GroupId, KeyPackageIn, MlsMessageBodyIn, MlsMessageIn, ProposalIn,
@@ -114,11 +113,11 @@ impl HandshakeSummary {
 /// group state. Nothing is verified; see the module documentation.
 ///
 /// # Errors
-/// [`MlsError::Malformed`] if the bytes are not a PublicMessage commit or proposal;
-/// [`MlsError::InvalidIdentity`] / [`MlsError::Policy`] if a leaf's credential is not
+/// [`Error::Malformed`] if the bytes are not a PublicMessage commit or proposal;
+/// [`Error::InvalidIdentity`] / [`Error::Refused`] if a leaf's credential is not
 /// a Conclave identity.
 pub fn inspect_handshake(message: &[u8]) -> Result<HandshakeSummary> {
-    let malformed = || MlsError::Malformed { what: "handshake message" };
+    let malformed = || Error::Malformed { what: "handshake message" };
     // First the full parse, which checks the whole message (and nothing trailing).
     let message_in = MlsMessageIn::tls_deserialize_exact(message).map_err(|_| malformed())?;
     let MlsMessageBodyIn::PublicMessage(public) = message_in.extract() else {
@@ -194,9 +193,9 @@ fn summarize(proposal: ProposalIn) -> Result<ProposalSummary> {
         ProposalIn::Add(add) => {
             // `AddProposalIn` hides its KeyPackage, but its encoding is the KeyPackage's.
             let bytes =
-                add.tls_serialize_detached().map_err(|_| MlsError::Malformed { what: "Add proposal" })?;
+                add.tls_serialize_detached().map_err(|_| Error::Malformed { what: "Add proposal" })?;
             let key_package = KeyPackageIn::tls_deserialize_exact(bytes)
-                .map_err(|_| MlsError::Malformed { what: "Add proposal" })?;
+                .map_err(|_| Error::Malformed { what: "Add proposal" })?;
             let leaf = key_package.unverified_credential();
             ProposalSummary::Add(LeafSummary {
                 identity: identity_of(&leaf.credential)?,
