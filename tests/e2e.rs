@@ -11,6 +11,7 @@
 //!   bound on guesses.
 //! * `registration` — registration modes, registration tokens, the
 //!   registration rate.
+//! * `processes` — several processes on one client home at once.
 //! * `protocol` — the wire protocol under malformed and hostile input.
 //! * `flood` — connections that never log in: the caps per address and overall.
 //! * `ops` — what an operator sees: TLS, health, metrics, restarts, certificates.
@@ -49,6 +50,8 @@ mod messages;
 mod messaging;
 #[path = "e2e/ops.rs"]
 mod ops;
+#[path = "e2e/processes.rs"]
+mod processes;
 #[path = "e2e/protocol.rs"]
 mod protocol;
 #[path = "e2e/registration.rs"]
