@@ -91,6 +91,9 @@ pub enum Command {
     /// List your sessions, or revoke one.
     #[command(long_about = SESSIONS_ABOUT)]
     Sessions(SessionsArgs),
+    /// List your devices, or remove one (it leaves every room's encryption).
+    #[command(long_about = DEVICES_ABOUT)]
+    Devices(DevicesArgs),
     /// Send an end-to-end encrypted message to #room or @user.
     #[command(long_about = SEND_ABOUT)]
     Send(SendArgs),
@@ -335,6 +338,18 @@ Examples:
     conclave sessions
     conclave sessions --revoke 3f2a9c0d";
 
+const DEVICES_ABOUT: &str = "\
+List your devices (client homes that logged in and were not logged out; this one is \
+marked with *), or remove one you no longer have, such as a lost laptop. A removed \
+device's session ends, it can never connect as that device again, and the members of \
+its rooms remove it from the rooms' encryption with their next change, so it cannot \
+read anything sent afterwards. Logging out or revoking a session does the same for \
+its device. Times are UTC.
+
+Examples:
+    conclave devices
+    conclave devices --remove 7";
+
 const CHAT_ABOUT: &str = "\
 The full-screen terminal chat client. With a saved session it opens straight into the \
 chat; otherwise it starts on a login screen (server, username, password, authenticator \
@@ -428,6 +443,21 @@ pub struct LogoutArgs {
 /// `conclave whoami`.
 #[derive(Debug, Args)]
 pub struct WhoamiArgs {
+    /// Talk to this server instead of the one the session was saved for.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub server: Option<ServerAddress>,
+
+    #[command(flatten)]
+    pub client: ClientOpts,
+}
+
+/// `conclave devices`.
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    /// Remove the device with this id (from the listing) instead of listing.
+    #[arg(long, value_name = "ID")]
+    pub remove: Option<i64>,
+
     /// Talk to this server instead of the one the session was saved for.
     #[arg(long, value_name = "HOST:PORT")]
     pub server: Option<ServerAddress>,

@@ -63,6 +63,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Logout(args) => cmd::logout::run(args).await,
         Command::Whoami(args) => cmd::whoami::run(args).await,
         Command::Sessions(args) => cmd::sessions::run(args).await,
+        Command::Devices(args) => cmd::devices::run(args).await,
         Command::Send(args) => cmd::send::run(args).await,
         Command::History(args) => cmd::history::run(args).await,
         Command::Delete(args) => cmd::delete::run(args).await,

@@ -11,6 +11,9 @@
 //!   bound on guesses.
 //! * `registration` — registration modes, registration tokens, the
 //!   registration rate.
+//! * `devices` — devices whose session ends (logout, revocation, removal)
+//!   leaving every group; the device cap; a new device on a home that logs in
+//!   again.
 //! * `processes` — several processes on one client home at once.
 //! * `protocol` — the wire protocol under malformed and hostile input.
 //! * `flood` — connections that never log in: the caps per address and overall.
@@ -36,6 +39,8 @@ mod audit;
 mod auth;
 #[path = "e2e/chat.rs"]
 mod chat;
+#[path = "e2e/devices.rs"]
+mod devices;
 #[path = "e2e/flood.rs"]
 mod flood;
 #[path = "e2e/harness.rs"]

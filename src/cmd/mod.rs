@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod chat;
 pub mod delete;
+pub mod devices;
 pub mod history;
 pub mod listen;
 pub mod login;

@@ -16,8 +16,9 @@ use crate::{
     trust::Trust,
 };
 use conclave_proto::{
-    ClientFrame, ErrorBody, Event, Outcome, PROTOCOL_VERSION, RegistrationMode, Reply, Request, Response,
-    SecondFactor, ServerFrame, SessionId, SessionInfo, UserInfo, event::SessionEndReason, validate,
+    ClientFrame, DeviceId, DeviceInfo, ErrorBody, Event, Outcome, PROTOCOL_VERSION, RegistrationMode, Reply,
+    Request, Response, SecondFactor, ServerFrame, SessionId, SessionInfo, UserInfo, event::SessionEndReason,
+    validate,
 };
 use std::{collections::VecDeque, time::Duration};
 use tokio::time::timeout;
@@ -433,6 +434,30 @@ impl Client {
         match self.request(Request::ListSessions {}).await? {
             Reply::Sessions { sessions } => Ok(sessions),
             other => Err(unexpected("list_sessions", &other)),
+        }
+    }
+
+    /// `list_devices`: the user's devices that are not retired, oldest first.
+    ///
+    /// # Errors
+    /// As [`Client::whoami`].
+    pub async fn devices(&mut self) -> Result<Vec<DeviceInfo>> {
+        match self.request(Request::ListDevices {}).await? {
+            Reply::Devices { devices } => Ok(devices),
+            other => Err(unexpected("list_devices", &other)),
+        }
+    }
+
+    /// `remove_device`: retires another of the user's devices (its session
+    /// ends; the members of its rooms remove it from their groups).
+    ///
+    /// # Errors
+    /// [`ClientError::Server`] with `not_found` for an id that is not one of
+    /// the user's active devices, `bad_request` for this connection's device.
+    pub async fn remove_device(&mut self, device: DeviceId) -> Result<()> {
+        match self.request(Request::RemoveDevice { device }).await? {
+            Reply::Done => Ok(()),
+            other => Err(unexpected("remove_device", &other)),
         }
     }
 

@@ -209,6 +209,9 @@ pub struct Messenger {
     /// next catch-up commits their removal (any member may), so they cannot
     /// decrypt anything sent afterwards even if they obtained it.
     leavers: Vec<(RoomId, String)>,
+    /// Retired devices (their sessions ended) still in a room's MLS group: the
+    /// next catch-up commits their removal, as for leavers.
+    retired: Vec<(RoomId, DeviceId)>,
     /// Updates produced while starting (catching up during the lobby join),
     /// handed out by the next [`sync_all`](Self::sync_all) or
     /// [`next_updates`](Self::next_updates).
@@ -223,9 +226,10 @@ impl Messenger {
     /// # Errors
     /// Server, storage and MLS errors.
     pub async fn start(mut client: Client, home: &Home, username: &str) -> Result<Self> {
-        let mut mls = MlsState::open(&home.path().join("mls.db"))?;
+        let mls_path = home.path().join("mls.db");
+        let mut mls = MlsState::open(&mls_path)?;
         let server = client.server().to_string();
-        let saved = DeviceRecord::load(home)?;
+        let mut saved = DeviceRecord::load(home)?;
         if let Some(saved) = &saved
             && (saved.server != server || saved.username != username)
         {
@@ -234,13 +238,28 @@ impl Messenger {
                 saved.device_id, saved.username, saved.server
             )));
         }
-        let signature_key = mls.signature_public_key()?;
-        let reply = client
-            .request(Request::Device {
-                device_id: saved.as_ref().map(|d| d.device_id),
-                signature_key: signature_key.into(),
-            })
-            .await?;
+        let bind = |device_id, signature_key: Vec<u8>| Request::Device {
+            device_id,
+            signature_key: signature_key.into(),
+        };
+        let reply = match client
+            .request(bind(saved.as_ref().map(|d| d.device_id), mls.signature_public_key()?))
+            .await
+        {
+            // This home's device was retired (logged out, revoked or removed):
+            // its keys are of no use any more and are deleted; the home starts
+            // a new device, which joins the user's rooms afresh below.
+            Err(err) if err.code() == Some(ErrorCode::DeviceRetired) && saved.is_some() => {
+                tracing::info!("this home's device was retired; starting a new device");
+                drop(mls);
+                DeviceRecord::forget(home)?;
+                MlsState::delete(&mls_path)?;
+                mls = MlsState::open(&mls_path)?;
+                saved = None;
+                client.request(bind(None, mls.signature_public_key()?)).await?
+            }
+            other => other?,
+        };
         let Reply::Device { device_id, key_packages_left, last_resort_used } = reply else {
             return Err(unexpected("device", &reply));
         };
@@ -264,6 +283,7 @@ impl Messenger {
             device: device_id,
             apply_lock,
             leavers: Vec::new(),
+            retired: Vec::new(),
             pending: Vec::new(),
         };
         // A new device has no last-resort package yet; one handed out while
@@ -637,6 +657,36 @@ impl Messenger {
         Ok(updates)
     }
 
+    /// Removes retired `devices` (their sessions ended) from the room's group.
+    ///
+    /// # Errors
+    /// `forbidden` for a device that is not retired; other server errors.
+    pub async fn remove_devices(&mut self, room: &RoomInfo, devices: &[DeviceId]) -> Result<Vec<Update>> {
+        let group = room.group_id.0.clone();
+        let change = Change::RemoveDevices { devices: devices.to_vec() };
+        let wanted = devices.to_vec();
+        let mut updates = self.join(room).await?;
+        let (_, caught_up) = self
+            .commit_with_retry(room, change, |mls| {
+                let leaves: Vec<Identity> = mls
+                    .members(&group)?
+                    .into_iter()
+                    .filter(|m| wanted.iter().any(|d| d.0 == m.device))
+                    .collect();
+                if leaves.len() != wanted.len() {
+                    return Err(ClientError::Protocol("a device to remove is not in this group".to_owned()));
+                }
+                Ok(mls.remove_members(&group, &leaves)?)
+            })
+            .await?;
+        updates.extend(caught_up);
+        updates.push(Update::Membership {
+            room: room.name.clone(),
+            text: format!("you removed signed-out device(s) {}", device_list(devices)),
+        });
+        Ok(updates)
+    }
+
     /// Leaves a room.
     ///
     /// # Errors
@@ -745,6 +795,13 @@ impl Messenger {
     /// # Errors
     /// Server, storage and MLS errors.
     pub async fn sync(&mut self, room: RoomId) -> Result<Vec<Update>> {
+        let mut updates = self.sync_entries(room).await?;
+        updates.extend(self.remove_retired(Some(room)).await?);
+        Ok(updates)
+    }
+
+    /// [`sync`](Self::sync) without removing retired devices.
+    async fn sync_entries(&mut self, room: RoomId) -> Result<Vec<Update>> {
         match self.fetch_and_apply(room).await {
             Err(err) if err.code() == Some(ErrorCode::Forbidden) => {
                 let Some(local) = self.history.room(room)? else { return Err(err) };
@@ -793,6 +850,49 @@ impl Messenger {
             }
         }
         updates.extend(self.remove_leavers().await?);
+        updates.extend(self.remove_retired(None).await?);
+        Ok(updates)
+    }
+
+    /// Commits the removal of retired devices still in a group (of `only`
+    /// that room, or of every room). One that loses its epoch to another
+    /// commit stays queued for the next catch-up (unless that commit removed
+    /// the device).
+    async fn remove_retired(&mut self, only: Option<RoomId>) -> Result<Vec<Update>> {
+        let mut by_room: Vec<(RoomId, Vec<DeviceId>)> = Vec::new();
+        let (now, later) = std::mem::take(&mut self.retired)
+            .into_iter()
+            .partition(|(room, _)| only.is_none_or(|only| only == *room));
+        self.retired = later;
+        let now: Vec<(RoomId, DeviceId)> = now;
+        for (room, device) in now {
+            match by_room.iter_mut().find(|(r, _)| *r == room) {
+                Some((_, devices)) => devices.push(device),
+                None => by_room.push((room, vec![device])),
+            }
+        }
+        let mut updates = Vec::new();
+        for (room_id, devices) in by_room {
+            let Some(local) = self.history.room(room_id)? else { continue };
+            if !self.mls.has_group(&local.group_id) {
+                continue;
+            }
+            let members = self.mls.members(&local.group_id)?;
+            let present: Vec<DeviceId> =
+                devices.into_iter().filter(|d| members.iter().any(|m| m.device == d.0)).collect();
+            if present.is_empty() {
+                continue;
+            }
+            let room = self.find_by_id(room_id).await?;
+            match Box::pin(self.remove_devices(&room, &present)).await {
+                Ok(done) => updates.extend(done),
+                Err(err) if err.code() == Some(ErrorCode::StaleEpoch) => {
+                    self.retired.extend(present.into_iter().map(|d| (room_id, d)));
+                }
+                // Someone else removed them meanwhile, or we may not: fine.
+                Err(err) => tracing::info!(room = %local.name, %err, "did not remove retired devices"),
+            }
+        }
         Ok(updates)
     }
 
@@ -909,6 +1009,16 @@ impl Messenger {
             EntryBody::Left { user } => {
                 updates.push(Update::Membership { room: room.name.clone(), text: format!("{user} left") });
                 self.leavers.push((room.id, user));
+                None
+            }
+            EntryBody::DeviceLeft { user, device } => {
+                updates.push(Update::Membership {
+                    room: room.name.clone(),
+                    text: format!("{user}'s device {device} was signed out"),
+                });
+                if device != self.device {
+                    self.retired.push((room.id, device));
+                }
                 None
             }
         };
@@ -1173,7 +1283,18 @@ fn declared_matches(sender: &str, change: &Change, added: &[Identity], removed: 
         Change::Join {} => added.iter().all(|a| a.user == sender) && removed.iter().all(|r| r.user == sender),
         Change::Add { users: names, .. } => removed.is_empty() && users(added) == declared(names),
         Change::Remove { users: names } => added.is_empty() && users(removed) == declared(names),
+        Change::RemoveDevices { devices } => {
+            let mut gone: Vec<i64> = removed.iter().map(|r| r.device).collect();
+            let mut named: Vec<i64> = devices.iter().map(|d| d.0).collect();
+            gone.sort_unstable();
+            named.sort_unstable();
+            added.is_empty() && gone == named
+        }
     }
+}
+
+fn device_list(devices: &[DeviceId]) -> String {
+    devices.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 fn names(ids: &[Identity]) -> String {
@@ -1189,6 +1310,7 @@ fn describe(sender: &str, change: &Change, added: &[Identity], removed: &[Identi
         Change::Join {} => format!("{sender} joined (new device {})", added.first().map_or(0, |a| a.device)),
         Change::Add { users, .. } => format!("{sender} added {}", name_list(users)),
         Change::Remove { users } => format!("{sender} removed {}", name_list(users)),
+        Change::RemoveDevices { .. } => format!("{sender} removed signed-out device(s) {}", names(removed)),
         Change::Create {} | Change::Update {} if removed.is_empty() => String::new(),
         Change::Create {} | Change::Update {} => format!("{sender} removed {} device(s)", removed.len()),
     }

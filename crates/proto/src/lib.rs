@@ -42,7 +42,9 @@ pub use event::Event;
 pub use frame::{ClientFrame, FrameError, ServerFrame};
 pub use ids::{DeviceId, MessageId, RoomId, Seq, SessionId, UserId};
 pub use request::{Change, Request, SecondFactor};
-pub use response::{ErrorBody, ErrorCode, Outcome, RegistrationMode, Reply, Response, SessionInfo, UserInfo};
+pub use response::{
+    DeviceInfo, ErrorBody, ErrorCode, Outcome, RegistrationMode, Reply, Response, SessionInfo, UserInfo,
+};
 pub use room::{
     ClaimedKeyPackage, EntryBody, LogEntry, MemberInfo, RoomInfo, RoomKind, UserPresence, WelcomeInfo,
 };

@@ -69,6 +69,16 @@ pub enum Request {
         /// The session to revoke (from `list_sessions`).
         session_id: SessionId,
     },
+    /// Lists the user's devices that are not retired.
+    ListDevices {},
+    /// Retires one of the user's other devices (a lost phone, an old laptop):
+    /// its session ends, it never binds again, its KeyPackages are deleted, and
+    /// the members of its rooms remove it from their groups with their next
+    /// commit. The device of the connection asking is retired by `logout`.
+    RemoveDevice {
+        /// The device (from `list_devices`).
+        device: DeviceId,
+    },
     /// Liveness check; answered with `pong`.
     Ping {},
 
@@ -223,6 +233,12 @@ pub enum Change {
         /// Usernames.
         users: Vec<String>,
     },
+    /// Removes these retired devices (their sessions ended or their owners
+    /// removed them); their users stay members through their other devices.
+    RemoveDevices {
+        /// The devices, 1 to [`MAX_CHANGE_USERS`](crate::limits::MAX_CHANGE_USERS).
+        devices: Vec<DeviceId>,
+    },
     /// Key update or commit of pending proposals; no membership change.
     Update {},
 }
@@ -250,6 +266,8 @@ impl Request {
             Self::Whoami {} => "whoami",
             Self::ListSessions {} => "list_sessions",
             Self::RevokeSession { .. } => "revoke_session",
+            Self::ListDevices {} => "list_devices",
+            Self::RemoveDevice { .. } => "remove_device",
             Self::Ping {} => "ping",
             Self::Device { .. } => "device",
             Self::UploadKeyPackages { .. } => "upload_key_packages",

@@ -102,6 +102,11 @@ pub enum Reply {
         /// Live sessions, newest first.
         sessions: Vec<SessionInfo>,
     },
+    /// Answer to `list_devices`.
+    Devices {
+        /// The user's devices that are not retired, oldest first.
+        devices: Vec<DeviceInfo>,
+    },
     /// Answer to `ping`.
     Pong,
     /// Answer to `device`: the connection is bound to this device.
@@ -259,6 +264,21 @@ pub struct SessionInfo {
     pub current: bool,
 }
 
+/// One of the user's devices, as `list_devices` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// The device.
+    pub id: DeviceId,
+    /// When it was registered, Unix seconds.
+    pub created_at: i64,
+    /// When a connection last bound it, Unix seconds.
+    pub last_bound_at: i64,
+    /// Client name given in `hello` by the session it was last bound with.
+    pub client: String,
+    /// Whether this is the device of the connection asking.
+    pub current: bool,
+}
+
 /// A typed error with a human-readable message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -320,6 +340,10 @@ pub enum ErrorCode {
     DeviceRequired,
     /// The device id or signature key does not match a device of this user.
     DeviceMismatch,
+    /// The device was retired (its session ended by logout or revocation, or
+    /// its owner removed it): it never binds again. The client starts a new
+    /// device with a new key.
+    DeviceRetired,
     /// The user may not do this in this room (room policy), and may know that
     /// the room exists (a member, or anyone in the lobby or a public room).
     Forbidden,
@@ -376,6 +400,7 @@ impl ErrorCode {
             Self::Unavailable => "unavailable",
             Self::DeviceRequired => "device_required",
             Self::DeviceMismatch => "device_mismatch",
+            Self::DeviceRetired => "device_retired",
             Self::Forbidden => "forbidden",
             Self::StaleEpoch => "stale_epoch",
             Self::NoKeyPackages => "no_key_packages",

@@ -88,6 +88,14 @@ pub enum EntryBody {
         /// Who left.
         user: String,
     },
+    /// One of a member's devices was retired (its session ended, or its owner
+    /// removed it); members remove it from the group at their next commit.
+    DeviceLeft {
+        /// Whose device.
+        user: String,
+        /// The retired device.
+        device: DeviceId,
+    },
 }
 
 /// A member of a room.

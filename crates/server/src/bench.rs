@@ -218,8 +218,10 @@ impl StoreRig {
                 refused => StoreError::Refused(refused.to_string()),
             })?;
         let unset = |what: &str| StoreError::Refused(format!("the bench's {what} could not be created"));
-        let device =
-            store.create_device(user, b"signature key", 0, 1).await?.ok_or_else(|| unset("device"))?;
+        let device = store
+            .create_device(user, b"signature key", &conclave_proto::SessionId("bench".into()), 0, 1)
+            .await?
+            .ok_or_else(|| unset("device"))?;
         let room = match store.create_room("bench", RoomKind::Private, user, b"group", 0, 1).await? {
             crate::store::NewRoom::Created(room) => room,
             _ => return Err(unset("room")),

@@ -100,6 +100,9 @@ pub enum RequestError {
     /// The device id or signature key is not this user's.
     #[error("device mismatch")]
     DeviceMismatch,
+    /// The device was retired: it never binds again.
+    #[error("device retired")]
+    DeviceRetired,
     /// Room policy refuses it; says which rule.
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
@@ -229,6 +232,10 @@ impl RequestError {
             Self::DeviceMismatch => (
                 ErrorCode::DeviceMismatch,
                 "that device id or signature key does not belong to a device of yours".into(),
+            ),
+            Self::DeviceRetired => (
+                ErrorCode::DeviceRetired,
+                "this device was retired (logged out, revoked or removed): start a new device".into(),
             ),
             Self::Forbidden(rule) => (ErrorCode::Forbidden, format!("not allowed: {rule}")),
             Self::StaleEpoch => (

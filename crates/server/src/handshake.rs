@@ -76,8 +76,8 @@ pub(crate) struct Job {
     pub welcome: Option<Vec<u8>>,
     /// The calling device.
     pub caller: BoundDevice,
-    /// The devices an `add` declares.
-    pub added: Vec<BoundDevice>,
+    /// The devices an `add` or a `remove_devices` declares.
+    pub named: Vec<BoundDevice>,
 }
 
 impl Job {
@@ -91,7 +91,7 @@ impl Job {
                 ratchet_tree: &self.ratchet_tree,
                 welcome: self.welcome.as_deref(),
             };
-            check(&self.group_id, self.state.as_ref(), &self.change, &handshake, &self.caller, &self.added)
+            check(&self.group_id, self.state.as_ref(), &self.change, &handshake, &self.caller, &self.named)
         })
         .await
         .map_err(|_| RequestError::Protocol(conclave_proto::ErrorCode::Internal, "internal server error"))?
@@ -102,7 +102,8 @@ impl Job {
 /// `create`) and the declared `change`; returns what to store if it wins its
 /// epoch.
 ///
-/// `added` are the devices an `add` declares, as the server bound them.
+/// `named` are the devices an `add` or a `remove_devices` declares, as the
+/// server bound them.
 ///
 /// # Errors
 /// `invalid_commit` ([`RequestError::Commit`]) when the MLS checks fail,
@@ -115,7 +116,7 @@ pub(crate) fn check(
     change: &Change,
     handshake: &Handshake<'_>,
     caller: &BoundDevice,
-    added: &[BoundDevice],
+    named: &[BoundDevice],
 ) -> Result<Checked, RequestError> {
     let checked = match state {
         None => conclave_mls::check_creation(group_id, handshake.group_info, handshake.ratchet_tree),
@@ -144,8 +145,14 @@ pub(crate) fn check(
         Change::Add { .. } => {
             !effects.external
                 && effects.removed.is_empty()
-                && effects.added.len() == added.len()
-                && added.iter().all(|device| effects.added.iter().any(|leaf| device.is(leaf)))
+                && effects.added.len() == named.len()
+                && named.iter().all(|device| effects.added.iter().any(|leaf| device.is(leaf)))
+        }
+        Change::RemoveDevices { .. } => {
+            !effects.external
+                && effects.added.is_empty()
+                && effects.removed.len() == named.len()
+                && named.iter().all(|device| effects.removed.iter().any(|leaf| device.is(leaf)))
         }
         Change::Remove { users } => {
             let named = |leaf: &Leaf| users.iter().any(|u| u.eq_ignore_ascii_case(&leaf.identity.user));

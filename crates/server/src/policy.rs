@@ -84,6 +84,9 @@ pub(crate) struct CommitFacts {
     pub device_in_group: bool,
     /// For `add` and `remove`: each named user's standing, in declared order.
     pub targets: Vec<Membership>,
+    /// For `add` and `remove_devices`: whether each named device is retired
+    /// (an unknown device counts as retired), in declared order.
+    pub devices_retired: Vec<bool>,
     /// For direct rooms: whether each target is one of the two participants.
     pub targets_are_participants: bool,
 }
@@ -143,6 +146,9 @@ pub(crate) fn commit(facts: &CommitFacts, change: &Change, epoch: u64) -> Result
         }
         Change::Add { .. } => {
             in_group()?;
+            if facts.devices_retired.iter().any(|retired| *retired) {
+                return Err(Forbidden("a device added was retired: claim KeyPackages again"));
+            }
             match kind {
                 Lobby | Public => {}
                 Private | Direct if caller != Owner => {
@@ -165,6 +171,14 @@ pub(crate) fn commit(facts: &CommitFacts, change: &Change, epoch: u64) -> Result
                     Member if caller == Owner => {}
                     Member => return Err(Forbidden("only the owner removes members")),
                 }
+            }
+        }
+        Change::RemoveDevices { .. } => {
+            // A retired device can never be used again: anyone in the group
+            // removes it, as a leaver. Active devices leave only with their user.
+            in_group()?;
+            if !facts.devices_retired.iter().all(|retired| *retired) {
+                return Err(Forbidden("only retired devices are removed on their own"));
             }
         }
         Change::Update {} => in_group()?,

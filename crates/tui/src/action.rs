@@ -89,6 +89,8 @@ pub enum SlashCommand {
     Delete,
     /// `/members`.
     Members,
+    /// `/devices`: lists the user's devices; `/devices remove ID` removes one.
+    Devices(Option<i64>),
     /// `/mute`: toggles notifications for the conversation.
     Mute,
     /// `/help`.
@@ -108,6 +110,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("/dm", "user", "open the direct conversation with a user"),
     ("/delete", "", "delete the selected (Alt-Up/Down) or your last message"),
     ("/members", "", "list this room's members"),
+    ("/devices", "[remove ID]", "list your devices, or remove a lost one"),
     ("/mute", "", "silence (or unmute) this conversation"),
     ("/help", "", "keys and commands"),
     ("/quit", "", "leave Conclave"),
@@ -152,6 +155,14 @@ impl SlashCommand {
             "/dm" | "/msg" | "/query" => one("user").map(Self::Direct),
             "/delete" => none(Self::Delete),
             "/members" | "/names" => none(Self::Members),
+            "/devices" => match args.as_slice() {
+                [] => Ok(Self::Devices(None)),
+                ["remove", id] => id
+                    .parse::<i64>()
+                    .map(|id| Self::Devices(Some(id)))
+                    .map_err(|_| "usage: /devices remove ID (a number from /devices)".to_owned()),
+                _ => Err("usage: /devices [remove ID]".to_owned()),
+            },
             "/mute" => none(Self::Mute),
             "/help" | "/?" => Ok(Self::Help),
             "/quit" | "/exit" => Ok(Self::Quit),

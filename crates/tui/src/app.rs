@@ -23,7 +23,7 @@ use crate::{
     ui::layout::{Areas, SidebarItem},
 };
 use conclave_client::{ServerAddress, TotpSecret, Update, store::StoredMessage};
-use conclave_proto::{MemberInfo, RegistrationMode, RoomInfo, RoomKind, UserPresence};
+use conclave_proto::{DeviceId, DeviceInfo, MemberInfo, RegistrationMode, RoomInfo, RoomKind, UserPresence};
 use crossterm::event::{Event, MouseButton, MouseEvent, MouseEventKind};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -95,6 +95,8 @@ pub enum Overlay {
         /// The members.
         members: Vec<MemberInfo>,
     },
+    /// The user's devices.
+    Devices(Vec<DeviceInfo>),
 }
 
 /// How serious a status line is.
@@ -656,6 +658,8 @@ impl App {
                 }
             }
             SlashCommand::Members => in_room(Command::Members { room: here }),
+            SlashCommand::Devices(None) => vec![Effect::Command(Command::Devices)],
+            SlashCommand::Devices(Some(id)) => vec![Effect::Command(Command::RemoveDevice(DeviceId(id)))],
             SlashCommand::Mute => {
                 if let Some(current) = self.current_mut() {
                     current.muted = !current.muted;
@@ -803,6 +807,7 @@ impl App {
                 }
             }
             EngineEvent::Members { room, members } => self.overlay = Some(Overlay::Members { room, members }),
+            EngineEvent::Devices(devices) => self.overlay = Some(Overlay::Devices(devices)),
             EngineEvent::Notice(text) => self.info(text),
             EngineEvent::Failed(text) => {
                 if let Some(room) = self.current_mut() {

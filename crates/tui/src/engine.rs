@@ -24,7 +24,9 @@ use conclave_client::{
     Client, ClientError, Fingerprint, Home, Messenger, SavedSession, ServerAddress, TotpSecret, Trust,
     Update, client::remember_device, reconnect::Backoff, store::StoredMessage,
 };
-use conclave_proto::{MemberInfo, MessageId, RegistrationMode, RoomInfo, SecondFactor, Seq, UserPresence};
+use conclave_proto::{
+    DeviceId, DeviceInfo, MemberInfo, MessageId, RegistrationMode, RoomInfo, SecondFactor, Seq, UserPresence,
+};
 use std::{collections::HashMap, fmt, path::PathBuf, time::Duration};
 use tokio::{
     sync::{mpsc, watch},
@@ -180,6 +182,10 @@ pub enum Command {
         /// Room name.
         room: String,
     },
+    /// Lists the user's devices.
+    Devices,
+    /// Removes one of the user's other devices, then lists them.
+    RemoveDevice(DeviceId),
 }
 
 /// The connection as the status bar shows it.
@@ -304,6 +310,8 @@ pub enum EngineEvent {
         /// The members.
         members: Vec<MemberInfo>,
     },
+    /// The user's devices.
+    Devices(Vec<DeviceInfo>),
     /// A command succeeded; a line for the status bar.
     Notice(String),
     /// A command failed; a line for the status bar (untrusted text).
@@ -890,6 +898,19 @@ impl Engine {
                 let info = rooms.get(messenger, &room).await?;
                 let members = messenger.members(&info).await?;
                 self.emit(EngineEvent::Members { room, members }).await;
+            }
+            Command::Devices => {
+                let devices = messenger.client().devices().await?;
+                self.emit(EngineEvent::Devices(devices)).await;
+            }
+            Command::RemoveDevice(device) => {
+                messenger.client().remove_device(device).await?;
+                self.emit(EngineEvent::Notice(format!(
+                    "removed device {device}: its rooms' members remove it from their encryption"
+                )))
+                .await;
+                let devices = messenger.client().devices().await?;
+                self.emit(EngineEvent::Devices(devices)).await;
             }
         }
         Ok(())

@@ -197,6 +197,29 @@ impl MlsState {
         Self::with_store(Store::open(path)?)
     }
 
+    /// Deletes the MLS store at `path` (with SQLite's journal files): the keys
+    /// of a device the server retired, which are of no use any more. Close
+    /// every [`MlsState`] on it first.
+    ///
+    /// # Errors
+    /// [`MlsError::Open`] if a file exists and cannot be removed.
+    pub fn delete(path: &Path) -> Result<()> {
+        let mut files = vec![path.to_owned()];
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(name.into());
+        }
+        for file in files {
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(MlsError::Open { path: file, source: Box::new(e) }),
+            }
+        }
+        Ok(())
+    }
+
     /// A state kept in memory only, with a fresh signature key: for tests, bots and
     /// the load generator. Nothing survives the process. It is also the fast path:
     /// no fsync per operation.

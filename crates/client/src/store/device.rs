@@ -44,4 +44,25 @@ impl DeviceRecord {
         let bytes = serde_json::to_vec_pretty(self).map_err(|e| ClientError::Protocol(e.to_string()))?;
         crate::home::write_private(&home.path().join(DEVICE_FILE), &bytes)
     }
+
+    /// Forgets the saved device (the server retired it), so the home
+    /// registers a new one.
+    ///
+    /// # Errors
+    /// If the file exists and cannot be removed.
+    pub fn forget(home: &Home) -> Result<()> {
+        remove_if_present(&home.path().join(DEVICE_FILE))
+    }
+}
+
+/// Removes the file at `path`; a file that is not there is no error.
+///
+/// # Errors
+/// If the file exists and cannot be removed.
+pub(crate) fn remove_if_present(path: &std::path::Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ClientError::File { path: path.to_owned(), source: e }),
+    }
 }

@@ -63,6 +63,10 @@ pub enum AuditAction {
     MemberAdded,
     /// A commit removed users from a room.
     MemberRemoved,
+    /// A device was retired (its session ended, or its owner removed it).
+    DeviceRetired,
+    /// A commit removed retired devices from a room.
+    DeviceRemoved,
     /// A message was stored (room, id and size only; never content).
     MessageSent,
     /// A message was deleted for everyone.
@@ -99,6 +103,8 @@ impl AuditAction {
             Self::RoomLeft => "room_left",
             Self::MemberAdded => "member_added",
             Self::MemberRemoved => "member_removed",
+            Self::DeviceRetired => "device_retired",
+            Self::DeviceRemoved => "device_removed",
             Self::MessageSent => "message_sent",
             Self::MessageDeleted => "message_deleted",
             Self::RegistrationTokenCreated => "registration_token_created",

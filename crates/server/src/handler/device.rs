@@ -1,6 +1,6 @@
 //! Devices: binding a connection to one, its KeyPackages, its pending Welcomes.
 
-use super::{Caller, Ctx, room::room_info};
+use super::{Caller, Ctx, Grant, room::room_info};
 use crate::{
     audit::AuditAction,
     clock,
@@ -38,18 +38,24 @@ const SUBSCRIBE_ATTEMPTS: usize = 5;
 /// that binding is what other clients trust when they see the key in a group.
 /// Registering a key that is already the caller's resumes that device, so a
 /// retried registration is harmless. An account has at most
-/// `max_devices_per_account` devices, however many registrations race.
+/// `max_devices_per_account` devices that are not retired, however many
+/// registrations race. A retired device ([`super::retirement`]) never binds
+/// again: its client starts a new device.
 pub(crate) async fn bind(
     ctx: &Ctx<'_>,
-    user: &UserInfo,
+    grant: &Grant,
     device_id: Option<DeviceId>,
     signature_key: &[u8],
 ) -> Result<(Reply, DeviceId), RequestError> {
     if !(MIN_SIGNATURE_KEY_BYTES..=MAX_SIGNATURE_KEY_BYTES).contains(&signature_key.len()) {
         return Err(RequestError::Invalid("a signature key has 16 to 256 bytes"));
     }
+    let user = &grant.user;
     let store = &ctx.shared.store;
     let owned = |record: Option<DeviceRecord>| match record {
+        Some(d) if d.user == user.id && d.signature_key == signature_key && d.retired => {
+            Err(RequestError::DeviceRetired)
+        }
         Some(d) if d.user == user.id && d.signature_key == signature_key => Ok(d.id),
         _ => Err(RequestError::DeviceMismatch),
     };
@@ -59,7 +65,10 @@ pub(crate) async fn bind(
             Some(existing) => owned(Some(existing))?,
             None => {
                 let max = ctx.shared.quotas.totals.devices;
-                match store.create_device(user.id, signature_key, clock::now_secs(), max).await {
+                match store
+                    .create_device(user.id, signature_key, &grant.session_id, clock::now_secs(), max)
+                    .await
+                {
                     Ok(None) => return Err(ctx.shared.quotas.exceeded(Quota::Devices(max))),
                     Ok(Some(id)) => {
                         ctx.audit(Some(&user.username), AuditAction::DeviceAdded, json!({ "device": id.0 }))
@@ -74,6 +83,9 @@ pub(crate) async fn bind(
             }
         },
     };
+    if !store.note_bound(device, &grant.session_id, clock::now_secs()).await? {
+        return Err(RequestError::DeviceRetired);
+    }
     let (key_packages_left, last_resort_used) = store.key_package_status(device).await?;
     Ok((Reply::Device { device_id: device, key_packages_left, last_resort_used }, device))
 }

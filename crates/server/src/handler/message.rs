@@ -184,7 +184,7 @@ fn truncate_to_budget(entries: &mut Vec<conclave_proto::LogEntry>) {
             let data = match &entry.body {
                 EntryBody::Message { ciphertext, .. } => ciphertext.as_ref().map_or(0, |c| c.0.len()),
                 EntryBody::Commit { commit, .. } => commit.0.len(),
-                EntryBody::Deleted { .. } | EntryBody::Left { .. } => 0,
+                EntryBody::Deleted { .. } | EntryBody::Left { .. } | EntryBody::DeviceLeft { .. } => 0,
             };
             used = used.saturating_add(data.saturating_mul(4) / 3 + 256);
             used <= FETCH_REPLY_BUDGET_BYTES

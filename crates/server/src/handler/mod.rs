@@ -9,6 +9,7 @@ pub(crate) mod auth;
 pub(crate) mod device;
 pub(crate) mod message;
 pub(crate) mod presence;
+pub(crate) mod retirement;
 pub(crate) mod room;
 pub(crate) mod sessions;
 
@@ -76,6 +77,8 @@ pub(crate) async fn messaging(
         | Request::Whoami {}
         | Request::ListSessions {}
         | Request::RevokeSession { .. }
+        | Request::ListDevices {}
+        | Request::RemoveDevice { .. }
         | Request::Ping {}
         | Request::Device { .. } => {
             Err(RequestError::Protocol(ErrorCode::BadRequest, "not a messaging request"))

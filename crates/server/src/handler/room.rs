@@ -239,7 +239,8 @@ pub(crate) struct CommitRequest {
     pub welcome: Option<Bytes>,
 }
 
-/// The users named by an `add` or `remove`, and the devices an `add` adds.
+/// The users named by an `add` or `remove`, and the devices an `add` adds;
+/// for a `remove_devices`, the devices and their users.
 struct Targets {
     users: Vec<UserId>,
     names: Vec<String>,
@@ -251,7 +252,8 @@ struct Targets {
 }
 
 impl Targets {
-    /// The devices an `add` adds, as the server bound them.
+    /// The devices an `add` adds or a `remove_devices` removes, as the server
+    /// bound them.
     fn bound_devices(&self) -> Vec<BoundDevice> {
         self.devices
             .iter()
@@ -286,12 +288,15 @@ async fn targets(ctx: &Ctx<'_>, request: &CommitRequest) -> Result<Targets, Requ
     if adds != request.welcome.is_some() {
         return Err(Invalid("a welcome comes with an add of devices, and only then"));
     }
+    if let Change::RemoveDevices { devices } = &request.change {
+        return retired_targets(&ctx.shared.store, devices).await;
+    }
     let (names, devices): (&[String], &[DeviceId]) = match &request.change {
         Change::Add { users, devices } => (users, devices),
         Change::Remove { users } => (users, &[]),
-        Change::Create {} | Change::Join {} | Change::Update {} => (&[], &[]),
+        Change::Create {} | Change::Join {} | Change::Update {} | Change::RemoveDevices { .. } => (&[], &[]),
     };
-    let change_names = !matches!(request.change, Change::Create {} | Change::Join {} | Change::Update {});
+    let change_names = matches!(request.change, Change::Add { .. } | Change::Remove { .. });
     if change_names && !(1..=MAX_CHANGE_USERS).contains(&names.len()) {
         return Err(Invalid("an add or remove names 1 to 100 users"));
     }
@@ -308,6 +313,37 @@ async fn targets(ctx: &Ctx<'_>, request: &CommitRequest) -> Result<Targets, Requ
         };
         if resolved.devices.contains(device) {
             return Err(Invalid("a device is named twice"));
+        }
+        resolved.devices.push(*device);
+        resolved.owners.push(record.user);
+        resolved.keys.push(record.signature_key);
+    }
+    Ok(resolved)
+}
+
+/// The devices a `remove_devices` names, with their users.
+async fn retired_targets(store: &crate::store::Store, devices: &[DeviceId]) -> Result<Targets, RequestError> {
+    use RequestError::Invalid;
+    if !(1..=MAX_CHANGE_USERS).contains(&devices.len()) {
+        return Err(Invalid("a remove_devices names 1 to 100 devices"));
+    }
+    let mut resolved = Targets {
+        users: Vec::new(),
+        names: Vec::new(),
+        devices: Vec::new(),
+        owners: Vec::new(),
+        keys: Vec::new(),
+    };
+    for device in devices {
+        let Some(record) = store.device(*device).await? else {
+            return Err(Invalid("a device removed is not registered"));
+        };
+        if resolved.devices.contains(device) {
+            return Err(Invalid("a device is named twice"));
+        }
+        if !resolved.users.contains(&record.user) {
+            resolved.users.push(record.user);
+            resolved.names.push(record.username);
         }
         resolved.devices.push(*device);
         resolved.owners.push(record.user);
@@ -385,7 +421,8 @@ pub(crate) async fn commit(
         Change::Create {} | Change::Join {} => Delta { subscribe: &own_device, ..Delta::default() },
         Change::Add { .. } => Delta { subscribe: &targets.devices, ..Delta::default() },
         Change::Remove { .. } => Delta { unsubscribe_users: &targets.users, ..Delta::default() },
-        Change::Update {} => Delta::default(),
+        // A retired device has no connection left to unsubscribe.
+        Change::RemoveDevices { .. } | Change::Update {} => Delta::default(),
     };
     let entry = LogEntry {
         seq: appended.seq,
@@ -408,6 +445,10 @@ pub(crate) async fn commit(
             json!({ "users": targets.names, "devices": targets.devices.iter().map(|d| d.0).collect::<Vec<_>>() }),
         )),
         Change::Remove { .. } => Some((AuditAction::MemberRemoved, json!({ "users": targets.names }))),
+        Change::RemoveDevices { .. } => Some((
+            AuditAction::DeviceRemoved,
+            json!({ "devices": targets.devices.iter().map(|d| d.0).collect::<Vec<_>>() }),
+        )),
         Change::Update {} => None,
     };
     if let Some((action, mut detail)) = audited {
@@ -459,7 +500,7 @@ async fn check_handshake(
             device: me.device,
             signature_key: caller_key,
         },
-        added: targets.bound_devices(),
+        named: targets.bound_devices(),
     };
     job.run().await
 }

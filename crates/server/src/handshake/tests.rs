@@ -179,6 +179,34 @@ fn a_remove_must_take_every_device_of_the_users_named() {
     assert_eq!(removed, both, "in any order");
 }
 
+/// A `remove_devices` (of a retired device, say) must remove exactly the
+/// devices it names, with the keys the server bound to them: declaring carol's
+/// retired phone while removing her laptop, or removing more, is refused.
+#[test]
+fn a_device_removal_must_remove_exactly_the_devices_named() {
+    let (alice, _bob, state) = alice_and_bob();
+    let (carol, carols_phone) = (device("carol", 3), device("carol", 4));
+    let adding = alice.add_members(GROUP, &[key_package(&carol), key_package(&carols_phone)]).expect("add");
+    let state = submit(&state, &add_change(&["carol"], &[3, 4]), &adding, &alice, &[&carol, &carols_phone])
+        .expect("add carol")
+        .state;
+    alice.confirm(GROUP).expect("confirm");
+    let phone_only = Change::RemoveDevices { devices: vec![DeviceId(4)] };
+    let laptop = alice.remove_members(GROUP, &[Identity::new("carol", 3)]).expect("remove the laptop");
+    assert_forbidden(submit(&state, &phone_only, &laptop, &alice, &[&carols_phone]));
+    alice.discard(GROUP).expect("discard");
+    let both = alice
+        .remove_members(GROUP, &[Identity::new("carol", 4), Identity::new("bob", 2)])
+        .expect("remove two");
+    assert_forbidden(submit(&state, &phone_only, &both, &alice, &[&carols_phone]));
+    alice.discard(GROUP).expect("discard");
+    let phone = alice.remove_members(GROUP, &[Identity::new("carol", 4)]).expect("remove the phone");
+    let impostor = device("carol", 4);
+    assert_forbidden(submit(&state, &phone_only, &phone, &alice, &[&impostor]));
+    let checked = submit(&state, &phone_only, &phone, &alice, &[&carols_phone]).expect("the honest removal");
+    assert_eq!(checked.members.len(), 3, "alice, bob and carol's laptop stay");
+}
+
 #[test]
 fn honest_update_passes_only_for_its_committer() {
     let (alice, bob, state) = alice_and_bob();

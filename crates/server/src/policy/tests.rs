@@ -1,6 +1,7 @@
 use super::*;
 use Membership::{Left, Member, Outsider, Owner};
 use RoomKind::{Direct, Lobby, Private, Public};
+use conclave_proto::DeviceId;
 
 fn facts(kind: RoomKind, epoch: Option<u64>, caller: Membership, targets: &[Membership]) -> CommitFacts {
     CommitFacts {
@@ -8,6 +9,7 @@ fn facts(kind: RoomKind, epoch: Option<u64>, caller: Membership, targets: &[Memb
         caller,
         device_in_group: caller.is_member(),
         targets: targets.to_vec(),
+        devices_retired: Vec::new(),
         targets_are_participants: true,
     }
 }
@@ -155,4 +157,25 @@ fn outsiders_learn_nothing_of_private_and_direct_rooms() {
     for kind in [Public, Lobby] {
         assert!(FORBIDDEN(commit(&facts(kind, Some(1), Outsider, &[Member]), &Change::Update {}, 1)));
     }
+}
+
+/// Retired devices are removed on their own by anyone in the group; active
+/// ones are not, and no add may bring a retired device back.
+#[test]
+fn anyone_in_the_group_removes_retired_devices_and_nobody_adds_them() {
+    let remove = Change::RemoveDevices { devices: vec![DeviceId(7), DeviceId(8)] };
+    for kind in [Lobby, Public, Private, Direct] {
+        let mut retired = facts(kind, Some(2), Member, &[]);
+        retired.devices_retired = vec![true, true];
+        assert_eq!(commit(&retired, &remove, 2), Ok(()));
+        let mut active = retired.clone();
+        active.devices_retired = vec![true, false];
+        assert!(FORBIDDEN(commit(&active, &remove, 2)));
+        let mut outside = retired.clone();
+        outside.device_in_group = false;
+        assert!(FORBIDDEN(commit(&outside, &remove, 2)));
+    }
+    let mut add_retired = facts(Public, Some(2), Member, &[Outsider]);
+    add_retired.devices_retired = vec![false, true];
+    assert!(FORBIDDEN(commit(&add_retired, &add(), 2)));
 }

@@ -354,6 +354,17 @@ impl Session {
                             Err(err) => (Err(err), Flow::Continue),
                         }
                     }
+                    Request::ListDevices {} => {
+                        let current = auth.device.as_ref().map(|bound| bound.id);
+                        (handler::retirement::list(&ctx, &auth.grant, current).await, Flow::Continue)
+                    }
+                    Request::RemoveDevice { device } => {
+                        let current = auth.device.as_ref().map(|bound| bound.id);
+                        (
+                            handler::retirement::remove(&ctx, &auth.grant, current, device).await,
+                            Flow::Continue,
+                        )
+                    }
                     Request::Logout {} => match handler::sessions::logout(&ctx, &auth.grant).await {
                         Ok(()) => (Ok(Reply::Done), Flow::Close(SessionEndReason::LoggedOut)),
                         Err(err) => (Err(err), Flow::Continue),
@@ -366,21 +377,18 @@ impl Session {
                         Flow::Continue,
                     ),
                     Request::Hello { .. } | Request::Ping {} => unreachable!("handled above"),
-                    Request::Device { device_id, signature_key } => {
-                        let user = &auth.grant.user;
-                        (
-                            bind_device(
-                                &ctx,
-                                user,
-                                &mut auth.device,
-                                self.conn.wire(),
-                                device_id,
-                                &signature_key.0,
-                            )
-                            .await,
-                            Flow::Continue,
+                    Request::Device { device_id, signature_key } => (
+                        bind_device(
+                            &ctx,
+                            &auth.grant,
+                            &mut auth.device,
+                            self.conn.wire(),
+                            device_id,
+                            &signature_key.0,
                         )
-                    }
+                        .await,
+                        Flow::Continue,
+                    ),
                     request => {
                         let result = match &auth.device {
                             Some(bound) => {
@@ -445,7 +453,7 @@ fn rate_limited() -> RequestError {
 /// device just answers again; to another one is refused.
 async fn bind_device(
     ctx: &Ctx<'_>,
-    user: &conclave_proto::UserInfo,
+    grant: &handler::Grant,
     bound: &mut Option<Bound>,
     wire: &Arc<Wire>,
     device_id: Option<DeviceId>,
@@ -456,7 +464,8 @@ async fn bind_device(
     {
         return Err(RequestError::Invalid("this connection is already bound to a device"));
     }
-    let (reply, id) = handler::device::bind(ctx, user, device_id, signature_key).await?;
+    let user = &grant.user;
+    let (reply, id) = handler::device::bind(ctx, grant, device_id, signature_key).await?;
     match bound {
         Some(_) => Ok(reply),
         None => {

@@ -13,7 +13,18 @@
 
 use super::{Result, Store, with_pool};
 use crate::quota::Quota;
-use conclave_proto::{DeviceId, UserId};
+use conclave_proto::{DeviceId, SessionId, UserId};
+
+/// The query for [`DeviceRow`]s, with `$where`.
+macro_rules! select_device {
+    ($where:literal) => {
+        concat!(
+            "SELECT d.id, d.user_id, u.username, d.signature_key, d.session_id, d.retired_at IS NOT NULL \
+             FROM devices d JOIN users u ON u.id = d.user_id ",
+            $where
+        )
+    };
+}
 
 /// A registered device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,8 +33,29 @@ pub(crate) struct DeviceRecord {
     pub id: DeviceId,
     /// Its user.
     pub user: UserId,
+    /// Its user's name.
+    pub username: String,
     /// Its MLS signature public key.
     pub signature_key: Vec<u8>,
+    /// The session it was last bound with.
+    pub session: Option<SessionId>,
+    /// It was retired ([`crate::handler::retirement`]): it never binds again.
+    pub retired: bool,
+}
+
+/// A device as its owner's device list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeviceListing {
+    /// The device.
+    pub id: DeviceId,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds: when a connection last bound it.
+    pub last_bound_at: i64,
+    /// The client name of the session it was last bound with.
+    pub client: String,
+    /// It was last bound with the session asking.
+    pub this_session: bool,
 }
 
 /// A KeyPackage handed out by a claim.
@@ -44,9 +76,10 @@ pub(crate) struct Claimed {
 const CLAIM_ATTEMPTS: usize = 8;
 
 impl Store {
-    /// Registers a device of `user` with its signature key, unless the user
-    /// has `max` devices already (`None`). Counted under the account's row
-    /// lock, so concurrent registrations end with at most `max`.
+    /// Registers a device of `user` with its signature key, bound with
+    /// `session`, unless the user has `max` devices that are not retired
+    /// already (`None`). Counted under the account's row lock, so concurrent
+    /// registrations end with at most `max`.
     ///
     /// # Errors
     /// [`super::StoreError::Conflict`] when the key is already registered.
@@ -54,26 +87,30 @@ impl Store {
         &self,
         user: UserId,
         signature_key: &[u8],
+        session: &SessionId,
         now: i64,
         max: u32,
     ) -> Result<Option<DeviceId>> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(LOCK_USER).bind(user.0).execute(&mut *tx).await?;
-            let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE user_id = $1")
-                .bind(user.0)
-                .fetch_one(&mut *tx)
-                .await?;
+            let held: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE user_id = $1 AND retired_at IS NULL")
+                    .bind(user.0)
+                    .fetch_one(&mut *tx)
+                    .await?;
             if held >= i64::from(max) {
                 tx.rollback().await?;
                 return Ok(None);
             }
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO devices (user_id, signature_key, created_at) VALUES ($1, $2, $3) RETURNING id",
+                "INSERT INTO devices (user_id, signature_key, created_at, session_id, last_bound_at) \
+                 VALUES ($1, $2, $3, $4, $3) RETURNING id",
             )
             .bind(user.0)
             .bind(signature_key)
             .bind(now)
+            .bind(&session.0)
             .fetch_one(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -81,37 +118,79 @@ impl Store {
         })
     }
 
+    /// Records that a connection of `session` bound `device` (unless it was
+    /// retired meanwhile): ending that session retires the device. Returns
+    /// whether the device is still active.
+    pub(crate) async fn note_bound(&self, device: DeviceId, session: &SessionId, now: i64) -> Result<bool> {
+        let done = with_pool!(self, pool => sqlx::query(
+            "UPDATE devices SET session_id = $2, last_bound_at = $3 WHERE id = $1 AND retired_at IS NULL",
+        )
+        .bind(device.0)
+        .bind(&session.0)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(done == 1)
+    }
+
     /// A device by id.
     pub(crate) async fn device(&self, id: DeviceId) -> Result<Option<DeviceRecord>> {
-        let row: Option<(i64, i64, Vec<u8>)> = with_pool!(self, pool => sqlx::query_as(
-            "SELECT id, user_id, signature_key FROM devices WHERE id = $1",
-        )
-        .bind(id.0)
-        .fetch_optional(pool)
-        .await?);
+        let row: Option<DeviceRow> = with_pool!(self, pool => sqlx::query_as(select_device!("WHERE d.id = $1"))
+                .bind(id.0)
+                .fetch_optional(pool)
+                .await?);
         Ok(row.map(device_record))
     }
 
     /// The device registered with `signature_key`, if any.
     pub(crate) async fn device_by_key(&self, signature_key: &[u8]) -> Result<Option<DeviceRecord>> {
-        let row: Option<(i64, i64, Vec<u8>)> = with_pool!(self, pool => sqlx::query_as(
-            "SELECT id, user_id, signature_key FROM devices WHERE signature_key = $1",
-        )
-        .bind(signature_key)
-        .fetch_optional(pool)
-        .await?);
+        let row: Option<DeviceRow> = with_pool!(self, pool => sqlx::query_as(select_device!("WHERE d.signature_key = $1"))
+                .bind(signature_key)
+                .fetch_optional(pool)
+                .await?);
         Ok(row.map(device_record))
     }
 
-    /// The ids of `user`'s devices, oldest first.
+    /// The ids of `user`'s devices that are not retired, oldest first: the
+    /// devices a KeyPackage claim adds.
     pub(crate) async fn devices_of(&self, user: UserId) -> Result<Vec<DeviceId>> {
         let ids: Vec<i64> = with_pool!(self, pool => sqlx::query_scalar(
-            "SELECT id FROM devices WHERE user_id = $1 ORDER BY id",
+            "SELECT id FROM devices WHERE user_id = $1 AND retired_at IS NULL ORDER BY id",
         )
         .bind(user.0)
         .fetch_all(pool)
         .await?);
         Ok(ids.into_iter().map(DeviceId).collect())
+    }
+
+    /// `user`'s devices that are not retired, oldest first, for their list
+    /// as `session` sees it.
+    pub(crate) async fn device_listing(
+        &self,
+        user: UserId,
+        session: &SessionId,
+    ) -> Result<Vec<DeviceListing>> {
+        let rows: Vec<(i64, i64, i64, String, bool)> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT d.id, d.created_at, COALESCE(d.last_bound_at, d.created_at), COALESCE(s.client, ''), \
+                    COALESCE(d.session_id = $2, FALSE) \
+             FROM devices d LEFT JOIN sessions s ON s.id = d.session_id \
+             WHERE d.user_id = $1 AND d.retired_at IS NULL ORDER BY d.id",
+        )
+        .bind(user.0)
+        .bind(&session.0)
+        .fetch_all(pool)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|(id, created_at, last_bound_at, client, this_session)| DeviceListing {
+                id: DeviceId(id),
+                created_at,
+                last_bound_at,
+                client,
+                this_session,
+            })
+            .collect())
     }
 
     /// Stores one-time KeyPackages for `device` and, if given, replaces its
@@ -255,6 +334,15 @@ pub(super) const LOCK_USER: &str = "UPDATE users SET disabled = disabled WHERE i
 /// The same for a device's row.
 const LOCK_DEVICE: &str = "UPDATE devices SET created_at = created_at WHERE id = $1";
 
-fn device_record((id, user, signature_key): (i64, i64, Vec<u8>)) -> DeviceRecord {
-    DeviceRecord { id: DeviceId(id), user: UserId(user), signature_key }
+type DeviceRow = (i64, i64, String, Vec<u8>, Option<String>, bool);
+
+fn device_record((id, user, username, signature_key, session, retired): DeviceRow) -> DeviceRecord {
+    DeviceRecord {
+        id: DeviceId(id),
+        user: UserId(user),
+        username,
+        signature_key,
+        session: session.map(SessionId),
+        retired,
+    }
 }

@@ -148,12 +148,13 @@ pub(crate) fn message_id(room: RoomId, seq: Seq) -> Option<MessageId> {
 }
 
 /// Takes the room's lock and the next sequence number; returns the room's state.
-const LOCK_ROOM: &str = "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 \
+pub(super) const LOCK_ROOM: &str = "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 \
                          RETURNING last_seq, epoch, kind, owner_id, direct_low, direct_high";
-type LockRow = (i64, Option<i64>, String, Option<i64>, Option<i64>, Option<i64>);
+pub(super) type LockRow = (i64, Option<i64>, String, Option<i64>, Option<i64>, Option<i64>);
 
 const MEMBERSHIP: &str =
     "SELECT role, left_at IS NOT NULL FROM room_members WHERE room_id = $1 AND user_id = $2";
+const RETIRED: &str = "SELECT retired_at IS NOT NULL FROM devices WHERE id = $1";
 const IN_GROUP: &str = "SELECT joined_seq FROM member_devices WHERE room_id = $1 AND device_id = $2";
 const UPSERT_MEMBER: &str = "INSERT INTO room_members (room_id, user_id, role, joined_seq) VALUES ($1, $2, 'member', $3) \
      ON CONFLICT (room_id, user_id) DO UPDATE SET \
@@ -274,11 +275,18 @@ macro_rules! commit_facts {
                 sqlx::query_as(MEMBERSHIP).bind(room).bind(user.0).fetch_optional(&mut *$conn).await?;
             targets.push(membership(row));
         }
+        let mut retired = Vec::with_capacity($commit.devices.len());
+        for device in $commit.devices {
+            let row: Option<bool> =
+                sqlx::query_scalar(RETIRED).bind(device.0).fetch_optional(&mut *$conn).await?;
+            retired.push(row.unwrap_or(true));
+        }
         CommitFacts {
             room: RoomFacts { kind: parse_kind(&$kind)?, epoch: epoch_of($epoch) },
             caller: membership(caller),
             device_in_group: in_group.is_some(),
             targets,
+            devices_retired: retired,
             targets_are_participants: $commit.targets.iter().all(|u| [$low, $high].contains(&Some(u.0))),
         }
     }};
@@ -416,6 +424,16 @@ impl Store {
                 Change::Remove { .. } => {
                     for user in commit.targets {
                         member_gone!(tx, room, user.0, commit.at_ms / 1000);
+                    }
+                }
+                Change::RemoveDevices { .. } => {
+                    for device in commit.devices {
+                        for statement in [
+                            "DELETE FROM member_devices WHERE room_id = $1 AND device_id = $2",
+                            "DELETE FROM welcomes WHERE room_id = $1 AND device_id = $2",
+                        ] {
+                            sqlx::query(statement).bind(room).bind(device.0).execute(&mut *tx).await?;
+                        }
                     }
                 }
                 Change::Update {} => {}
@@ -794,6 +812,7 @@ impl Store {
                         message: MessageId(target.ok_or_else(|| corrupt("deletion without target"))?),
                     },
                     "left" => EntryBody::Left { user: sender.clone() },
+                    "device_left" => EntryBody::DeviceLeft { user: sender.clone(), device: DeviceId(device) },
                     other => return Err(corrupt(&format!("unknown kind {other:?}"))),
                 };
                 Ok(LogEntry { seq: Seq(seq), at_ms, sender, device: DeviceId(device), body })

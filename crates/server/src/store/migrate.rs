@@ -46,6 +46,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0006_public_groups.sql"),
         include_str!("../../migrations/postgres/0006_public_groups.sql"),
     ),
+    (
+        7,
+        "device retirement",
+        include_str!("../../migrations/sqlite/0007_device_retirement.sql"),
+        include_str!("../../migrations/postgres/0007_device_retirement.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

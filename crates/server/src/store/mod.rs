@@ -21,6 +21,7 @@
 //! * `sessions` — login sessions.
 //! * `audit` — the audit log's table and its chain head.
 //! * `devices` — devices and their KeyPackages.
+//! * `retirement` — devices whose session ended leaving their groups.
 //! * `rooms` — rooms, members, group state.
 //! * `log` — each room's ordered log: commits (epoch compare-and-set), messages,
 //!   deletions, departures; Welcomes.
@@ -34,6 +35,7 @@ mod login_limits;
 mod migrate;
 mod registration_tokens;
 mod repair;
+mod retirement;
 mod rooms;
 mod sessions;
 
@@ -45,6 +47,7 @@ pub(crate) use log::{AppendError, NewCommit, NewMessage, StoredMessage};
 pub use login_limits::{AttemptCounters, Scope};
 pub use registration_tokens::RegistrationTokenRecord;
 pub use repair::{GroupReset, RoomSummary};
+pub(crate) use retirement::Retiring;
 pub(crate) use rooms::{GroupState, NewRoom, RoomRecord, kind_name};
 pub use sessions::{NewSession, SessionRecord};
 

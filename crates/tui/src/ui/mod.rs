@@ -6,6 +6,7 @@
 //! is given, escape sequences included.
 
 pub mod composer;
+pub mod devices;
 pub mod help;
 pub mod layout;
 pub mod login;
@@ -65,6 +66,7 @@ fn draw_chat(frame: &mut Frame<'_>, app: &mut App) {
     match &app.overlay {
         Some(Overlay::Help) => help::draw(frame, area),
         Some(Overlay::Members { room, members }) => members::draw(frame, area, room, members),
+        Some(Overlay::Devices(list)) => devices::draw(frame, area, list),
         None if app.trust.is_none() && app.user_focus.is_none() => frame.set_cursor_position(cursor),
         None => {}
     }
