@@ -230,11 +230,15 @@ mod tests {
         );
         assert!(SlashCommand::parse("/leave now").is_err());
         assert!(SlashCommand::parse("/frobnicate").unwrap_err().contains("/help"));
+        assert_eq!(SlashCommand::parse("/devices"), Ok(SlashCommand::Devices(None)));
+        assert_eq!(SlashCommand::parse("/devices remove 7"), Ok(SlashCommand::Devices(Some(7))));
+        assert!(SlashCommand::parse("/devices remove seven").unwrap_err().contains("usage"));
+        assert!(SlashCommand::parse("/devices 7").is_err());
     }
 
     #[test]
     fn completion_offers_commands_then_names() {
-        assert_eq!(completions("/d", &[], &[]), ["/dm", "/delete"]);
+        assert_eq!(completions("/d", &[], &[]), ["/dm", "/delete", "/devices"]);
         let users = vec!["bob".to_owned(), "bert".to_owned(), "carol".to_owned()];
         assert_eq!(completions("/dm b", &users, &[]), ["/dm bert", "/dm bob"]);
         assert_eq!(completions("/join #t", &[], &["team".to_owned()]), ["/join #team"]);

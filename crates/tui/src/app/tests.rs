@@ -338,7 +338,6 @@ fn slash_commands_become_engine_commands() {
     assert_eq!(run("/members"), [Effect::Command(Command::Members { room: "lobby".into() })]);
     assert_eq!(run("/devices"), [Effect::Command(Command::Devices)]);
     assert_eq!(run("/devices remove 7"), [Effect::Command(Command::RemoveDevice(DeviceId(7)))]);
-    assert!(run("/devices remove seven").is_empty(), "not a device id");
     assert!(run("/leave").is_empty(), "the lobby cannot be left");
     assert_eq!(run("/dm carol"), [Effect::Command(Command::Direct { user: "carol".into() })]);
     assert_eq!(

@@ -30,7 +30,11 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect) {
         .iter()
         .map(|(k, what)| Line::from(vec![Span::styled(format!("{k:<21}"), key), Span::raw(*what)]))
         .collect();
-    lines.push(Line::default());
+    // The blank line between keys and commands goes first when the terminal
+    // is too short for everything (80x24 shows every line without it).
+    if usize::from(area.height) >= KEYS.len() + COMMANDS.len() + 3 {
+        lines.push(Line::default());
+    }
     lines.extend(COMMANDS.iter().map(|(command, args, what)| {
         Line::from(vec![Span::styled(format!("{:<21}", format!("{command} {args}")), key), Span::raw(*what)])
     }));

@@ -318,3 +318,32 @@ fn scrolled_view_shows_older_lines() {
     let scrolled = screen(&mut app, 80, 24);
     assert!(!scrolled.contains("line 59") && scrolled.contains("more"), "{scrolled}");
 }
+
+/// `/devices` shows the user's devices with the current one marked, what the
+/// server sent made harmless, and how to remove one, at 80x24.
+#[test]
+fn devices_overlay() {
+    let mut app = chat();
+    let device = |id: i64, client: &str, current: bool| conclave_proto::DeviceInfo {
+        id: conclave_proto::DeviceId(id),
+        created_at: 1_767_225_600,
+        last_bound_at: 1_767_312_120,
+        client: client.into(),
+        current,
+    };
+    app.update(AppEvent::Engine(EngineEvent::Devices(vec![
+        device(3, "conclave-tui/0.1.0", true),
+        device(7, "evil\u{1b}[2Jclient", false),
+    ])));
+    let text = screen(&mut app, 80, 24);
+    for expected in [
+        "Your devices",
+        "*      3  Fri 2026-01-02 00:02  conclave-tui/0.1.0",
+        "      7  Fri",
+        "/devices remove ID",
+    ] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    assert!(text.contains("evil[2Jclient") || text.contains("evilclient"), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text}");
+}
