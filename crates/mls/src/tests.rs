@@ -376,9 +376,11 @@ fn a_stored_state_whose_entries_do_not_decode_is_reported_corrupt() {
         value
     });
     assert!(matches!(check(&broken_json, ROOM_A, &sent), Err(Error::CorruptState(_))));
-    let wrong_type = edited_state(&state, |key, value| {
-        if key.starts_with(b"GroupContext") { b"[1,2,3]".to_vec() } else { value }
-    });
+    let not_a_context = |key: &[u8], value| match key.starts_with(b"GroupContext") {
+        true => b"[1,2,3]".to_vec(),
+        false => value,
+    };
+    let wrong_type = edited_state(&state, not_a_context);
     assert!(matches!(check(&wrong_type, ROOM_A, &sent), Err(Error::CorruptState(_))));
     // Unchanged, the same entries load.
     check(&edited_state(&state, |_, value| value), ROOM_A, &sent).expect("the state as stored");

@@ -198,7 +198,8 @@ impl Rig {
     fn prelude(&self) -> [String; 2] {
         let token = self.token.lock().unwrap_or_else(PoisonError::into_inner).clone();
         [
-            ClientFrame { id: 1, request: Request::Hello { versions: vec![1], client: "fuzz".into() } }.encode(),
+            ClientFrame { id: 1, request: Request::Hello { versions: vec![1], client: "fuzz".into() } }
+                .encode(),
             ClientFrame { id: 2, request: Request::Authenticate { token } }.encode(),
         ]
     }

@@ -88,12 +88,14 @@ fn check_entry(key: &[u8], value: &[u8]) -> Result<()> {
         messages::ConfirmationTag,
         treesync::TreeSync,
     };
+    /// Whether a value decodes as one kind of entry.
+    type Decodes = fn(&[u8]) -> bool;
     fn decodes<T: serde::de::DeserializeOwned>(value: &[u8]) -> bool {
         serde_json::from_slice::<T>(value).is_ok()
     }
     // The entries of a public group: its storage label, then the group id
     // (JSON), then the storage version.
-    let kinds: [(&[u8], fn(&[u8]) -> bool); 4] = [
+    let kinds: [(&[u8], Decodes); 4] = [
         (b"Tree", decodes::<TreeSync>),
         (b"GroupContext", decodes::<GroupContext>),
         (b"InterimTranscriptHash", decodes::<InterimTranscriptHash>),
