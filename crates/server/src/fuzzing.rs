@@ -11,9 +11,8 @@
 //!
 //! The rig's store lives for the whole fuzzing process, so state accumulates
 //! from one input to the next (rooms created, counters of failed logins, rate
-//! limits used up); a crash found this way is reproduced by running its input
-//! after the same history, which `cargo fuzz run` does for one input from a
-//! fresh store.
+//! limits used up). A crash that depends on that history may not reproduce
+//! from its input alone on a fresh store; docs/fuzzing.md says what to do.
 //!
 //! [`Connection::decode_text`]: crate::connection::Connection::decode_text
 //! [`Session::answer_text`]: crate::session::Session::answer_text
