@@ -345,6 +345,47 @@ fn a_stored_state_that_is_garbage_is_reported_corrupt() {
     assert!(matches!(check(&garbage, ROOM_A, &sent), Err(Error::CorruptState(_))));
 }
 
+/// The entries of a stored state with `edit` applied to each value, encoded
+/// again as a state.
+fn edited_state(state: &PublicState, edit: impl Fn(&[u8], Vec<u8>) -> Vec<u8>) -> PublicState {
+    use openmls::prelude::tls_codec::VLBytes;
+    let (version, entries) =
+        <(u16, Vec<(VLBytes, VLBytes)>)>::tls_deserialize_exact(state.as_bytes()).expect("a state");
+    let entries: Vec<(VLBytes, VLBytes)> = entries
+        .into_iter()
+        .map(|(key, value)| {
+            let edited = edit(key.as_slice(), value.as_slice().to_vec());
+            (key, VLBytes::from(edited))
+        })
+        .collect();
+    PublicState::from_bytes((version, entries).tls_serialize_detached().expect("encode"))
+}
+
+/// Found by the `handshake_check` fuzz target: a stored state whose ratchet
+/// tree entry is not valid JSON made the memory storage panic (it unwraps).
+#[test]
+fn a_stored_state_whose_entries_do_not_decode_is_reported_corrupt() {
+    let (mut alice, _bob, state) = room_with_alice_and_bob();
+    let carol = Device::new("carol", 3);
+    let sent = alice.add(&[carol.key_package()]);
+    let broken_json = edited_state(&state, |key, mut value| {
+        if key.starts_with(b"Tree") {
+            let colon = value.iter().position(|&b| b == b':').expect("a colon");
+            value[colon] = b';';
+        }
+        value
+    });
+    assert!(matches!(check(&broken_json, ROOM_A, &sent), Err(Error::CorruptState(_))));
+    let not_a_context = |key: &[u8], value| match key.starts_with(b"GroupContext") {
+        true => b"[1,2,3]".to_vec(),
+        false => value,
+    };
+    let wrong_type = edited_state(&state, not_a_context);
+    assert!(matches!(check(&wrong_type, ROOM_A, &sent), Err(Error::CorruptState(_))));
+    // Unchanged, the same entries load.
+    check(&edited_state(&state, |_, value| value), ROOM_A, &sent).expect("the state as stored");
+}
+
 #[test]
 fn adopting_a_stored_group_info_and_tree_verifies_them() {
     let (mut alice, _bob, _) = room_with_alice_and_bob();
@@ -355,4 +396,75 @@ fn adopting_a_stored_group_info_and_tree_verifies_them() {
     check(&adopted, ROOM_A, &sent).expect("a commit on the adopted state");
     assert!(matches!(crate::adopt(ROOM_A, b"GARBAGE-GROUPINFO", &tree), Err(Error::Malformed { .. })));
     assert!(matches!(crate::adopt(ROOM_B, &info, &tree), Err(Error::WrongGroup)));
+}
+
+/// One seed of the `handshake_check` fuzz target: an operation byte, then each
+/// part behind its length (u16, little-endian), as the target reads them.
+fn fuzz_seed(op: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut seed = vec![op];
+    for part in parts {
+        seed.extend(u16::try_from(part.len()).expect("a part under 64 KiB").to_le_bytes());
+        seed.extend_from_slice(part);
+    }
+    seed
+}
+
+/// Writes the fixed group state and the seed corpus of the `handshake_check`
+/// fuzz target (real creations, commits, GroupInfos, trees and Welcomes of a
+/// group of alice and bob) under `$CONCLAVE_FUZZ_SEEDS` (the `fuzz/`
+/// directory): `cargo test -p conclave-mls -- --ignored writes_the_fuzz_seeds`.
+#[test]
+#[ignore = "writes the fuzz corpus; run by hand when the group format changes"]
+fn writes_the_fuzz_seeds() {
+    let dir = std::path::PathBuf::from(std::env::var("CONCLAVE_FUZZ_SEEDS").expect("CONCLAVE_FUZZ_SEEDS"));
+    let corpus = dir.join("corpus/handshake_check");
+    std::fs::create_dir_all(&corpus).expect("corpus dir");
+    std::fs::create_dir_all(dir.join("fixtures")).expect("fixtures dir");
+    let write = |name: &str, bytes: &[u8]| std::fs::write(corpus.join(name), bytes).expect("write seed");
+
+    let mut owner = Device::new("carol", 3);
+    let (info_b, tree_b) = owner.create(ROOM_B);
+    check_creation(ROOM_B, &info_b, &tree_b).expect("creation");
+    write("creation", &fuzz_seed(0, &[ROOM_B, &info_b, &tree_b]));
+
+    let (mut alice, _bob, state) = room_with_alice_and_bob();
+    std::fs::write(dir.join("fixtures/handshake_state.bin"), state.as_bytes()).expect("write state");
+    let (info, tree) = alice.state();
+    crate::adopt(ROOM_A, &info, &tree).expect("adopt");
+    write("adopt", &fuzz_seed(1, &[ROOM_A, &info, &tree]));
+
+    // Op 2 checks against the fixed state written above; ops 4 carry their
+    // own state (each from a fresh group of alice and bob).
+    let dave = Device::new("dave", 4);
+    let add = alice.add(&[dave.key_package()]);
+    check(&state, ROOM_A, &add).expect("add");
+    let welcome = add.welcome.clone().expect("welcome");
+    write("commit_add", &fuzz_seed(2, &[&add.commit, &add.group_info, &add.ratchet_tree, &welcome]));
+    write("inspect_add", &[&[3u8][..], &add.commit].concat());
+    write(
+        "commit_on_state",
+        &fuzz_seed(4, &[state.as_bytes(), ROOM_A, &add.commit, &add.group_info, &add.ratchet_tree, &welcome]),
+    );
+
+    let (mut alice, _bob, state2) = room_with_alice_and_bob();
+    let remove = alice.remove(1);
+    check(&state2, ROOM_A, &remove).expect("remove");
+    write(
+        "commit_remove_on_state",
+        &fuzz_seed(4, &[state2.as_bytes(), ROOM_A, &remove.commit, &remove.group_info, &remove.ratchet_tree]),
+    );
+    write("inspect_remove", &[&[3u8][..], &remove.commit].concat());
+
+    let (alice_info, alice_tree) = alice.state();
+    let mut eve = Device::new("eve", 9);
+    let (mut alice3, _bob3, state3) = room_with_alice_and_bob();
+    let (info3, tree3) = alice3.state();
+    let join = eve.join_externally(&info3, &tree3);
+    check(&state3, ROOM_A, &join).expect("external join");
+    write(
+        "commit_join_on_state",
+        &fuzz_seed(4, &[state3.as_bytes(), ROOM_A, &join.commit, &join.group_info, &join.ratchet_tree]),
+    );
+    write("inspect_join", &[&[3u8][..], &join.commit].concat());
+    write("adopt_after_remove", &fuzz_seed(1, &[ROOM_A, &alice_info, &alice_tree]));
 }

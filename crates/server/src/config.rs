@@ -251,7 +251,16 @@ impl RawConfig {
     pub fn from_toml_file(path: &std::path::Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+        Self::from_toml(&text).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))
+    }
+
+    /// Parses the text of a TOML file (what [`from_toml_file`](Self::from_toml_file)
+    /// reads; the `config_parse` fuzz target feeds it directly).
+    ///
+    /// # Errors
+    /// If the text is not TOML or has unknown or mistyped keys.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(e.to_string()))
     }
 }
 

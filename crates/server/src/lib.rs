@@ -43,6 +43,8 @@
 //! * [`audit`] — the audit log, keyed by a file outside the database.
 //! * `keyfile` — the server's key files (at-rest key, audit key).
 //! * [`registration`] — registration tokens as the operator manages them.
+//! * `fuzzing` (feature `fuzzing`, never in the binary) — real sessions on a
+//!   real store answering text messages without a socket, for `fuzz/`.
 //! * `metrics` and [`process`] (the process's own use of the machine),
 //!   `shutdown`, `live`, [`tls`], [`error`].
 
@@ -57,6 +59,9 @@ pub mod config;
 mod connection;
 pub mod error;
 mod fanout;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handler;
 mod handshake;
 mod http;

@@ -67,6 +67,7 @@ impl PublicState {
         {
             let mut values = storage.values.write().map_err(|_| corrupt("storage lock poisoned"))?;
             for (key, value) in entries {
+                check_entry(key.as_slice(), value.as_slice())?;
                 values.insert(key.as_slice().to_vec(), value.as_slice().to_vec());
             }
         }
@@ -75,4 +76,37 @@ impl PublicState {
             .ok_or(corrupt("no public group for this group id"))?;
         Ok((storage, group))
     }
+}
+
+/// Checks that one stored entry is of a kind [`PublicState::encode`] writes
+/// and that its value decodes as that kind. The memory storage panics on a
+/// value it cannot decode (it unwraps), so a state that is not what `encode`
+/// wrote must be refused here, as corrupt, before OpenMLS reads it.
+fn check_entry(key: &[u8], value: &[u8]) -> Result<()> {
+    use openmls::{
+        group::{GroupContext, InterimTranscriptHash},
+        messages::ConfirmationTag,
+        treesync::TreeSync,
+    };
+    /// Whether a value decodes as one kind of entry.
+    type Decodes = fn(&[u8]) -> bool;
+    fn decodes<T: serde::de::DeserializeOwned>(value: &[u8]) -> bool {
+        serde_json::from_slice::<T>(value).is_ok()
+    }
+    // The entries of a public group: its storage label, then the group id
+    // (JSON), then the storage version.
+    let kinds: [(&[u8], Decodes); 4] = [
+        (b"Tree", decodes::<TreeSync>),
+        (b"GroupContext", decodes::<GroupContext>),
+        (b"InterimTranscriptHash", decodes::<InterimTranscriptHash>),
+        (b"ConfirmationTag", decodes::<ConfirmationTag>),
+    ];
+    let (_, decodes) = kinds
+        .iter()
+        .find(|(label, _)| key.strip_prefix(*label).is_some_and(|rest| rest.first() == Some(&b'{')))
+        .ok_or(Error::CorruptState("an entry of an unknown kind"))?;
+    if !decodes(value) {
+        return Err(Error::CorruptState("an entry that does not decode"));
+    }
+    Ok(())
 }

@@ -131,19 +131,12 @@ async fn refresh(shared: &Shared, auth: &mut Authenticated) -> Result<(), Sessio
 pub(crate) async fn run(wire: Arc<Wire>, early: Vec<u8>, context: ConnContext, shared: Arc<Shared>) {
     shared.metrics.connections.inc();
     shared.metrics.connections_total.inc();
-    let session = Session {
-        conn: Connection::new(wire, early, shared.config.max_frame_bytes, shared.metrics.clone()),
-        limiter: ConnectionLimiter::new(shared.config.requests_per_second),
-        phase: Phase::ExpectHello,
-        opened: Instant::now(),
-        shared: shared.clone(),
-        context,
-    };
-    session.serve().await;
+    Session::new(wire, early, context, shared.clone()).serve().await;
     shared.metrics.connections.dec();
 }
 
-struct Session {
+/// One connection's session; [`run`] serves it.
+pub(crate) struct Session {
     conn: Connection,
     shared: Arc<Shared>,
     context: ConnContext,
@@ -154,6 +147,18 @@ struct Session {
 }
 
 impl Session {
+    /// A session in its first phase (expecting `hello`) on an upgraded WebSocket.
+    pub(crate) fn new(wire: Arc<Wire>, early: Vec<u8>, context: ConnContext, shared: Arc<Shared>) -> Self {
+        Self {
+            conn: Connection::new(wire, early, shared.config.max_frame_bytes, shared.metrics.clone()),
+            limiter: ConnectionLimiter::new(shared.config.requests_per_second),
+            phase: Phase::ExpectHello,
+            opened: Instant::now(),
+            shared,
+            context,
+        }
+    }
+
     async fn serve(mut self) {
         // The futures that outlive one turn of the loop are made once: a fresh
         // timer or shutdown listener per wake-up would be registered and
@@ -200,18 +205,7 @@ impl Session {
                     Flow::Close(reason) => return self.end(reason).await,
                 },
                 Wake::Inbound(Inbound::Invalid(err)) => {
-                    let (id, reason) = match err {
-                        FrameError::Malformed { id, reason } => (id.unwrap_or(0), reason),
-                        too_large @ FrameError::TooLarge { .. } => (0, too_large.to_string()),
-                    };
-                    // Garbage costs the server a parse and an answer as a request
-                    // does: it counts toward the same limit.
-                    let response = if self.limiter.allow() {
-                        Response::error(id, ErrorCode::BadRequest, reason)
-                    } else {
-                        let (code, message) = rate_limited().to_wire();
-                        Response::error(id, code, message)
-                    };
+                    let response = self.refuse(err);
                     if self.send(ServerFrame::Response(response)).await.is_err() {
                         return;
                     }
@@ -265,7 +259,33 @@ impl Session {
         self.conn.write_frame(&frame).await
     }
 
+    /// The answer to a text message that is not a valid frame.
+    fn refuse(&mut self, err: FrameError) -> Response {
+        let (id, reason) = match err {
+            FrameError::Malformed { id, reason } => (id.unwrap_or(0), reason),
+            too_large @ FrameError::TooLarge { .. } => (0, too_large.to_string()),
+        };
+        // Garbage costs the server a parse and an answer as a request
+        // does: it counts toward the same limit.
+        if self.limiter.allow() {
+            Response::error(id, ErrorCode::BadRequest, reason)
+        } else {
+            let (code, message) = rate_limited().to_wire();
+            Response::error(id, code, message)
+        }
+    }
+
     async fn on_frame(&mut self, frame: ClientFrame) -> Flow {
+        let (response, flow) = self.respond(frame).await;
+        if self.send(ServerFrame::Response(response)).await.is_err() {
+            return Flow::Close(SessionEndReason::LoggedOut);
+        }
+        flow
+    }
+
+    /// Handles one request in the current phase: its response, and whether
+    /// the session goes on.
+    async fn respond(&mut self, frame: ClientFrame) -> (Response, Flow) {
         let ClientFrame { id, request } = frame;
         let stale = match &mut self.phase {
             Phase::Authenticated(auth) if auth.last_touch.elapsed() > TOUCH_EVERY => {
@@ -287,10 +307,34 @@ impl Session {
                 Response::error(id, code, message)
             }
         };
-        if self.send(ServerFrame::Response(response)).await.is_err() {
-            return Flow::Close(SessionEndReason::LoggedOut);
+        (response, flow)
+    }
+
+    /// Answers one text message as [`serve`](Self::serve) does, without the
+    /// socket: decoded under the limit of the current phase, then refused or
+    /// handled. Returns the response the peer would be sent and, if the session
+    /// ends with it, why. For the fuzz targets (`conclave_server::fuzzing`).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) async fn answer_text(&mut self, text: &str) -> (Response, Option<SessionEndReason>) {
+        match self.conn.decode_text(text) {
+            Inbound::Frame(frame) => match self.respond(frame).await {
+                (response, Flow::Continue) => (response, None),
+                (response, Flow::Close(reason)) => (response, Some(reason)),
+            },
+            Inbound::Invalid(err) => (self.refuse(err), None),
+            Inbound::Closed => unreachable!("decoding never closes"),
         }
-        flow
+    }
+
+    /// The phase the session is in, for the fuzz targets' invariants.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn phase(&self) -> crate::fuzzing::Phase {
+        use crate::fuzzing::Phase as Seen;
+        match &self.phase {
+            Phase::ExpectHello => Seen::ExpectHello,
+            Phase::Anonymous { .. } => Seen::Anonymous,
+            Phase::Authenticated(auth) => Seen::Authenticated { device: auth.device.is_some() },
+        }
     }
 
     async fn dispatch(&mut self, request: Request) -> (Result<Reply, RequestError>, Flow) {
