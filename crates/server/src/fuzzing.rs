@@ -28,7 +28,7 @@ use crate::{
     wire::Wire,
 };
 use conclave_proto::{
-    ClientFrame, DeviceId, Outcome, Reply, Request, Response, UserId, event::SessionEndReason,
+    ClientFrame, DeviceId, ErrorCode, Outcome, Reply, Request, Response, UserId, event::SessionEndReason,
 };
 use futures_util::StreamExt;
 use std::{
@@ -75,8 +75,10 @@ pub struct Rig {
     /// (the fan-out pushes there); its client end is read and discarded.
     wire: Arc<Wire>,
     user: UserId,
-    /// The device every authenticated session binds to.
-    device: DeviceId,
+    /// The device authenticated sessions bind to (none until registered),
+    /// and the generation of its signature key: an input that logs out
+    /// retires the device, and the next session registers a new one.
+    device: Mutex<(Option<DeviceId>, u64)>,
     /// The live session's token; replaced when an input ends the session.
     token: Mutex<String>,
     /// Kept so that sessions never see the shutdown signal.
@@ -88,9 +90,13 @@ pub struct Rig {
     port: AtomicU16,
 }
 
-/// The signature key of the rig's device (any 16 to 256 bytes will do: the
-/// server binds the key, it does not use it).
-const SIGNATURE_KEY: [u8; 32] = [7; 32];
+/// The signature key of the rig's device of a generation (any 16 to 256
+/// bytes will do: the server binds the key, it does not use it).
+fn signature_key(generation: u64) -> [u8; 32] {
+    let mut key = [7; 32];
+    key[..8].copy_from_slice(&generation.to_le_bytes());
+    key
+}
 
 impl Rig {
     /// Starts a server whose data (SQLite database, keys, certificate) lives
@@ -128,7 +134,7 @@ impl Rig {
             shared,
             wire,
             user: UserId(0),
-            device: DeviceId(0),
+            device: Mutex::new((None, 0)),
             token: Mutex::new(String::new()),
             _trigger: trigger,
             shutdown,
@@ -139,21 +145,7 @@ impl Rig {
         rig.user = rig.runtime.block_on(rig.create_user(USERNAME));
         rig.runtime.block_on(rig.create_user(OTHER_USERNAME));
         rig.renew_token();
-        let device = {
-            let mut session = rig.session();
-            for text in rig.prelude() {
-                session.answer(&text);
-            }
-            let register = format!(
-                r#"{{"id":3,"request":{{"type":"device","device_id":null,"signature_key":"{}"}}}}"#,
-                base64_key()
-            );
-            match session.answer(&register).response.outcome {
-                Outcome::Ok(Reply::Device { device_id, .. }) => device_id,
-                other => panic!("the rig's device was not registered: {other:?}"),
-            }
-        };
-        rig.device = device;
+        drop(rig.authenticated());
         rig
     }
 
@@ -228,10 +220,11 @@ impl Rig {
     /// device through the real `hello`, `authenticate` and `device` requests.
     ///
     /// # Panics
-    /// If any of them fails twice (once is expected after an input logged out).
+    /// If any of them fails three times (after an input logged out, the
+    /// token is renewed once and the retired device replaced once).
     #[must_use]
     pub fn authenticated(&self) -> RigSession<'_> {
-        for _ in 0..2 {
+        for _ in 0..3 {
             let mut session = self.session();
             let [hello, authenticate] = self.prelude();
             session.answer(&hello);
@@ -239,17 +232,26 @@ impl Rig {
                 self.renew_token();
                 continue;
             }
+            let (device, generation) = *self.device.lock().unwrap_or_else(PoisonError::into_inner);
             let bind = format!(
                 r#"{{"id":3,"request":{{"type":"device","device_id":{},"signature_key":"{}"}}}}"#,
-                self.device,
-                base64_key()
+                device.map_or_else(|| "null".to_owned(), |d| d.0.to_string()),
+                base64_key(generation)
             );
             match session.answer(&bind).response.outcome {
-                Outcome::Ok(Reply::Device { .. }) => return session,
+                Outcome::Ok(Reply::Device { device_id, .. }) => {
+                    *self.device.lock().unwrap_or_else(PoisonError::into_inner) =
+                        (Some(device_id), generation);
+                    return session;
+                }
+                Outcome::Error(body) if body.code == ErrorCode::DeviceRetired => {
+                    let next = generation.wrapping_add(1);
+                    *self.device.lock().unwrap_or_else(PoisonError::into_inner) = (None, next);
+                }
                 other => panic!("the rig's device was not bound: {other:?}"),
             }
         }
-        panic!("a fresh session token does not authenticate");
+        panic!("a fresh session token and device do not authenticate");
     }
 
     /// The largest frame the rig's server reads after login.
@@ -265,9 +267,9 @@ impl Rig {
     }
 }
 
-fn base64_key() -> String {
+fn base64_key(generation: u64) -> String {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(SIGNATURE_KEY)
+    base64::engine::general_purpose::STANDARD.encode(signature_key(generation))
 }
 
 /// One connection's session on the [`Rig`].
