@@ -36,7 +36,9 @@ fn admin(server: &ServerProcess, extra: &[&str]) -> Output {
 /// `extra` flags, which must refuse to start.
 fn serve_refused(server: &ServerProcess, extra: &[&str]) -> Output {
     let data_dir = server.data_dir.display().to_string();
-    let mut args = vec!["serve", "--data-dir", &data_dir, "--listen", "127.0.0.1:0"];
+    // Ports of its own: the defaults may be taken by another server.
+    let mut args =
+        vec!["serve", "--data-dir", &data_dir, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"];
     if let Some(url) = &server.db.url {
         args.extend(["--database-url", url]);
     }
